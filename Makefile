@@ -1,0 +1,58 @@
+# Rolwijzer. `make run` serves the default rule set; `make test` runs the whole suite. Both install what is missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+GEN := service/rolwijzer/v1
+PROTOS := $(wildcard protos/rolwijzer/v1/*.proto)
+ADDRESS ?= 127.0.0.1:50051
+
+.PHONY: run test lint typecheck buflint proto bench check clean
+
+# Start the server on $(ADDRESS) with the default rule set (flags: `make run ARGS="--log-format console"`).
+run: $(STAMP) $(GEN)/.generated
+	$(BIN)/rolwijzer-server --address $(ADDRESS) $(ARGS)
+
+# Run the whole test suite.
+test: $(STAMP) $(GEN)/.generated
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff and mypy --strict.
+lint: $(STAMP) $(GEN)/.generated
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/mypy
+
+# buf lint on the protos (STANDARD).
+buflint: $(STAMP)
+	$(BIN)/buf lint
+
+# Everything CI checks.
+check: test lint buflint
+
+# Benchmarks: print their figures; never part of `make test`.
+bench: $(STAMP) $(GEN)/.generated
+	$(BIN)/python bench/evaluate_latency.py
+
+# Generate the Python protobuf and gRPC modules (and their type stubs) from protos/.
+proto: $(GEN)/.generated
+
+$(GEN)/.generated: $(PROTOS) $(STAMP)
+	rm -rf $(GEN) && mkdir -p $(GEN)
+	$(BIN)/python -m grpc_tools.protoc -I protos \
+		--python_out=service --grpc_python_out=service \
+		--mypy_out=service --mypy_grpc_out=service \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		$(PROTOS)
+	echo '"""Generated from protos/rolwijzer/v1 by `make proto`; do not edit."""' > $(GEN)/__init__.py
+	touch $@
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(GEN) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,459 @@
+"""Read a rule-set folder of YAML files into a validated `RuleSet`.
+
+Every problem found is collected with its file and rule id; `load_rule_set` raises one `RuleSetError` that lists
+them all, so a lawyer fixing a file sees every mistake at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any as AnyType
+
+import yaml
+
+from rolwijzer.rules.conditions import ConditionError, parse_condition
+from rolwijzer.rules.model import (
+    Aggregate,
+    Bucket,
+    Citation,
+    CodeDef,
+    CodeKind,
+    Condition,
+    Conclusion,
+    Enumeration,
+    FactDef,
+    FactType,
+    Group,
+    Parameter,
+    ParamRef,
+    Predicate,
+    RoleDef,
+    Rule,
+    RuleSet,
+    Scalar,
+    SymbolDef,
+    Text,
+)
+from rolwijzer.rules.validate import Problem, validate_rule_set
+
+_BOOLEAN_LABELS = {
+    "true": Text("ja", "yes"),
+    "false": Text("nee", "no"),
+    "unknown": Text("weet niet", "don't know"),
+}
+
+
+class RuleSetError(Exception):
+    """A rule-set folder has problems; `problems` names file, rule id and problem for each."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"the rule set has {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass
+class _Reader:
+    """Accumulates problems while the files are read."""
+
+    folder: Path
+    problems: list[Problem] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def problem(self, file: str, item: str, message: str) -> None:
+        self.problems.append(Problem(file, item, message))
+
+    def text(self, file: str, item: str, raw: object, what: str) -> Text:
+        if not isinstance(raw, dict) or not all(isinstance(raw.get(lang), str) for lang in ("nl", "en")):
+            self.problem(file, item, f"{what} needs a Dutch (nl) and an English (en) text")
+            return Text("", "")
+        nl, en = raw["nl"].strip(), raw["en"].strip()
+        if not nl or not en:
+            self.problem(file, item, f"{what} has an empty Dutch or English text")
+        return Text(nl, en)
+
+    def citations(self, file: str, item: str, raw: object) -> tuple[Citation, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.problem(file, item, "no citation: every entry needs `cite` with at least one source")
+            return ()
+        found: list[Citation] = []
+        for ref in raw:
+            source = self._source_of(str(ref))
+            if source is None:
+                self.problem(file, item, f"citation {ref!r} does not start with a source id of sources.yaml")
+                continue
+            found.append(Citation(source, str(ref), self.sources[source]))
+        return tuple(found)
+
+    def _source_of(self, ref: str) -> str | None:
+        matches = [s for s in self.sources if ref == s or ref.startswith(s + " ")]
+        return max(matches, key=len) if matches else None
+
+
+def load_rule_set(folder: Path | str) -> RuleSet:
+    """Load, check and return the rule set in `folder`.
+
+    Raises:
+        RuleSetError: any file is unreadable or any entry is invalid; every problem is listed.
+    """
+    path = Path(folder)
+    reader = _Reader(path)
+    documents = _read_documents(path, reader)
+    if reader.problems:
+        raise RuleSetError(reader.problems)
+    rule_set = _build(documents, reader)
+    reader.problems.extend(validate_rule_set(rule_set))
+    if reader.problems:
+        raise RuleSetError(reader.problems)
+    return rule_set
+
+
+def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[str, AnyType]]]:
+    """Map each top-level section name to (file name, document); rule files are keyed by file name."""
+    if not folder.is_dir():
+        reader.problem(str(folder), "-", "not a folder")
+        return {}
+    documents: dict[str, tuple[str, dict[str, AnyType]]] = {}
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        reader.problem(str(folder), "-", "no .yaml files")
+    for file in files:
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            reader.problem(file.name, "-", f"cannot be read as YAML: {_one_line(err)}")
+            continue
+        if not isinstance(loaded, dict):
+            reader.problem(file.name, "-", "must hold a mapping at the top level")
+            continue
+        key = file.name if "rules" in loaded else file.stem
+        documents[key] = (file.name, loaded)
+    for required in ("ruleset", "sources", "facts", "codes", "parameters", "predicates"):
+        if required not in documents:
+            reader.problem(f"{required}.yaml", "-", "missing")
+    return documents
+
+
+def rule_set_sha256(folder: Path | str) -> str:
+    """The sha256 over the rule set's files: their names and contents, in name order."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(folder).glob("*.yaml")):
+        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Reader) -> RuleSet:
+    meta_file, meta = documents["ruleset"]
+    for entry in _entries(reader, documents["sources"], "sources"):
+        reader.sources[str(entry.get("id"))] = str(entry.get("title", ""))
+    facts = {f.name: f for f in _facts(reader, documents["facts"])}
+    groups = {g.name: g for g in _groups(reader, documents["facts"])}
+    parameters = {p.name: p for p in _parameters(reader, documents["parameters"])}
+    roles = _role_defs(reader, documents["codes"], "roles")
+    deployers = _role_defs(reader, documents["codes"], "deployers")
+    codes = {c.code: c for c in _codes(reader, documents["codes"])}
+    predicates = _predicates(reader, documents["predicates"])
+    rules = tuple(
+        rule
+        for key, document in documents.items()
+        if key.endswith(".yaml")
+        for rule in _rules(reader, document, predicates)
+    )
+    return RuleSet(
+        id=str(meta.get("id", "")),
+        version=str(meta.get("version", "")),
+        title=reader.text(meta_file, "-", meta.get("title"), "title"),
+        sha256=rule_set_sha256(reader.folder),
+        facts=facts,
+        groups=groups,
+        parameters=parameters,
+        roles=roles,
+        deployers=deployers,
+        codes=codes,
+        predicates={p.name: p for p in predicates.values()},
+        rules=rules,
+        sources=dict(reader.sources),
+    )
+
+
+def _entries(
+    reader: _Reader, document: tuple[str, dict[str, AnyType]], section: str
+) -> Iterator[dict[str, AnyType]]:
+    file, content = document
+    items = content.get(section, [])
+    if not isinstance(items, list):
+        reader.problem(file, "-", f"`{section}` must be a list")
+        return
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            yield item
+        else:
+            reader.problem(file, f"#{index + 1}", f"each entry of `{section}` must be a mapping")
+
+
+def _facts(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[FactDef]:
+    file = document[0]
+    for raw in _entries(reader, document, "facts"):
+        name = str(raw.get("name", ""))
+        try:
+            fact_type = FactType(raw.get("type"))
+        except ValueError:
+            reader.problem(file, name, f"type must be one of {[t.value for t in FactType]}")
+            continue
+        unknown_allowed = bool(raw.get("unknown", False))
+        symbols = _symbols(reader, file, name, fact_type, raw.get("symbols"), unknown_allowed)
+        default_raw = raw.get("default")
+        yield FactDef(
+            name=name,
+            type=fact_type,
+            symbols=symbols,
+            unknown_allowed=unknown_allowed,
+            default=_default(fact_type, default_raw),
+            default_conditional=default_raw == "conditional",
+            decides_role=bool(raw.get("decides_role", False)),
+            enumeration=_enumeration(reader, file, name, raw.get("enumerate")),
+            question=reader.text(file, name, raw.get("question"), "question"),
+            help=reader.text(file, name, raw.get("help"), "help"),
+            unit=reader.text(file, name, raw["unit"], "unit") if "unit" in raw else None,
+            citations=reader.citations(file, name, raw.get("cite")),
+        )
+
+
+def _symbols(
+    reader: _Reader, file: str, name: str, fact_type: FactType, raw: object, unknown_allowed: bool
+) -> tuple[SymbolDef, ...]:
+    if fact_type == FactType.BOOLEAN:
+        values = ["true", "false"] + (["unknown"] if unknown_allowed else [])
+        return tuple(SymbolDef(v, _BOOLEAN_LABELS[v]) for v in values)
+    if fact_type == FactType.NUMBER:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        reader.problem(file, name, "symbol and set facts need a list of `symbols`")
+        return ()
+    found = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"value", "nl", "en"}:
+            reader.problem(file, name, f"symbol entry {item!r} needs exactly value, nl and en")
+            continue
+        label = reader.text(file, name, item, f"symbol {item['value']!r}")
+        found.append(SymbolDef(str(item["value"]), label))
+    return tuple(found)
+
+
+def _default(fact_type: FactType, raw: object) -> Scalar | frozenset[str] | None:
+    if raw is None or raw == "conditional":
+        return None
+    if fact_type == FactType.SET:
+        return frozenset(str(v) for v in raw) if isinstance(raw, list) else None
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if fact_type == FactType.NUMBER and isinstance(raw, int | float):
+        return float(raw)
+    return str(raw)
+
+
+def _enumeration(reader: _Reader, file: str, name: str, raw: object) -> Enumeration | None:
+    if raw is None:
+        return None
+    if raw == "symbols":
+        return Enumeration()
+    if isinstance(raw, dict) and set(raw) == {"buckets"} and isinstance(raw["buckets"], list):
+        buckets = tuple(
+            Bucket(str(b["label"]), b["value"] if isinstance(b["value"], int | float) else str(b["value"]))
+            for b in raw["buckets"]
+            if isinstance(b, dict) and {"label", "value"} <= set(b)
+        )
+        if len(buckets) != len(raw["buckets"]) or len(buckets) < 2:
+            reader.problem(file, name, "enumerate buckets need at least two entries with label and value")
+        return Enumeration(buckets=buckets)
+    if isinstance(raw, dict) and set(raw) == {"split_at"} and isinstance(raw["split_at"], dict):
+        return Enumeration(split_at=ParamRef(str(raw["split_at"].get("param"))))
+    reader.problem(file, name, "enumerate must be `symbols`, {buckets: [...]} or {split_at: {param: NAME}}")
+    return None
+
+
+def _groups(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[Group]:
+    file = document[0]
+    for raw in _entries(reader, document, "groups"):
+        name = str(raw.get("name", ""))
+        symbols = raw.get("symbols")
+        yield Group(
+            name=name,
+            fact=str(raw.get("fact", "")),
+            symbols=frozenset(str(s) for s in symbols) if isinstance(symbols, list) else frozenset(),
+            explain=reader.text(file, name, raw.get("explain"), "explain"),
+            citations=reader.citations(file, name, raw.get("cite")),
+        )
+
+
+def _parameters(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[Parameter]:
+    file = document[0]
+    for raw in _entries(reader, document, "parameters"):
+        name = str(raw.get("name", ""))
+        values_raw = raw.get("values")
+        values: list[tuple[dt.date, Scalar | tuple[str, ...]]] = []
+        if not isinstance(values_raw, dict) or not values_raw:
+            reader.problem(file, name, "a parameter needs `values` keyed by date (YYYY-MM-DD)")
+            values_raw = {}
+        for since, value in values_raw.items():
+            if not isinstance(since, dt.date):
+                reader.problem(file, name, f"value date {since!r} is not a date (YYYY-MM-DD)")
+                continue
+            values.append((since, _param_value(value)))
+        allowed = raw.get("allowed", [])
+        yield Parameter(
+            name=name,
+            explain=reader.text(file, name, raw.get("explain"), "explain"),
+            values=tuple(sorted(values, key=lambda v: v[0])),
+            allowed=tuple(str(a) for a in allowed) if isinstance(allowed, list) else (),
+            fact=str(raw["fact"]) if "fact" in raw else None,
+            citations=reader.citations(file, name, raw.get("cite")),
+        )
+
+
+def _param_value(raw: object) -> Scalar | tuple[str, ...]:
+    if isinstance(raw, list):
+        return tuple(str(v) for v in raw)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    return str(raw)
+
+
+def _role_defs(reader: _Reader, document: tuple[str, dict[str, AnyType]], section: str) -> dict[str, RoleDef]:
+    file = document[0]
+    found: dict[str, RoleDef] = {}
+    for raw in _entries(reader, document, section):
+        code = str(raw.get("code", ""))
+        if code in found:
+            reader.problem(file, code, f"duplicate code in `{section}`")
+        found[code] = RoleDef(
+            code, reader.text(file, code, raw.get("text"), "text"), reader.citations(file, code, raw.get("cite"))
+        )
+    return found
+
+
+def _codes(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[CodeDef]:
+    file = document[0]
+    seen: set[str] = set()
+    for raw in _entries(reader, document, "codes"):
+        code = str(raw.get("code", ""))
+        if code in seen:
+            reader.problem(file, code, "duplicate code")
+        seen.add(code)
+        try:
+            kind = CodeKind(raw.get("kind"))
+            aggregate = Aggregate(raw.get("aggregate", "all"))
+        except ValueError:
+            reader.problem(file, code, "kind must be context/liability/obligation/flag; aggregate all/any")
+            continue
+        yield CodeDef(
+            code=code,
+            kind=kind,
+            text=reader.text(file, code, raw.get("text"), "text"),
+            party=reader.text(file, code, raw["party"], "party") if "party" in raw else None,
+            citations=reader.citations(file, code, raw.get("cite")),
+            aggregate=aggregate,
+            pattern=bool(raw.get("pattern", False)),
+        )
+
+
+def _predicates(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> dict[str, Predicate]:
+    """Parse predicates in file order; a predicate may use the ones written above it."""
+    file = document[0]
+    found: dict[str, Predicate] = {}
+    conditions: dict[str, Condition] = {}
+    for raw in _entries(reader, document, "predicates"):
+        name = str(raw.get("name", ""))
+        if name in found:
+            reader.problem(file, name, "duplicate predicate")
+        condition = _condition(reader, file, name, raw.get("when"), conditions)
+        if condition is None:
+            continue
+        conditions[name] = condition
+        found[name] = Predicate(
+            name,
+            condition,
+            reader.text(file, name, raw.get("explain"), "explain"),
+            reader.citations(file, name, raw.get("cite")),
+        )
+    return found
+
+
+def _condition(
+    reader: _Reader, file: str, item: str, raw: object, predicates: Mapping[str, Condition]
+) -> Condition | None:
+    try:
+        return parse_condition(raw, predicates)
+    except ConditionError as err:
+        reader.problem(file, item, f"condition: {err}")
+        return None
+
+
+def _rules(
+    reader: _Reader, document: tuple[str, dict[str, AnyType]], predicates: Mapping[str, Predicate]
+) -> Iterator[Rule]:
+    file = document[0]
+    conditions = {name: p.when for name, p in predicates.items()}
+    for raw in _entries(reader, document, "rules"):
+        rule_id = str(raw.get("id", "")).strip()
+        if not rule_id:
+            reader.problem(file, "-", "a rule without an id")
+            continue
+        unknown_keys = set(raw) - {"id", "stage", "when", "then", "explain", "cite", "note"}
+        if unknown_keys:
+            reader.problem(file, rule_id, f"unknown keys {sorted(unknown_keys)}")
+        when = _condition(reader, file, rule_id, raw.get("when"), conditions)
+        then = _conclusion(reader, file, rule_id, raw.get("then"))
+        explain = reader.text(file, rule_id, raw.get("explain"), "explanation")
+        citations = reader.citations(file, rule_id, raw.get("cite"))
+        if when is None or then is None:
+            continue
+        yield Rule(
+            id=rule_id,
+            stage=str(raw.get("stage", "")),
+            when=when,
+            then=then,
+            explain=explain,
+            citations=citations,
+            file=file,
+            note=str(raw.get("note", "")),
+        )
+
+
+def _conclusion(reader: _Reader, file: str, rule_id: str, raw: object) -> Conclusion | None:
+    allowed = {"role", "volunteer_deployer", "codes", "set", "exclude"}
+    if not isinstance(raw, dict) or not raw or set(raw) - allowed:
+        reader.problem(file, rule_id, f"`then` must be a mapping with some of {sorted(allowed)}")
+        return None
+    codes = raw.get("codes", [])
+    set_facts = raw.get("set", {})
+    exclude = raw.get("exclude", {})
+    if not isinstance(codes, list) or not isinstance(set_facts, dict) or not isinstance(exclude, dict):
+        reader.problem(file, rule_id, "`codes` must be a list; `set` and `exclude` mappings")
+        return None
+    as_scalar: Callable[[object], Scalar] = _scalar
+    return Conclusion(
+        role=str(raw["role"]) if "role" in raw else None,
+        volunteer_deployer=str(raw["volunteer_deployer"]) if "volunteer_deployer" in raw else None,
+        codes=tuple(str(c) for c in codes),
+        set_facts={str(k): as_scalar(v) for k, v in set_facts.items()},
+        exclude={
+            str(k): tuple(as_scalar(v) for v in (vs if isinstance(vs, list) else [vs])) for k, vs in exclude.items()
+        },
+    )
+
+
+def _scalar(raw: object) -> Scalar:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, int | float):
+        return float(raw)
+    return str(raw)
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

@@ -1,0 +1,358 @@
+"""Typed, immutable objects for a loaded rule set. Nothing here knows YAML or durable-rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+LANGUAGES = ("nl", "en")
+UNKNOWN = "unknown"
+
+# The stages of the decision procedure (domain.md §6), in the order the engine runs them. A1 and A normalise the
+# input; H-enumeration prunes the combinations of unknown facts; B decides the role (first match); B-context to G
+# conclude per combination; H judges the combinations together.
+STAGE_IDS = ("A1", "A", "H-enumeration", "B", "B-context", "C", "D1", "D2", "D", "E", "F", "G", "H")
+
+
+class FactType(enum.StrEnum):
+    """The kind of value a fact takes."""
+
+    SYMBOL = "symbol"
+    BOOLEAN = "boolean"
+    NUMBER = "number"
+    SET = "set"
+
+
+class CodeKind(enum.StrEnum):
+    """Where an output code is reported."""
+
+    CONTEXT = "context"
+    LIABILITY = "liability"
+    OBLIGATION = "obligation"
+    FLAG = "flag"
+
+
+class Aggregate(enum.StrEnum):
+    """How a flag survives stage H: raised by every combination, or by any one."""
+
+    ALL = "all"
+    ANY = "any"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in Dutch and English."""
+
+    nl: str
+    en: str
+
+    def get(self, language: str) -> str:
+        """Return the text in `language` ("nl" or "en")."""
+        return self.en if language == "en" else self.nl
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A reference to a source, as written in the rule files."""
+
+    source: str
+    reference: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SymbolDef:
+    """One allowed symbol of a fact, with its labels."""
+
+    value: str
+    label: Text
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    """A reference to a parameter, resolved against the date of evaluation."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """A reference to a named group of symbols."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One value stage H tries for an unknown fact, with the label a person reads."""
+
+    label: str
+    value: str | float
+
+
+@dataclass(frozen=True)
+class Enumeration:
+    """How stage H enumerates an unknown ★ fact: all symbols, explicit buckets, or a split at a parameter."""
+
+    buckets: tuple[Bucket, ...] = ()
+    split_at: ParamRef | None = None
+
+
+Scalar = str | float
+
+
+@dataclass(frozen=True)
+class FactDef:
+    """One fact of the facts catalogue (domain.md §5)."""
+
+    name: str
+    type: FactType
+    symbols: tuple[SymbolDef, ...]
+    unknown_allowed: bool
+    default: Scalar | frozenset[str] | None
+    default_conditional: bool
+    decides_role: bool
+    enumeration: Enumeration | None
+    question: Text
+    help: Text
+    unit: Text | None
+    citations: tuple[Citation, ...]
+
+    @property
+    def symbol_values(self) -> tuple[str, ...]:
+        """The allowed symbols (for booleans "true" and "false", and "unknown" where allowed)."""
+        return tuple(s.value for s in self.symbols)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named subset of one fact's symbols, for example the relations that count as 'related'."""
+
+    name: str
+    fact: str
+    symbols: frozenset[str]
+    explain: Text
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter with dated values (openfisca style): the latest value dated on or before a day applies."""
+
+    name: str
+    explain: Text
+    values: tuple[tuple[dt.date, Scalar | tuple[str, ...]], ...]
+    allowed: tuple[str, ...]
+    fact: str | None
+    citations: tuple[Citation, ...]
+
+    def value_on(self, day: dt.date) -> Scalar | tuple[str, ...] | None:
+        """Return the value in force on `day`, or None when the parameter has no value yet."""
+        current: Scalar | tuple[str, ...] | None = None
+        for since, value in self.values:
+            if since <= day:
+                current = value
+        return current
+
+
+@dataclass(frozen=True)
+class CodeDef:
+    """An output code (domain.md §7) with its texts and sources."""
+
+    code: str
+    kind: CodeKind
+    text: Text
+    party: Text | None
+    citations: tuple[Citation, ...]
+    aggregate: Aggregate = Aggregate.ALL
+    pattern: bool = False
+
+
+@dataclass(frozen=True)
+class RoleDef:
+    """A role or a volunteer deployer, with its text and sources."""
+
+    code: str
+    text: Text
+    citations: tuple[Citation, ...]
+
+
+# --- conditions -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """True when every item is true."""
+
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """True when at least one item is true."""
+
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """True when the item is false."""
+
+    item: Condition
+
+
+class FactOp(enum.StrEnum):
+    """The tests a condition can make on one fact."""
+
+    IS = "is"
+    IS_NOT = "is_not"
+    IN = "in"
+    ABOVE = "above"
+    AT_LEAST = "at_least"
+    AT_MOST = "at_most"
+    BELOW = "below"
+    KNOWN = "known"
+    CONTAINS = "contains"
+    CONTAINS_ANY = "contains_any"
+    ONLY = "only"
+    ABSENT = "absent"
+    CONFLICTING = "conflicting"
+
+
+SymbolsOperand = tuple[str, ...] | GroupRef | ParamRef
+NumberOperand = float | ParamRef
+
+
+@dataclass(frozen=True)
+class FactTest:
+    """A test on one fact. `fact` is "*" only for the conflicting-facts rule, which applies to every fact."""
+
+    fact: str
+    op: FactOp
+    operand: Scalar | bool | SymbolsOperand | NumberOperand
+
+
+@dataclass(frozen=True)
+class ParamTest:
+    """A test on a parameter's value; it is decided when the rule set is compiled for a date."""
+
+    param: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RoleTest:
+    """True when the role found in stage B is one of `roles`."""
+
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeployerTest:
+    """True when the volunteer deployer found in stage B is one of `deployers`."""
+
+    deployers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CodeTest:
+    """True when an earlier stage concluded one of `codes`."""
+
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AggregateTest:
+    """Stage H only: a test on what the combinations of unknown facts have in common."""
+
+    name: str
+    value: bool
+
+
+Condition = AllOf | AnyOf | Not | FactTest | ParamTest | RoleTest | DeployerTest | CodeTest | AggregateTest
+
+AGGREGATES = ("role_determined", "deployer_determined", "liability_determined", "all_volunteer")
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What a rule concludes when it fires."""
+
+    role: str | None = None
+    volunteer_deployer: str | None = None
+    codes: tuple[str, ...] = ()
+    set_facts: Mapping[str, Scalar] = field(default_factory=dict)
+    exclude: Mapping[str, tuple[Scalar, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: id, stage, condition, conclusion, explanation and sources."""
+
+    id: str
+    stage: str
+    when: Condition
+    then: Conclusion
+    explain: Text
+    citations: tuple[Citation, ...]
+    file: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A named condition that rules refer to; it is inlined when loaded."""
+
+    name: str
+    when: Condition
+    explain: Text
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A complete, validated rule set: catalogues, parameters and rules."""
+
+    id: str
+    version: str
+    title: Text
+    sha256: str
+    facts: Mapping[str, FactDef]
+    groups: Mapping[str, Group]
+    parameters: Mapping[str, Parameter]
+    roles: Mapping[str, RoleDef]
+    deployers: Mapping[str, RoleDef]
+    codes: Mapping[str, CodeDef]
+    predicates: Mapping[str, Predicate]
+    rules: tuple[Rule, ...]
+    sources: Mapping[str, str]
+
+    def rule(self, rule_id: str) -> Rule:
+        """Return the rule with id `rule_id`."""
+        return self._rules_by_id[rule_id]
+
+    @property
+    def _rules_by_id(self) -> Mapping[str, Rule]:
+        cached: Mapping[str, Rule] | None = self.__dict__.get("_by_id")
+        if cached is None:
+            cached = {r.id: r for r in self.rules}
+            object.__setattr__(self, "_by_id", cached)
+        return cached
+
+    def code(self, code: str) -> CodeDef:
+        """Return the catalogue entry of `code`, expanding the CONFLICT_<FACT> pattern."""
+        found = self.codes.get(code)
+        if found is not None:
+            return found
+        return self.codes["CONFLICT_<FACT>"]
+
+    def stage_rules(self, stage: str) -> tuple[Rule, ...]:
+        """The rules of one stage, in the order the files state them."""
+        return tuple(r for r in self.rules if r.stage == stage)
+
+
+def conflict_code(fact: str) -> str:
+    """The flag raised when `fact` is given as a list of possible values (domain.md §6 A6)."""
+    return f"CONFLICT_{fact.upper()}"

@@ -1,0 +1,269 @@
+"""Check a built rule set against its own catalogues: every name a rule uses must exist and fit its stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from rolwijzer.rules.model import (
+    AGGREGATES,
+    STAGE_IDS,
+    AggregateTest,
+    AllOf,
+    AnyOf,
+    CodeKind,
+    CodeTest,
+    Condition,
+    DeployerTest,
+    FactOp,
+    FactTest,
+    FactType,
+    GroupRef,
+    Not,
+    ParamRef,
+    ParamTest,
+    RoleTest,
+    Rule,
+    RuleSet,
+)
+
+_OPS_BY_TYPE = {
+    FactType.SYMBOL: {FactOp.IS, FactOp.IS_NOT, FactOp.IN, FactOp.ABSENT},
+    FactType.BOOLEAN: {FactOp.IS, FactOp.IS_NOT, FactOp.IN, FactOp.ABSENT},
+    FactType.NUMBER: {FactOp.ABOVE, FactOp.AT_LEAST, FactOp.AT_MOST, FactOp.BELOW, FactOp.KNOWN},
+    FactType.SET: {FactOp.CONTAINS, FactOp.CONTAINS_ANY, FactOp.ONLY},
+}
+_ROLE_STAGES = set(STAGE_IDS[STAGE_IDS.index("B-context") :]) - {"H"}
+_NORMALISING = {"A1", "A"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a rule file: the file, the rule or entry it concerns, and what is wrong."""
+
+    file: str
+    item: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.item}: {self.message}"
+
+
+def validate_rule_set(rule_set: RuleSet) -> list[Problem]:
+    """Return every problem of `rule_set`; an empty list means it is sound."""
+    return list(_check(rule_set))
+
+
+def _check(rs: RuleSet) -> Iterator[Problem]:
+    if not rs.id or not rs.version:
+        yield Problem("ruleset.yaml", "-", "needs an id and a version")
+    yield from _check_facts(rs)
+    yield from _check_groups_and_parameters(rs)
+    for predicate in rs.predicates.values():
+        yield from _check_condition(rs, "predicates.yaml", predicate.name, predicate.when, None)
+    seen: set[str] = set()
+    for rule in rs.rules:
+        if rule.id in seen:
+            yield Problem(rule.file, rule.id, "duplicate rule id")
+        seen.add(rule.id)
+        if rule.stage not in STAGE_IDS:
+            yield Problem(rule.file, rule.id, f"unknown stage {rule.stage!r}; stages are {list(STAGE_IDS)}")
+            continue
+        yield from _check_condition(rs, rule.file, rule.id, rule.when, rule.stage)
+        yield from _check_conclusion(rs, rule)
+    for stage in ("B", "H-enumeration", "H"):
+        if not rs.stage_rules(stage):
+            yield Problem("-", stage, f"stage {stage} has no rules")
+
+
+def _check_facts(rs: RuleSet) -> Iterator[Problem]:
+    for fact in rs.facts.values():
+        values = fact.symbol_values
+        if fact.type == FactType.SYMBOL and (("unknown" in values) != fact.unknown_allowed):
+            yield Problem("facts.yaml", fact.name, "`unknown: true` exactly when `unknown` is among the symbols")
+        if not fact.default_conditional and fact.default is None:
+            yield Problem("facts.yaml", fact.name, "needs a default (or `default: conditional`)")
+        elif fact.default is not None and not _value_fits(rs, fact.name, fact.default):
+            yield Problem("facts.yaml", fact.name, f"default {fact.default!r} is not an allowed value")
+        if fact.default_conditional and not any(fact.name in r.then.set_facts for r in rs.stage_rules("A1")):
+            yield Problem("facts.yaml", fact.name, "`default: conditional` but no A1 rule sets it")
+        if fact.decides_role and fact.enumeration is None:
+            yield Problem("facts.yaml", fact.name, "a fact that decides the role (★) needs `enumerate`")
+        if not fact.decides_role and fact.enumeration is not None:
+            yield Problem("facts.yaml", fact.name, "`enumerate` is only for facts that decide the role (★)")
+        if fact.enumeration is not None:
+            for bucket in fact.enumeration.buckets:
+                if not _value_fits(rs, fact.name, bucket.value) or bucket.value == "unknown":
+                    yield Problem("facts.yaml", fact.name, f"bucket value {bucket.value!r} is not allowed")
+            split = fact.enumeration.split_at
+            if split is not None and not isinstance(_param_number(rs, split), float):
+                yield Problem("facts.yaml", fact.name, f"split_at needs a numeric parameter, not {split.name!r}")
+
+
+def _check_groups_and_parameters(rs: RuleSet) -> Iterator[Problem]:
+    for group in rs.groups.values():
+        fact = rs.facts.get(group.fact)
+        if fact is None:
+            yield Problem("facts.yaml", group.name, f"group of unknown fact {group.fact!r}")
+        elif not group.symbols or not group.symbols <= set(fact.symbol_values):
+            yield Problem("facts.yaml", group.name, f"group symbols must be symbols of {group.fact}")
+    for param in rs.parameters.values():
+        for _, value in param.values:
+            if param.allowed and value not in param.allowed:
+                yield Problem("parameters.yaml", param.name, f"value {value!r} not in allowed {list(param.allowed)}")
+            if isinstance(value, tuple):
+                fact = rs.facts.get(param.fact or "")
+                if fact is None or not set(value) <= set(fact.symbol_values):
+                    yield Problem("parameters.yaml", param.name, "a list value needs `fact` and its symbols")
+
+
+def _param_number(rs: RuleSet, ref: ParamRef) -> float | None:
+    param = rs.parameters.get(ref.name)
+    if param is None or not param.values:
+        return None
+    values = {type(v) for _, v in param.values}
+    return param.values[-1][1] if values == {float} else None  # type: ignore[return-value]
+
+
+def _value_fits(rs: RuleSet, fact_name: str, value: object) -> bool:
+    fact = rs.facts[fact_name]
+    if fact.type == FactType.NUMBER:
+        return isinstance(value, float) or (value == "unknown" and fact.unknown_allowed)
+    if fact.type == FactType.SET:
+        return isinstance(value, frozenset) and value <= set(fact.symbol_values)
+    return value in fact.symbol_values
+
+
+def _check_condition(rs: RuleSet, file: str, item: str, cond: Condition, stage: str | None) -> Iterator[Problem]:
+    def problem(message: str) -> Problem:
+        return Problem(file, item, message)
+
+    match cond:
+        case AllOf(items) | AnyOf(items):
+            for sub in items:
+                yield from _check_condition(rs, file, item, sub, stage)
+        case Not(sub):
+            yield from _check_condition(rs, file, item, sub, stage)
+        case ParamTest(param, value):
+            found = rs.parameters.get(param)
+            if found is None:
+                yield problem(f"unknown parameter {param!r}")
+            elif value not in found.allowed:
+                yield problem(f"parameter {param} takes one of {list(found.allowed)}, not {value!r}")
+        case RoleTest(codes) | DeployerTest(codes):
+            catalogue = rs.roles if isinstance(cond, RoleTest) else rs.deployers
+            for code in codes:
+                if code not in catalogue:
+                    yield problem(f"unknown role or deployer {code!r}")
+            if stage is not None and stage not in _ROLE_STAGES:
+                yield problem(f"stage {stage} runs before the role is known; it cannot test the role")
+        case CodeTest(codes):
+            for code in codes:
+                if code not in rs.codes:
+                    yield problem(f"unknown code {code!r}")
+            if stage is not None and stage not in _ROLE_STAGES:
+                yield problem(f"stage {stage} cannot test codes of later stages")
+        case AggregateTest(name, _):
+            if name not in AGGREGATES:
+                yield problem(f"unknown aggregate {name!r}; known: {list(AGGREGATES)}")
+            if stage not in (None, "H"):
+                yield problem("aggregate tests belong to stage H")
+        case FactTest():
+            yield from _check_fact_test(rs, cond, stage, problem)
+    if stage == "H" and _mentions_facts(cond):
+        yield problem("stage H rules test aggregates only")
+
+
+def _check_fact_test(
+    rs: RuleSet, test: FactTest, stage: str | None, problem: Callable[[str], Problem]
+) -> Iterator[Problem]:
+    if test.fact == "*":
+        if test.op != FactOp.CONFLICTING or stage != "A":
+            yield problem("fact '*' is only for `conflicting: true` in stage A")
+        return
+    fact = rs.facts.get(test.fact)
+    if fact is None:
+        yield problem(f"unknown fact {test.fact!r}")
+        return
+    if test.op not in _OPS_BY_TYPE[fact.type]:
+        yield problem(f"test '{test.op}' does not apply to {fact.type} fact {fact.name}")
+        return
+    if test.op == FactOp.ABSENT and (stage not in _NORMALISING or not fact.default_conditional):
+        yield problem("`absent` is only for facts with a conditional default, in stages A1 and A")
+    operand = test.operand
+    if isinstance(operand, GroupRef):
+        group = rs.groups.get(operand.name)
+        if group is None or group.fact != fact.name:
+            yield problem(f"{operand.name!r} is not a group of {fact.name}")
+    elif isinstance(operand, ParamRef):
+        param = rs.parameters.get(operand.name)
+        if param is None:
+            yield problem(f"unknown parameter {operand.name!r}")
+        elif fact.type in (FactType.SYMBOL, FactType.SET) and param.fact != fact.name:
+            yield problem(f"parameter {operand.name} does not hold symbols of {fact.name}")
+    elif isinstance(operand, tuple):
+        for value in operand:
+            if value not in fact.symbol_values:
+                yield problem(f"{value!r} is not a symbol of {fact.name}")
+    elif test.op in (FactOp.IS, FactOp.IS_NOT, FactOp.CONTAINS) and operand not in fact.symbol_values:
+        yield problem(f"{operand!r} is not a symbol of {fact.name}")
+
+
+def _mentions_facts(cond: Condition) -> bool:
+    match cond:
+        case AllOf(items) | AnyOf(items):
+            return any(_mentions_facts(c) for c in items)
+        case Not(sub):
+            return _mentions_facts(sub)
+        case FactTest() | RoleTest() | DeployerTest() | CodeTest():
+            return True
+    return False
+
+
+def _check_conclusion(rs: RuleSet, rule: Rule) -> Iterator[Problem]:
+    then, stage = rule.then, rule.stage
+
+    def problem(message: str) -> Problem:
+        return Problem(rule.file, rule.id, message)
+
+    if (then.role is not None or then.volunteer_deployer is not None) and stage not in ("B", "H"):
+        yield problem("only stages B and H conclude a role or deployer")
+    if stage == "B":
+        if then.role not in rs.roles or then.role == "ONBEPAALD":
+            yield problem(f"a stage B rule concludes a role of the catalogue, not {then.role!r}")
+        if (then.role == "VRIJWILLIGER") != (then.volunteer_deployer is not None):
+            yield problem("VRIJWILLIGER, and only VRIJWILLIGER, comes with a volunteer_deployer")
+        if then.volunteer_deployer is not None and then.volunteer_deployer not in rs.deployers:
+            yield problem(f"unknown deployer {then.volunteer_deployer!r}")
+    if stage == "H" and {then.role, then.volunteer_deployer} - {None, "ONBEPAALD"}:
+        yield problem("stage H concludes only ONBEPAALD as role or deployer")
+    if then.set_facts and stage not in _NORMALISING:
+        yield problem("only stages A1 and A set facts")
+    if then.exclude and stage != "H-enumeration":
+        yield problem("only stage H-enumeration excludes values")
+    if stage == "H-enumeration" and (then.codes or not then.exclude):
+        yield problem("an H-enumeration rule only excludes values")
+    if stage == "A1" and (then.codes or not then.set_facts):
+        yield problem("an A1 rule only sets defaults")
+    for code in then.codes:
+        yield from _check_code(rs, rule, code)
+    for name, value in then.set_facts.items():
+        if name not in rs.facts or rs.facts[name].type == FactType.SET or not _value_fits(rs, name, value):
+            yield problem(f"cannot set {name} to {value!r}")
+    for name, values in then.exclude.items():
+        fact = rs.facts.get(name)
+        if fact is None or not fact.decides_role or not all(_value_fits(rs, name, v) for v in values):
+            yield problem(f"cannot exclude {list(values)} from {name}: not a ★ fact or not its values")
+
+
+def _check_code(rs: RuleSet, rule: Rule, code: str) -> Iterator[Problem]:
+    if code == "CONFLICT_<FACT>":
+        if not (isinstance(rule.when, FactTest) and rule.when.fact == "*"):
+            yield Problem(rule.file, rule.id, "CONFLICT_<FACT> is only concluded by the conflicting-facts rule")
+        return
+    found = rs.codes.get(code)
+    if found is None:
+        yield Problem(rule.file, rule.id, f"unknown code {code!r}")
+    elif rule.stage == "B" and found.kind != CodeKind.CONTEXT:
+        yield Problem(rule.file, rule.id, f"stage B concludes context codes only, not {code}")
+

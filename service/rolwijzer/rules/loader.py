@@ -270,9 +270,15 @@ def _enumeration(reader: _Reader, file: str, name: str, raw: object) -> Enumerat
         if len(buckets) != len(raw["buckets"]) or len(buckets) < 2:
             reader.problem(file, name, "enumerate buckets need at least two entries with label and value")
         return Enumeration(buckets=buckets)
-    if isinstance(raw, dict) and set(raw) == {"split_at"} and isinstance(raw["split_at"], dict):
-        return Enumeration(split_at=ParamRef(str(raw["split_at"].get("param"))))
-    reader.problem(file, name, "enumerate must be `symbols`, {buckets: [...]} or {split_at: {param: NAME}}")
+    if isinstance(raw, dict) and set(raw) == {"split_at", "boundary"} and isinstance(raw["split_at"], dict):
+        boundary = raw["boundary"]
+        return Enumeration(
+            split_at=ParamRef(str(raw["split_at"].get("param"))),
+            boundary=ParamRef(str(boundary.get("param"))) if isinstance(boundary, dict) else None,
+        )
+    reader.problem(
+        file, name, "enumerate must be `symbols`, {buckets: [...]} or {split_at: {param}, boundary: {param}}"
+    )
     return None
 
 

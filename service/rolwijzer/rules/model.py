@@ -98,6 +98,7 @@ class Enumeration:
 
     buckets: tuple[Bucket, ...] = ()
     split_at: ParamRef | None = None
+    boundary: ParamRef | None = None
 
 
 Scalar = str | float

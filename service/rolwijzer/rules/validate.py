@@ -98,6 +98,13 @@ def _check_facts(rs: RuleSet) -> Iterator[Problem]:
             split = fact.enumeration.split_at
             if split is not None and not isinstance(_param_number(rs, split), float):
                 yield Problem("facts.yaml", fact.name, f"split_at needs a numeric parameter, not {split.name!r}")
+            boundary = fact.enumeration.boundary
+            if split is not None and (
+                boundary is None
+                or boundary.name not in rs.parameters
+                or set(rs.parameters[boundary.name].allowed) != {"strict", "inclusive"}
+            ):
+                yield Problem("facts.yaml", fact.name, "boundary needs a parameter allowing strict and inclusive")
 
 
 def _check_groups_and_parameters(rs: RuleSet) -> Iterator[Problem]:

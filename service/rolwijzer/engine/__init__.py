@@ -1,0 +1,38 @@
+"""Evaluation: compile rule sets into durable-rules and decide situations. Never imports grpc."""
+
+from rolwijzer.engine.decision import Decision, Finding, MissingFact
+from rolwijzer.engine.enumeration import TooManyCombinations
+from rolwijzer.engine.evaluator import DEFAULT_MAX_COMBINATIONS, Engine
+from rolwijzer.engine.inputs import (
+    BooleanInput,
+    FactInput,
+    InvalidFacts,
+    MissingInput,
+    NumberInput,
+    OneOfInput,
+    SetInput,
+    SymbolInput,
+    UnknownInput,
+    Violation,
+)
+from rolwijzer.engine.stages import EvaluationError
+
+__all__ = [
+    "DEFAULT_MAX_COMBINATIONS",
+    "BooleanInput",
+    "Decision",
+    "Engine",
+    "EvaluationError",
+    "FactInput",
+    "Finding",
+    "InvalidFacts",
+    "MissingFact",
+    "MissingInput",
+    "NumberInput",
+    "OneOfInput",
+    "SetInput",
+    "SymbolInput",
+    "TooManyCombinations",
+    "UnknownInput",
+    "Violation",
+]

@@ -1,0 +1,275 @@
+"""Compile the rules of one stage into a durable-rules ruleset, and encode facts as its messages.
+
+A message is a flat JSON object. Symbol and boolean facts are strings (absent or conflicting ones carry a marker);
+a number fact is a number plus `<fact>__known`; a set fact is one `<fact>__<symbol>` flag per symbol; the role,
+deployer, earlier codes and stage-H aggregates are `_role`, `_deployer`, `_code_<CODE>` and `_agg_<name>`.
+Parameters are decided at compile time for the evaluation date, so a rule that cannot fire on that date is left
+out. Only the attributes a stage's rules read are put in its messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any as AnyType
+
+from rolwijzer.engine.durable_session import CATCH_ALL_ATTRIBUTE, DurableRuleset
+from rolwijzer.engine.values import FactValue, OneOf
+from rolwijzer.rules.model import (
+    AggregateTest,
+    AllOf,
+    AnyOf,
+    CodeTest,
+    Condition,
+    DeployerTest,
+    FactOp,
+    FactTest,
+    FactType,
+    GroupRef,
+    Not,
+    ParamRef,
+    ParamTest,
+    RoleTest,
+    Rule,
+    RuleSet,
+    conflict_code,
+)
+
+ABSENT = "~absent"
+CONFLICTING = "~one_of"
+YES, NO = "y", "n"
+ROLE, DEPLOYER = "_role", "_deployer"
+FIRST_MATCH_STAGES = frozenset({"B"})
+
+Json = dict[str, AnyType]
+
+
+class CompileError(ValueError):
+    """A rule cannot be compiled; the message names the rule."""
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule as registered in durable-rules. One rule may register under several names (the A6 expansion)."""
+
+    rule: Rule
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledStage:
+    """A stage ready to evaluate: its durable ruleset, its rules by name, and the attributes it reads."""
+
+    stage: str
+    ruleset: DurableRuleset
+    rules: Mapping[str, CompiledRule]
+    attributes: frozenset[str]
+
+
+def code_attribute(code: str) -> str:
+    """The message attribute that says whether an earlier stage concluded `code`."""
+    return f"_code_{code}"
+
+
+def aggregate_attribute(name: str) -> str:
+    """The message attribute of a stage-H aggregate."""
+    return f"_agg_{name}"
+
+
+def compile_stage(rule_set: RuleSet, stage: str, day: dt.date) -> CompiledStage:
+    """Compile every rule of `stage` with the parameters in force on `day`.
+
+    Raises:
+        CompileError: a rule refers to a parameter with no value on `day`.
+    """
+    compiler = _Compiler(rule_set, day)
+    definitions: dict[str, Json] = {}
+    compiled: dict[str, CompiledRule] = {}
+    for priority, rule in enumerate(rule_set.stage_rules(stage), start=1):
+        for name, expression, codes in compiler.expand(rule):
+            if expression is False:
+                continue
+            body = {CATCH_ALL_ATTRIBUTE: 1} if expression is True else expression
+            definitions[name] = {"all": [{"m": body}], "pri": priority}
+            compiled[name] = CompiledRule(rule, codes)
+    ruleset = DurableRuleset(f"{rule_set.id}:{rule_set.version}:{stage}", definitions, stage in FIRST_MATCH_STAGES)
+    return CompiledStage(stage, ruleset, compiled, frozenset(compiler.attributes))
+
+
+
+class _Compiler:
+    """Turns conditions into durable-rules expressions in negation normal form (durable has no `$not`)."""
+
+    def __init__(self, rule_set: RuleSet, day: dt.date) -> None:
+        self.rs = rule_set
+        self.day = day
+        self.attributes: set[str] = set()
+        self._rule_id = ""
+
+    def expand(self, rule: Rule) -> list[tuple[str, Json | bool, tuple[str, ...]]]:
+        self._rule_id = rule.id
+        when = rule.when
+        if isinstance(when, FactTest) and when.fact == "*":
+            return [
+                (f"{rule.id}|{name}", self._attr_test(f"{name}__one_of", YES), (conflict_code(name),))
+                for name, fact in self.rs.facts.items()
+                if fact.type != FactType.SET
+            ]
+        return [(rule.id, self.condition(when, negated=False), rule.then.codes)]
+
+    def condition(self, cond: Condition, negated: bool) -> Json | bool:
+        match cond:
+            case AllOf(items):
+                parts = [self.condition(c, negated) for c in items]
+                return _disjunction(parts) if negated else _conjunction(parts)
+            case AnyOf(items):
+                parts = [self.condition(c, negated) for c in items]
+                return _conjunction(parts) if negated else _disjunction(parts)
+            case Not(item):
+                return self.condition(item, not negated)
+            case ParamTest(param, value):
+                return (self._param(param) == value) != negated
+            case RoleTest(codes):
+                return self._one_of(ROLE, codes, negated)
+            case DeployerTest(codes):
+                return self._one_of(DEPLOYER, codes, negated)
+            case CodeTest(codes):
+                flags = [self._attr_test(code_attribute(c), NO if negated else YES) for c in codes]
+                return _conjunction(flags) if negated else _disjunction(flags)
+            case AggregateTest(name, value):
+                return self._attr_test(aggregate_attribute(name), YES if value != negated else NO)
+            case FactTest():
+                return self._fact(cond, negated)
+        raise CompileError(f"{self._rule_id}: cannot compile {cond!r}")
+
+    def _fact(self, test: FactTest, negated: bool) -> Json | bool:
+        fact, op = test.fact, test.op
+        if op in (FactOp.IS, FactOp.IS_NOT):
+            return self._one_of(fact, (str(test.operand),), negated != (op == FactOp.IS_NOT))
+        if op == FactOp.IN:
+            return self._one_of(fact, self._symbols(test), negated)
+        if op == FactOp.ABSENT:
+            return self._one_of(fact, (ABSENT,), negated)
+        if op == FactOp.KNOWN:
+            return self._attr_test(f"{fact}__known", NO if negated else YES)
+        if op in _COMPARISONS:
+            threshold = self._number(test)
+            operator, opposite = _COMPARISONS[op]
+            self.attributes.add(fact)
+            if negated:
+                return _disjunction([self._attr_test(f"{fact}__known", NO), {opposite: {fact: threshold}}])
+            return _conjunction([self._attr_test(f"{fact}__known", YES), {operator: {fact: threshold}}])
+        if op == FactOp.CONTAINS:
+            return self._member(fact, str(test.operand), not negated)
+        if op == FactOp.CONTAINS_ANY:
+            members = [self._member(fact, s, not negated) for s in self._symbols(test)]
+            return _conjunction(members) if negated else _disjunction(members)
+        if op == FactOp.ONLY:
+            allowed = set(self._symbols(test))
+            others = [s for s in self.rs.facts[fact].symbol_values if s not in allowed]
+            some = [self._member(fact, s, True) for s in sorted(allowed)]
+            if negated:
+                none_of = [self._member(fact, s, False) for s in sorted(allowed)]
+                return _disjunction([_conjunction(none_of), *(self._member(fact, s, True) for s in others)])
+            return _conjunction([_disjunction(some), *(self._member(fact, s, False) for s in others)])
+        raise CompileError(f"{self._rule_id}: test {op} cannot be compiled")
+
+    def _one_of(self, attribute: str, values: tuple[str, ...], negated: bool) -> Json | bool:
+        if negated:
+            self.attributes.add(attribute)
+            return _conjunction([{"$neq": {attribute: v}} for v in values])
+        return _disjunction([self._attr_test(attribute, v) for v in values])
+
+    def _attr_test(self, attribute: str, value: str) -> Json:
+        self.attributes.add(attribute)
+        return {attribute: value}
+
+    def _member(self, fact: str, symbol: str, present: bool) -> Json:
+        return self._attr_test(f"{fact}__{symbol}", YES if present else NO)
+
+    def _param(self, name: str) -> object:
+        value = self.rs.parameters[name].value_on(self.day)
+        if value is None:
+            raise CompileError(f"{self._rule_id}: parameter {name} has no value on {self.day}")
+        return value
+
+    def _number(self, test: FactTest) -> float:
+        operand = test.operand
+        value = self._param(operand.name) if isinstance(operand, ParamRef) else operand
+        if not isinstance(value, float):
+            raise CompileError(f"{self._rule_id}: {test.fact} is compared with a non-number")
+        return value
+
+    def _symbols(self, test: FactTest) -> tuple[str, ...]:
+        operand = test.operand
+        if isinstance(operand, GroupRef):
+            return tuple(sorted(self.rs.groups[operand.name].symbols))
+        if isinstance(operand, ParamRef):
+            value = self._param(operand.name)
+            if not isinstance(value, tuple):
+                raise CompileError(f"{self._rule_id}: parameter {operand.name} is not a list of symbols")
+            return value
+        if isinstance(operand, tuple):
+            return operand
+        return (str(operand),)
+
+
+_COMPARISONS = {
+    FactOp.ABOVE: ("$gt", "$lte"),
+    FactOp.AT_LEAST: ("$gte", "$lt"),
+    FactOp.AT_MOST: ("$lte", "$gt"),
+    FactOp.BELOW: ("$lt", "$gte"),
+}
+
+
+def _conjunction(parts: list[Json | bool]) -> Json | bool:
+    if any(p is False for p in parts):
+        return False
+    kept = [p for p in parts if p is not True]
+    if not kept:
+        return True
+    return kept[0] if len(kept) == 1 else {"$and": kept}
+
+
+def _disjunction(parts: list[Json | bool]) -> Json | bool:
+    if any(p is True for p in parts):
+        return True
+    kept = [p for p in parts if p is not False]
+    if not kept:
+        return False
+    return kept[0] if len(kept) == 1 else {"$or": kept}
+
+
+def encode(
+    rule_set: RuleSet,
+    attributes: frozenset[str],
+    facts: Mapping[str, FactValue],
+    derived: Mapping[str, str],
+) -> dict[str, str | float]:
+    """Build the message for a stage that reads `attributes`, from facts and derived attributes."""
+    message: dict[str, str | float] = {}
+    for attribute in attributes:
+        if attribute.startswith("_"):
+            message[attribute] = derived.get(attribute, NO)
+            continue
+        name, _, suffix = attribute.partition("__")
+        value = facts.get(name)
+        if not suffix:
+            is_number = rule_set.facts[name].type == FactType.NUMBER
+            message[attribute] = (value if isinstance(value, float) else 0.0) if is_number else _scalar(value)
+        elif suffix == "known":
+            message[attribute] = YES if isinstance(value, float) else NO
+        elif suffix == "one_of":
+            message[attribute] = YES if isinstance(value, OneOf) else NO
+        else:
+            message[attribute] = YES if isinstance(value, frozenset) and suffix in value else NO
+    return message
+
+
+def _scalar(value: FactValue | None) -> str:
+    if value is None:
+        return ABSENT
+    if isinstance(value, str):
+        return value
+    return CONFLICTING

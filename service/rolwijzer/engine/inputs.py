@@ -1,0 +1,172 @@
+"""Check a caller's facts against the facts catalogue and turn them into engine values.
+
+Every bad fact gets one violation naming the field and the reason; a situation with any violation is not
+evaluated at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rolwijzer.engine.values import FactValue, OneOf
+from rolwijzer.rules.model import UNKNOWN, FactDef, FactType, RuleSet
+
+
+@dataclass(frozen=True)
+class SymbolInput:
+    """One symbol."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class BooleanInput:
+    """Yes or no."""
+
+    value: bool
+
+
+@dataclass(frozen=True)
+class NumberInput:
+    """A number."""
+
+    value: float
+
+
+@dataclass(frozen=True)
+class SetInput:
+    """All symbols that apply (set facts)."""
+
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OneOfInput:
+    """Exactly one of these values holds; it is not known which."""
+
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnknownInput:
+    """At issue but unknown."""
+
+
+@dataclass(frozen=True)
+class MissingInput:
+    """A value without a kind (for example an empty `FactValue` on the wire)."""
+
+
+FactInput = SymbolInput | BooleanInput | NumberInput | SetInput | OneOfInput | UnknownInput | MissingInput
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One bad field of a request and why it is bad."""
+
+    field: str
+    description: str
+
+
+class InvalidFacts(ValueError):
+    """The situation has bad facts; `violations` lists one per bad fact."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
+
+
+def check_facts(rule_set: RuleSet, inputs: Mapping[str, FactInput]) -> dict[str, FactValue]:
+    """Return the engine values of `inputs`.
+
+    Raises:
+        InvalidFacts: one or more facts are unknown, of the wrong kind, or hold values that are not allowed.
+    """
+    values: dict[str, FactValue] = {}
+    violations: list[Violation] = []
+    for name in sorted(inputs):
+        fact = rule_set.facts.get(name)
+        field = f"facts.{name}"
+        if fact is None:
+            close = difflib.get_close_matches(name, list(rule_set.facts), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            violations.append(Violation(field, f"unknown fact {name!r}{hint}"))
+            continue
+        try:
+            values[name] = _check(fact, inputs[name])
+        except _Bad as bad:
+            violations.append(Violation(field, str(bad)))
+    if violations:
+        raise InvalidFacts(violations)
+    return values
+
+
+class _Bad(ValueError):
+    pass
+
+
+def _check(fact: FactDef, given: FactInput) -> FactValue:
+    match given:
+        case MissingInput():
+            raise _Bad("no value given: set one of symbol, boolean, number, symbols, one_of or unknown")
+        case UnknownInput():
+            if not fact.unknown_allowed:
+                raise _Bad(f"{fact.name} does not accept unknown; {_accepts(fact)}")
+            return UNKNOWN
+        case OneOfInput(values):
+            return _one_of(fact, values)
+    if fact.type == FactType.SYMBOL and isinstance(given, SymbolInput):
+        if given.value not in fact.symbol_values:
+            raise _Bad(f"{given.value!r} is not allowed; allowed: {', '.join(fact.symbol_values)}")
+        return given.value
+    if fact.type == FactType.BOOLEAN and isinstance(given, BooleanInput):
+        return "true" if given.value else "false"
+    if fact.type == FactType.NUMBER and isinstance(given, NumberInput):
+        return _number(given.value)
+    if fact.type == FactType.SET and isinstance(given, SetInput):
+        bad = [v for v in given.values if v not in fact.symbol_values]
+        if bad:
+            raise _Bad(f"{', '.join(map(repr, bad))} not allowed; allowed: {', '.join(fact.symbol_values)}")
+        return frozenset(given.values)
+    raise _Bad(f"wrong kind of value: {_accepts(fact)}")
+
+
+def _one_of(fact: FactDef, raw: tuple[str, ...]) -> OneOf:
+    if fact.type == FactType.SET:
+        raise _Bad("a set fact takes `symbols` (all that apply), not one_of")
+    distinct = tuple(dict.fromkeys(raw))
+    if len(distinct) < 2:
+        raise _Bad("one_of needs at least two different values; give a single value as such")
+    if fact.type == FactType.NUMBER:
+        try:
+            return OneOf(tuple(_number(float(v)) for v in distinct))
+        except ValueError:
+            raise _Bad("one_of for a number fact takes decimal numbers, for example ['4', '12']") from None
+    allowed = [v for v in fact.symbol_values if v != UNKNOWN]
+    bad = [v for v in distinct if v not in allowed]
+    if bad:
+        raise _Bad(f"{', '.join(map(repr, bad))} not allowed in one_of; allowed: {', '.join(allowed)}")
+    return OneOf(distinct)
+
+
+def _number(value: float) -> float:
+    if not math.isfinite(value):
+        raise _Bad("must be a finite number")
+    if value < 0:
+        raise _Bad(f"must not be negative, got {value:g}")
+    return float(value)
+
+
+def _accepts(fact: FactDef) -> str:
+    kinds = {
+        FactType.SYMBOL: "symbol or one_of",
+        FactType.BOOLEAN: "boolean or one_of",
+        FactType.NUMBER: "number or one_of",
+        FactType.SET: "symbols",
+    }[fact.type]
+    if fact.unknown_allowed:
+        kinds += " or unknown"
+    return f"{fact.name} takes {kinds}"

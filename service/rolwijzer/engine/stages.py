@@ -1,0 +1,130 @@
+"""Run the stages of the decision procedure on one set of facts (one combination of stage H).
+
+The strategy lives here and only here: stages in the order of `STAGE_IDS`, first match for the role (stage B),
+forward chaining from the role and earlier codes into stages B-context to G. What the stages conclude comes from
+the rule files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rolwijzer.engine.compile import (
+    DEPLOYER,
+    ROLE,
+    YES,
+    CompiledRule,
+    CompiledStage,
+    code_attribute,
+    compile_stage,
+    encode,
+)
+from rolwijzer.engine.values import FactValue, Facts, OneOf, is_unknown
+from rolwijzer.rules.model import STAGE_IDS, RuleSet
+
+NORMALISE_INPUT = ("A1", "A")
+COMBINATION_STAGES = ("B", "B-context", "C", "D1", "D2", "D", "E", "F", "G")
+_MAX_NORMALISE_ROUNDS = 8
+
+
+class EvaluationError(RuntimeError):
+    """The rule set could not decide a situation (a defect of the rule set or the engine, not of the input)."""
+
+
+class CompiledRuleSet:
+    """Every stage of a rule set, compiled for the parameters in force on one day."""
+
+    def __init__(self, rule_set: RuleSet, day: dt.date) -> None:
+        self.rule_set = rule_set
+        self.day = day
+        self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
+        order = {stage: index for index, stage in enumerate(STAGE_IDS)}
+        self.rule_order = {rule.id: (order[rule.stage], i) for i, rule in enumerate(rule_set.rules)}
+
+    def fireable_rule_ids(self) -> set[str]:
+        """The ids of the rules that can fire on this day (a rule whose parameters exclude it cannot)."""
+        return {cr.rule.id for stage in self.stages.values() for cr in stage.rules.values()}
+
+    def close(self) -> None:
+        """Free the durable-rules rulesets."""
+        for stage in self.stages.values():
+            stage.ruleset.close()
+
+
+@dataclass
+class Outcome:
+    """What the stages concluded for one combination of facts."""
+
+    role: str = ""
+    volunteer_deployer: str = ""
+    codes: dict[str, list[str]] = field(default_factory=dict)
+    fired: list[str] = field(default_factory=list)
+
+    def add(self, compiled: CompiledRule) -> None:
+        rule_id = compiled.rule.id
+        if rule_id not in self.fired:
+            self.fired.append(rule_id)
+        for code in compiled.codes:
+            producers = self.codes.setdefault(code, [])
+            if rule_id not in producers:
+                producers.append(rule_id)
+
+
+class StageRunner:
+    """Runs stages for one evaluation, asking durable-rules once per distinct stage message."""
+
+    def __init__(self, compiled: CompiledRuleSet) -> None:
+        self.compiled = compiled
+        self._memo: dict[tuple[str, tuple[tuple[str, str | float], ...]], tuple[CompiledRule, ...]] = {}
+
+    def run(self, stage: str, facts: Facts, derived: dict[str, str]) -> tuple[CompiledRule, ...]:
+        """Return the rules of `stage` that match, in priority order."""
+        compiled = self.compiled.stages[stage]
+        message = encode(self.compiled.rule_set, compiled.attributes, facts, derived)
+        key = (stage, tuple(sorted(message.items())))
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple(compiled.rules[name] for name in compiled.ruleset.matching_rules(message))
+            self._memo[key] = found
+        return found
+
+    def normalise(self, facts: Facts, stages: Iterable[str], outcome: Outcome) -> None:
+        """Apply the normalising stages to `facts` in place until no rule changes a fact."""
+        stages = tuple(stages)
+        for _ in range(_MAX_NORMALISE_ROUNDS):
+            changed = False
+            for stage in stages:
+                for compiled in self.run(stage, facts, {}):
+                    outcome.add(compiled)
+                    for name, value in compiled.rule.then.set_facts.items():
+                        if facts.get(name) != value:
+                            facts[name] = value
+                            changed = True
+            if not changed:
+                return
+        raise EvaluationError(f"stages {', '.join(stages)} keep changing the facts; check their `set` rules")
+
+    def decide(self, facts: Facts, outcome: Outcome) -> Outcome:
+        """Run stages B to G on the normalised facts of one combination, adding to `outcome`."""
+        self._require_known(facts)
+        derived: dict[str, str] = {}
+        for stage in COMBINATION_STAGES:
+            for compiled in self.run(stage, facts, derived):
+                outcome.add(compiled)
+                then = compiled.rule.then
+                if then.role is not None:
+                    outcome.role = derived[ROLE] = then.role
+                    outcome.volunteer_deployer = derived[DEPLOYER] = then.volunteer_deployer or ""
+                for code in compiled.codes:
+                    derived[code_attribute(code)] = YES
+            if stage == "B" and not outcome.role:
+                raise EvaluationError("no stage B rule decided the role; stage B must end with a catch-all rule")
+        return outcome
+
+    def _require_known(self, facts: Facts) -> None:
+        for name, fact in self.compiled.rule_set.facts.items():
+            value: FactValue | None = facts.get(name)
+            if fact.decides_role and (value is None or isinstance(value, OneOf) or is_unknown(value)):
+                raise EvaluationError(f"★ fact {name} is still open in a combination of stage H")

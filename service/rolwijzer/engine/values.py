@@ -1,0 +1,25 @@
+"""How fact values are held inside the engine once the input is checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rolwijzer.rules.model import UNKNOWN
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Exactly one of `values` holds, but it is not known which (conflicting reports)."""
+
+    values: tuple[str | float, ...]
+
+
+# A symbol or boolean ("true"/"false"/"unknown"), a number (or "unknown"), a set of symbols, or a OneOf.
+FactValue = str | float | frozenset[str] | OneOf
+
+Facts = dict[str, FactValue]
+
+
+def is_unknown(value: FactValue) -> bool:
+    """True for the literal value `unknown`."""
+    return isinstance(value, str) and value == UNKNOWN

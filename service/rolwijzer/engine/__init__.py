@@ -15,6 +15,7 @@ from rolwijzer.engine.inputs import (
     UnknownInput,
     Violation,
 )
+from rolwijzer.engine.report import Report, TextFinding, TextMissingFact, TextRule, UnsupportedLanguage, report
 from rolwijzer.engine.stages import EvaluationError
 
 __all__ = [
@@ -30,9 +31,15 @@ __all__ = [
     "MissingInput",
     "NumberInput",
     "OneOfInput",
+    "Report",
     "SetInput",
     "SymbolInput",
+    "TextFinding",
+    "TextMissingFact",
+    "TextRule",
     "TooManyCombinations",
     "UnknownInput",
+    "UnsupportedLanguage",
     "Violation",
+    "report",
 ]

@@ -84,11 +84,12 @@ def count_combinations(domains: list[Domain]) -> int:
 
 
 def combinations(
-    runner: StageRunner, facts: Facts, domains: list[Domain]
+    runner: StageRunner, facts: Facts, domains: list[Domain], pruning: Outcome
 ) -> Iterator[tuple[tuple[str | float, ...], Facts, Outcome]]:
     """Yield (assignment, facts, A1 outcome) for every combination no H-enumeration rule excludes.
 
-    The facts are normalised with the A1 defaults; the outcome holds the A1 rules that fired.
+    The facts are normalised with the A1 defaults; the outcome holds the A1 rules that fired. The rules that
+    excluded a combination are added to `pruning`.
     """
     names = [d.fact for d in domains]
     for assignment in itertools.product(*(d.values for d in domains)):
@@ -96,14 +97,15 @@ def combinations(
         combined.update(zip(names, assignment, strict=True))
         outcome = Outcome()
         runner.normalise(combined, ("A1",), outcome)
-        if not _excluded(runner, combined, names):
+        if not _excluded(runner, combined, names, pruning):
             yield assignment, combined, outcome
 
 
-def _excluded(runner: StageRunner, facts: Facts, enumerated: list[str]) -> bool:
+def _excluded(runner: StageRunner, facts: Facts, enumerated: list[str], pruning: Outcome) -> bool:
     for compiled in runner.run("H-enumeration", facts, {}):
         for name, values in compiled.rule.then.exclude.items():
             value: FactValue | None = facts.get(name)
             if name in enumerated and value in values:
+                pruning.add(compiled)
                 return True
     return False

@@ -34,6 +34,14 @@ class Engine:
         self.compiled = CompiledRuleSet(rule_set, day or dt.date.today())
         self.max_combinations = max_combinations
 
+    def check(self, inputs: Mapping[str, FactInput]) -> None:
+        """Check `inputs` against the facts catalogue without evaluating.
+
+        Raises:
+            InvalidFacts: one violation per bad fact.
+        """
+        check_facts(self.rule_set, inputs)
+
     def evaluate(self, inputs: Mapping[str, FactInput]) -> Decision:
         """Decide the situation described by `inputs` (fact name to value; absent facts take their default).
 
@@ -52,7 +60,7 @@ class Engine:
             raise TooManyCombinations(count, self.max_combinations, [d.fact for d in domains])
         decided = [
             Combination(assignment, runner.decide(combined, outcome))
-            for assignment, combined, outcome in combinations(runner, facts, domains)
+            for assignment, combined, outcome in combinations(runner, facts, domains, normalised)
         ]
         return combine(runner, normalised, domains, decided)
 

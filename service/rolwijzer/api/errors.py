@@ -1,0 +1,40 @@
+"""Build rich gRPC error statuses (google.rpc.Status with details) in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from rolwijzer.engine import Violation
+
+DOMAIN = "rolwijzer.v1"
+
+
+def invalid_argument(message: str, violations: Sequence[Violation]) -> grpc.Status:
+    """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field."""
+    detail = any_pb2.Any()
+    detail.Pack(
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in violations
+            ]
+        )
+    )
+    return _status(code_pb2.INVALID_ARGUMENT, message, detail)
+
+
+def internal(message: str, reason: str, metadata: dict[str, str]) -> grpc.Status:
+    """INTERNAL with an ErrorInfo detail; the message never carries a stack trace."""
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))
+    return _status(code_pb2.INTERNAL, message, detail)
+
+
+def _status(code: int, message: str, detail: any_pb2.Any) -> grpc.Status:
+    status: grpc.Status = rpc_status.to_status(status_pb2.Status(code=code, message=message, details=[detail]))
+    return status

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-
 from rolwijzer.api import create_server
 from rolwijzer.engine import Engine
 from rolwijzer.rules import RuleSet, load_rule_set

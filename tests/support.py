@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from rolwijzer.rules import FactType, RuleSet
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
@@ -67,3 +66,13 @@ def load_scenarios(path: Path) -> list[dict[str, Any]]:
     for scenario in scenarios:
         scenario["_file"] = path.name
     return scenarios
+
+
+def expected_sets(scenario: dict[str, Any]) -> dict[str, Any]:
+    """The keys to compare: all of them for complete scenarios (the shared format), else those given."""
+    raw = dict(scenario.get("expected", {}))
+    if scenario.get("compare") == "all" or "beschrijving" in scenario:
+        raw.setdefault("volunteer_deployer", None)
+        for key in SET_FIELDS:
+            raw.setdefault(key, [])
+    return {k: set(v) if k in SET_FIELDS else v for k, v in raw.items()}

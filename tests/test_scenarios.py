@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from rolwijzer.api.convert import facts_from_proto
 from rolwijzer.engine import Engine
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import SCENARIOS, SET_FIELDS, SHARED_EXAMPLES, as_sets, load_scenarios, request
+from support import SCENARIOS, SHARED_EXAMPLES, as_sets, expected_sets, load_scenarios, request
 
 SUITES = sorted(SCENARIOS.glob("*.yaml"))
 ALL = [s for path in SUITES for s in load_scenarios(path)]
@@ -22,17 +21,6 @@ def _ids(scenario: dict[str, Any]) -> str:
     return f"{scenario['_file']}:{scenario['id']}"
 
 
-def _expected(scenario: dict[str, Any]) -> dict[str, Any]:
-    """The keys to compare: all of them for complete scenarios (the shared format), else those given."""
-    raw = dict(scenario.get("expected", {}))
-    complete = scenario.get("compare") == "all" or "beschrijving" in scenario
-    if complete:
-        raw.setdefault("volunteer_deployer", None)
-        for key in SET_FIELDS:
-            raw.setdefault(key, [])
-    return {k: set(v) if k in SET_FIELDS else v for k, v in raw.items()}
-
-
 @pytest.mark.parametrize("scenario", ALL, ids=_ids)
 def test_scenario_is_decided_as_expected(
     scenario: dict[str, Any], stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
@@ -40,7 +28,7 @@ def test_scenario_is_decided_as_expected(
     """Every scenario of tests/scenarios gets exactly its expected role, codes and missing facts over gRPC."""
     decision = stub.Evaluate(request(rule_set, scenario["facts"], case_reference=scenario["id"])).decision
     got = as_sets(decision)
-    expected = _expected(scenario)
+    expected = expected_sets(scenario)
     assert {k: got[k] for k in expected} == expected, scenario.get("name", scenario.get("beschrijving"))
     fired = {r.rule_id for r in decision.fired_rules}
     assert set(scenario.get("fires", [])) <= fired

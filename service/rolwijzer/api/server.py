@@ -62,16 +62,35 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="rolwijzer-server", description="Serve Rolwijzer decisions over gRPC (plaintext, loopback by default)."
     )
-    parser.add_argument("--address", default=env("ROLWIJZER_ADDRESS", DEFAULT_ADDRESS),
-                        help="host:port to listen on (env ROLWIJZER_ADDRESS; default %(default)s)")
-    parser.add_argument("--rules", type=Path, default=Path(env("ROLWIJZER_RULES", str(DEFAULT_RULES))),
-                        help="rule-set folder (env ROLWIJZER_RULES; default %(default)s)")
-    parser.add_argument("--log-format", choices=FORMATS, default=env("ROLWIJZER_LOG_FORMAT", "json"),
-                        help="json lines or readable console lines (env ROLWIJZER_LOG_FORMAT)")
-    parser.add_argument("--threads", type=int, default=int(env("ROLWIJZER_THREADS", "4")),
-                        help="request threads (env ROLWIJZER_THREADS; default %(default)s)")
-    parser.add_argument("--max-combinations", type=int, default=DEFAULT_MAX_COMBINATIONS,
-                        help="most combinations of unknown facts one request may span (default %(default)s)")
+    parser.add_argument(
+        "--address",
+        default=env("ROLWIJZER_ADDRESS", DEFAULT_ADDRESS),
+        help="host:port to listen on (env ROLWIJZER_ADDRESS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=Path(env("ROLWIJZER_RULES", str(DEFAULT_RULES))),
+        help="rule-set folder (env ROLWIJZER_RULES; default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=env("ROLWIJZER_LOG_FORMAT", "json"),
+        help="json lines or readable console lines (env ROLWIJZER_LOG_FORMAT)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(env("ROLWIJZER_THREADS", "4")),
+        help="request threads (env ROLWIJZER_THREADS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-combinations",
+        type=int,
+        default=DEFAULT_MAX_COMBINATIONS,
+        help="most combinations of unknown facts one request may span (default %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -91,8 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
         return 2
     server.start()
-    log.info("server_started", address=args.address, port=port, rule_set_id=rule_set.id,
-             rule_set_version=rule_set.version, rule_set_sha256=rule_set.sha256, rules=len(rule_set.rules))
+    log.info(
+        "server_started",
+        address=args.address,
+        port=port,
+        rule_set_id=rule_set.id,
+        rule_set_version=rule_set.version,
+        rule_set_sha256=rule_set.sha256,
+        rules=len(rule_set.rules),
+    )
     stopped = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -57,8 +57,11 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             # The caller gets an id to quote, never the traceback; the log keeps the traceback.
             log.exception("decision_failed", decision_id=decision_id)
             context.abort_with_status(
-                internal("the decision could not be made; quote the decision id", "EVALUATION_FAILED",
-                         {"decision_id": decision_id})
+                internal(
+                    "the decision could not be made; quote the decision id",
+                    "EVALUATION_FAILED",
+                    {"decision_id": decision_id},
+                )
             )
         rule_set = self._engine.rule_set
         log.info(

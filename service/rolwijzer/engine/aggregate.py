@@ -1,4 +1,4 @@
-"""Stage H, part two: judge the combinations together (domain.md §6 H3–H6).
+"""Stage H, part two: judge the combinations together (domain.md §6 H3-H6).
 
 Role: one role in every combination is asserted; all volunteer but with different deployers gives deployer
 ONBEPAALD; otherwise the stage H rules conclude ONBEPAALD. Liabilities: the intersection (plus what stage H

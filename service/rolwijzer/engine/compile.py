@@ -10,7 +10,7 @@ out. Only the attributes a stage's rules read are put in its messages.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any as AnyType
 
@@ -95,7 +95,6 @@ def compile_stage(rule_set: RuleSet, stage: str, day: dt.date) -> CompiledStage:
             compiled[name] = CompiledRule(rule, codes)
     ruleset = DurableRuleset(f"{rule_set.id}:{rule_set.version}:{stage}", definitions, stage in FIRST_MATCH_STAGES)
     return CompiledStage(stage, ruleset, compiled, frozenset(compiler.attributes))
-
 
 
 class _Compiler:
@@ -223,7 +222,7 @@ _COMPARISONS = {
 }
 
 
-def _conjunction(parts: list[Json | bool]) -> Json | bool:
+def _conjunction(parts: Sequence[Json | bool]) -> Json | bool:
     if any(p is False for p in parts):
         return False
     kept = [p for p in parts if p is not True]
@@ -232,7 +231,7 @@ def _conjunction(parts: list[Json | bool]) -> Json | bool:
     return kept[0] if len(kept) == 1 else {"$and": kept}
 
 
-def _disjunction(parts: list[Json | bool]) -> Json | bool:
+def _disjunction(parts: Sequence[Json | bool]) -> Json | bool:
     if any(p is True for p in parts):
         return True
     kept = [p for p in parts if p is not False]

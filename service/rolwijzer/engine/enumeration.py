@@ -1,4 +1,4 @@
-"""Stage H, part one: which values an open fact can take, and every combination of them (domain.md §6 H1–H2).
+"""Stage H, part one: which values an open fact can take, and every combination of them (domain.md §6 H1-H2).
 
 A ★ fact that is `unknown` is enumerated over its domain from the facts catalogue; any fact given as one_of is
 enumerated over the values given (A6). Combinations that an H-enumeration rule excludes are dropped.
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rolwijzer.engine.stages import CompiledRuleSet, Outcome, StageRunner
-from rolwijzer.engine.values import FactValue, Facts, OneOf, is_unknown
+from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
 from rolwijzer.rules.model import UNKNOWN, FactDef, FactType
 
 

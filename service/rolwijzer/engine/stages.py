@@ -21,7 +21,7 @@ from rolwijzer.engine.compile import (
     compile_stage,
     encode,
 )
-from rolwijzer.engine.values import FactValue, Facts, OneOf, is_unknown
+from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
 from rolwijzer.rules.model import STAGE_IDS, RuleSet
 
 NORMALISE_INPUT = ("A1", "A")

@@ -49,7 +49,7 @@ def parse_condition(raw: object, predicates: Mapping[str, Condition]) -> Conditi
     if not isinstance(raw, dict) or not raw:
         raise ConditionError(f"a condition must be a non-empty mapping, got {raw!r}")
     keys = set(raw)
-    if keys == {"all"} or keys == {"any"}:
+    if keys in ({"all"}, {"any"}):
         items = raw["all"] if "all" in raw else raw["any"]
         if not isinstance(items, list) or not items:
             raise ConditionError("'all' and 'any' take a non-empty list of conditions")

@@ -22,8 +22,8 @@ from rolwijzer.rules.model import (
     Citation,
     CodeDef,
     CodeKind,
-    Condition,
     Conclusion,
+    Condition,
     Enumeration,
     FactDef,
     FactType,
@@ -180,9 +180,7 @@ def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Rea
     )
 
 
-def _entries(
-    reader: _Reader, document: tuple[str, dict[str, AnyType]], section: str
-) -> Iterator[dict[str, AnyType]]:
+def _entries(reader: _Reader, document: tuple[str, dict[str, AnyType]], section: str) -> Iterator[dict[str, AnyType]]:
     file, content = document
     items = content.get(section, [])
     if not isinstance(items, list):
@@ -200,7 +198,7 @@ def _facts(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterato
     for raw in _entries(reader, document, "facts"):
         name = str(raw.get("name", ""))
         try:
-            fact_type = FactType(raw.get("type"))
+            fact_type = FactType(str(raw.get("type")))
         except ValueError:
             reader.problem(file, name, f"type must be one of {[t.value for t in FactType]}")
             continue
@@ -351,8 +349,8 @@ def _codes(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterato
             reader.problem(file, code, "duplicate code")
         seen.add(code)
         try:
-            kind = CodeKind(raw.get("kind"))
-            aggregate = Aggregate(raw.get("aggregate", "all"))
+            kind = CodeKind(str(raw.get("kind")))
+            aggregate = Aggregate(str(raw.get("aggregate", "all")))
         except ValueError:
             reader.problem(file, code, "kind must be context/liability/obligation/flag; aggregate all/any")
             continue

@@ -273,4 +273,3 @@ def _check_code(rs: RuleSet, rule: Rule, code: str) -> Iterator[Problem]:
         yield Problem(rule.file, rule.id, f"unknown code {code!r}")
     elif rule.stage == "B" and found.kind != CodeKind.CONTEXT:
         yield Problem(rule.file, rule.id, f"stage B concludes context codes only, not {code}")
-

@@ -1,0 +1,112 @@
+"""How long one evaluation takes: in process (engine only) and through gRPC on 127.0.0.1.
+
+Prints the median and p90 per workload. Bounded: a fixed number of rounds, a loopback server that stops itself.
+Run by `make bench`; never by the tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from rolwijzer.api import create_server  # noqa: E402 - after the path set-up for the test helpers
+from rolwijzer.api.convert import facts_from_proto  # noqa: E402
+from rolwijzer.engine import Engine  # noqa: E402
+from rolwijzer.rules import RuleSet, load_rule_set  # noqa: E402
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
+from support import RULES, SCENARIOS, load_scenarios, request  # noqa: E402
+
+ROUNDS = 200
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "fully known (EX01, 1 combination)": {
+        "relation_to_beneficiary": "partner",
+        "regularity": "structural",
+        "hours_per_week": 20,
+        "duration_months": 24,
+        "tasks": ["personal_care", "household"],
+        "same_household": True,
+        "helper_avp": "yes",
+    },
+    "defaults open (EX34, 36 combinations)": {
+        "helper_employment": "employee",
+        "payment": "paid_by_org",
+        "relation_to_beneficiary": "none",
+        "professional_type": "verpleegkundige",
+        "tasks": ["reserved_act"],
+        "reserved_act_type": "injection",
+        "physician_order": True,
+        "competence": "verified",
+    },
+    "4 unknown ★ facts (EX51, 300 combinations)": {
+        "relation_to_beneficiary": "unknown",
+        "helper_employment": "unknown",
+        "payment": "unknown",
+        "initiative": "unknown",
+        "regularity": "structural",
+        "hours_per_week": 14,
+        "duration_months": "unknown",
+        "tasks": ["personal_care"],
+    },
+}
+
+
+def _timings(call: Callable[[], object], rounds: int = ROUNDS) -> list[float]:
+    for _ in range(10):
+        call()
+    found = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        found.append((time.perf_counter() - started) * 1000)
+    return found
+
+
+def _row(name: str, timings: list[float]) -> str:
+    ordered = sorted(timings)
+    p90 = ordered[int(len(ordered) * 0.9) - 1]
+    return f"  {name:<48} median {statistics.median(ordered):8.3f} ms   p90 {p90:8.3f} ms"
+
+
+def main() -> None:
+    """Measure and print the table."""
+    rule_set: RuleSet = load_rule_set(RULES)
+    engine = Engine(rule_set)
+    print(
+        f"rule set {rule_set.id} {rule_set.version}: {len(rule_set.rules)} rules, {len(rule_set.facts)} facts, "
+        f"{len(rule_set.codes) + len(rule_set.roles) + len(rule_set.deployers)} codes; {ROUNDS} rounds each"
+    )
+    print("engine only (in process):")
+    for name, facts in WORKLOADS.items():
+        inputs = facts_from_proto(request(rule_set, facts).facts)
+        print(_row(name, _timings(functools.partial(engine.evaluate, inputs))))
+    scenarios = [s for path in sorted(SCENARIOS.glob("*.yaml")) for s in load_scenarios(path)]
+    all_inputs = [facts_from_proto(request(rule_set, s["facts"]).facts) for s in scenarios]
+    per_scenario = [statistics.median(_timings(functools.partial(engine.evaluate, i), 20)) for i in all_inputs]
+    print(_row(f"all {len(scenarios)} suite scenarios (median of medians)", per_scenario))
+
+    server, port = create_server("127.0.0.1:0", engine)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.RolwijzerServiceStub(channel)
+            print("unary Evaluate over gRPC on 127.0.0.1 (one caller):")
+            for name, facts in WORKLOADS.items():
+                req = request(rule_set, facts)
+                print(_row(name, _timings(functools.partial(stub.Evaluate, req, timeout=30))))
+    finally:
+        server.stop(grace=None)
+        engine.close()
+
+
+if __name__ == "__main__":
+    main()

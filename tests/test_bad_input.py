@@ -1,0 +1,150 @@
+"""Bad requests are answered with INVALID_ARGUMENT and one field violation per bad field; nothing is decided."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from rolwijzer.rules import RuleSet
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from support import request
+
+
+def _violations(stub: pb_grpc.RolwijzerServiceStub, req: pb.EvaluateRequest) -> dict[str, str]:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Evaluate(req)
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Traceback" not in (error.details() or "")
+    status = rpc_status.from_call(cast(grpc.Call, error))
+    assert status is not None
+    found: dict[str, str] = {}
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        assert detail.Unpack(bad)
+        for violation in bad.field_violations:
+            assert violation.field not in found, "one violation per field"
+            found[violation.field] = violation.description
+    return found
+
+
+def _one(stub: pb_grpc.RolwijzerServiceStub, name: str, value: pb.FactValue) -> str:
+    found = _violations(stub, pb.EvaluateRequest(facts={name: value}))
+    assert list(found) == [f"facts.{name}"]
+    return found[f"facts.{name}"]
+
+
+class TestFactViolations:
+    """Each kind of bad fact is named with its field and a reason a person can act on."""
+
+    def test_an_unknown_fact_name_is_refused_with_a_suggestion(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """A misspelt fact name is refused and the closest real name is suggested."""
+        text = _one(stub, "relation_to_benificiary", pb.FactValue(symbol="partner"))
+        assert "unknown fact" in text and "relation_to_beneficiary" in text
+
+    def test_a_symbol_outside_the_catalogue_is_refused(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """A relation that is not in the catalogue is refused, and the allowed ones are listed."""
+        text = _one(stub, "relation_to_beneficiary", pb.FactValue(symbol="cousin"))
+        assert "'cousin' is not allowed" in text and "neighbour" in text
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("relation_to_beneficiary", pb.FactValue(boolean=True)),
+            ("emergency", pb.FactValue(symbol="true")),
+            ("hours_per_week", pb.FactValue(symbol="8")),
+            ("tasks", pb.FactValue(symbol="household")),
+            ("regularity", pb.FactValue(symbols=pb.SymbolList(values=["structural"]))),
+            ("payment", pb.FactValue(number=3)),
+        ],
+        ids=[
+            "boolean-for-symbol",
+            "symbol-for-boolean",
+            "symbol-for-number",
+            "symbol-for-set",
+            "set-for-symbol",
+            "number-for-symbol",
+        ],
+    )
+    def test_a_value_of_the_wrong_kind_is_refused(
+        self, stub: pb_grpc.RolwijzerServiceStub, name: str, value: pb.FactValue
+    ) -> None:
+        """A value of the wrong kind is refused with the kinds the fact takes."""
+        assert "takes" in _one(stub, name, value)
+
+    @pytest.mark.parametrize("number", [-1.0, float("nan"), float("inf")])
+    def test_a_negative_or_non_finite_number_is_refused(
+        self, stub: pb_grpc.RolwijzerServiceStub, number: float
+    ) -> None:
+        """Hours must be a finite number of zero or more."""
+        text = _one(stub, "hours_per_week", pb.FactValue(number=number))
+        assert "negative" in text or "finite" in text
+
+    def test_unknown_is_refused_where_the_catalogue_does_not_allow_it(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """`emergency` is true or false; unknown is not one of its values."""
+        assert "does not accept unknown" in _one(stub, "emergency", pb.FactValue(unknown=pb.Unknown()))
+
+    @pytest.mark.parametrize(
+        ("name", "values", "reason"),
+        [
+            ("initiative", ["spontaneous"], "at least two"),
+            ("initiative", ["spontaneous", "unknown"], "not allowed in one_of"),
+            ("tasks", ["household", "personal_care"], "not one_of"),
+            ("hours_per_week", ["four", "12"], "decimal numbers"),
+        ],
+        ids=["single-value", "unknown-inside", "set-fact", "not-a-number"],
+    )
+    def test_a_malformed_one_of_is_refused(
+        self, stub: pb_grpc.RolwijzerServiceStub, name: str, values: list[str], reason: str
+    ) -> None:
+        """one_of needs two or more allowed values of a non-set fact."""
+        assert reason in _one(stub, name, pb.FactValue(one_of=pb.SymbolList(values=values)))
+
+    def test_a_set_with_a_symbol_outside_the_catalogue_is_refused(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """Every task must be a task of the catalogue."""
+        text = _one(stub, "tasks", pb.FactValue(symbols=pb.SymbolList(values=["household", "gardening"])))
+        assert "'gardening'" in text
+
+    def test_a_value_without_a_kind_is_refused(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """An empty FactValue says nothing and is refused."""
+        assert "no value given" in _one(stub, "payment", pb.FactValue())
+
+
+class TestRequestViolations:
+    """The request's other fields are checked too, and every problem is reported at once."""
+
+    def test_every_bad_field_gets_its_own_violation(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """Four bad facts and a bad language give five violations in one answer."""
+        req = request(
+            rule_set,
+            {"relation_to_beneficiary": "cousin", "hours_per_week": -2, "foo": "bar", "emergency": "unknown"},
+            language="de",
+        )
+        found = _violations(stub, req)
+        assert set(found) == {
+            "language",
+            "facts.relation_to_beneficiary",
+            "facts.hours_per_week",
+            "facts.foo",
+            "facts.emergency",
+        }
+
+    def test_an_overlong_case_reference_is_refused(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """The case reference is an opaque id, not a place for text."""
+        found = _violations(stub, pb.EvaluateRequest(case_reference="x" * 500))
+        assert list(found) == ["case_reference"]
+
+    def test_too_many_open_facts_are_refused_with_the_facts_named(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """Marking every role-deciding fact unknown spans too many combinations; the answer says which facts."""
+        starred = [f.name for f in rule_set.facts.values() if f.decides_role]
+        found = _violations(stub, request(rule_set, dict.fromkeys(starred, "unknown")))
+        assert list(found) == ["facts"]
+        assert "exceed the limit" in found["facts"] and "payment" in found["facts"]

@@ -1,0 +1,153 @@
+"""The server as any gRPC tool sees it: health, reflection, buf curl; and as an operator runs it: logs, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from rolwijzer.api import SERVICE_NAME
+from rolwijzer.rules import RuleSet
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from support import SCENARIOS, as_sets, expected_sets, load_scenarios, request
+
+BIN = Path(sys.executable).parent
+
+
+class TestStandardServices:
+    """Health and reflection are on, so tools need no copy of our protos."""
+
+    def test_health_reports_serving_for_the_server_and_the_service(self, channel: grpc.Channel) -> None:
+        """grpc.health.v1 answers SERVING for "" and for rolwijzer.v1.RolwijzerService."""
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", SERVICE_NAME):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+    def test_reflection_lists_the_service(self, channel: grpc.Channel) -> None:
+        """Server reflection names RolwijzerService, health and reflection itself."""
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name for answer in answers for s in answer.list_services_response.service}
+        assert SERVICE_NAME in names and "grpc.health.v1.Health" in names
+
+
+def _edge_case_scenarios() -> list[dict[str, Any]]:
+    """One scenario per edge case of domain.md §8 (the first tagged with it)."""
+    chosen: dict[int, dict[str, Any]] = {}
+    for scenario in load_scenarios(SCENARIOS / "rules.yaml"):
+        tags = scenario.get("edge_case", [])
+        for tag in tags if isinstance(tags, list) else [tags]:
+            chosen.setdefault(tag, scenario)
+    return list({id(s): s for s in chosen.values()}.values())
+
+
+@pytest.mark.parametrize("scenario", _edge_case_scenarios(), ids=lambda s: s["id"])
+def test_buf_curl_with_reflection_gets_the_decision_of_each_edge_case(
+    scenario: dict[str, Any], server_address: str, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+) -> None:
+    """`buf curl --protocol grpc --http2-prior-knowledge` decides the §8 situations like the generated client."""
+    req = request(rule_set, scenario["facts"])
+    done = subprocess.run(
+        [
+            str(BIN / "buf"),
+            "curl",
+            "--protocol",
+            "grpc",
+            "--http2-prior-knowledge",
+            "--data",
+            json_format.MessageToJson(req),
+            f"http://{server_address}/{SERVICE_NAME}/Evaluate",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    via_curl = json_format.Parse(done.stdout, pb.EvaluateResponse()).decision
+    via_client = stub.Evaluate(req).decision
+    assert as_sets(via_curl) == as_sets(via_client)
+    expected = expected_sets(scenario)
+    assert {k: as_sets(via_curl)[k] for k in expected} == expected
+
+
+class _Server:
+    """`rolwijzer-server` in a subprocess on a free loopback port; stderr lines are read by a thread."""
+
+    def __init__(self, *args: str) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            [str(BIN / "rolwijzer-server"), "--address", "127.0.0.1:0", *args],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+
+    def next_line(self, timeout: float = 30) -> str:
+        return self.lines.get(timeout=timeout)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+class TestOperation:
+    """Logs and shutdown of the real command."""
+
+    def test_one_json_line_per_decision_without_fact_values(self, rule_set: RuleSet) -> None:
+        """A decision logs id, case reference, rule set version, role, fired rules and duration; no fact values."""
+        server = _Server()
+        try:
+            started = json.loads(server.next_line())
+            assert started["event"] == "server_started"
+            with grpc.insecure_channel(f"127.0.0.1:{started['port']}") as channel:
+                facts = {
+                    "relation_to_beneficiary": "neighbour",
+                    "regularity": "occasional_on_request",
+                    "tasks": ["household"],
+                }
+                answer = pb_grpc.RolwijzerServiceStub(channel).Evaluate(
+                    request(rule_set, facts, case_reference="case-42"), timeout=10
+                )
+            line = server.next_line()
+            logged = json.loads(line)
+        finally:
+            assert server.stop() == 0
+        assert logged["event"] == "decision_made"
+        assert logged["decision_id"] == answer.decision.decision_id
+        assert logged["case_reference"] == "case-42"
+        assert logged["rule_set_version"] == rule_set.version
+        assert logged["role"] == "SOCIAAL_NETWERK"
+        assert "R6b" in logged["rule_ids"] and logged["duration_ms"] > 0
+        assert logged["fact_names"] == ["regularity", "relation_to_beneficiary", "tasks"]
+        for value in ("neighbour", "occasional_on_request", "household"):
+            assert value not in line
+
+    def test_the_console_format_is_readable_text(self) -> None:
+        """--log-format console prints the start as a plain line, not JSON."""
+        server = _Server("--log-format", "console")
+        try:
+            line = server.next_line()
+        finally:
+            assert server.stop() == 0
+        assert "server_started" in line and not line.lstrip().startswith("{")

@@ -7,6 +7,7 @@ Run by `make bench`; never by the tests.
 from __future__ import annotations
 
 import functools
+import logging
 import statistics
 import sys
 import time
@@ -22,6 +23,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from rolwijzer.api import create_server  # noqa: E402 - after the path set-up for the test helpers
 from rolwijzer.api.convert import facts_from_proto  # noqa: E402
 from rolwijzer.engine import Engine  # noqa: E402
+from rolwijzer.logs import configure_logging  # noqa: E402
 from rolwijzer.rules import RuleSet, load_rule_set  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
 from support import RULES, SCENARIOS, load_scenarios, request  # noqa: E402
@@ -79,6 +81,7 @@ def _row(name: str, timings: list[float]) -> str:
 
 def main() -> None:
     """Measure and print the table."""
+    configure_logging("json", logging.WARNING)  # one log line per call would drown the table
     rule_set: RuleSet = load_rule_set(RULES)
     engine = Engine(rule_set)
     print(

@@ -123,7 +123,10 @@ def _missing_facts(
             groups[rest].add(key)
         deciding = sum(1 for outcomes in groups.values() if len(outcomes) > 1)
         if deciding:
-            scored.append((-deciding / len(groups), index, MissingFact(domain.fact, domain.labels)))
+            # Values that stage H excluded everywhere are not offered as answers.
+            seen = {c.assignment[index] for c in combinations}
+            labels = tuple(label for value, label in zip(domain.values, domain.labels, strict=True) if value in seen)
+            scored.append((-deciding / len(groups), index, MissingFact(domain.fact, labels)))
     return tuple(missing for _, _, missing in sorted(scored, key=lambda s: (s[0], s[1])))
 
 

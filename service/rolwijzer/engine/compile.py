@@ -223,21 +223,21 @@ _COMPARISONS = {
 
 
 def _conjunction(parts: Sequence[Json | bool]) -> Json | bool:
-    if any(p is False for p in parts):
-        return False
-    kept = [p for p in parts if p is not True]
-    if not kept:
-        return True
-    return kept[0] if len(kept) == 1 else {"$and": kept}
+    return _combine(parts, "$and", absorbing=False)
 
 
 def _disjunction(parts: Sequence[Json | bool]) -> Json | bool:
-    if any(p is True for p in parts):
-        return True
-    kept = [p for p in parts if p is not False]
+    return _combine(parts, "$or", absorbing=True)
+
+
+def _combine(parts: Sequence[Json | bool], operator: str, absorbing: bool) -> Json | bool:
+    """Join parts with `operator`, folding constants: `absorbing` decides the whole, its opposite drops out."""
+    if any(part is absorbing for part in parts):
+        return absorbing
+    kept = [part for part in parts if not isinstance(part, bool)]
     if not kept:
-        return False
-    return kept[0] if len(kept) == 1 else {"$or": kept}
+        return not absorbing
+    return kept[0] if len(kept) == 1 else {operator: kept}
 
 
 def encode(

@@ -24,9 +24,10 @@ from rolwijzer.api import create_server  # noqa: E402 - after the path set-up fo
 from rolwijzer.api.convert import facts_from_proto  # noqa: E402
 from rolwijzer.engine import Engine  # noqa: E402
 from rolwijzer.logs import configure_logging  # noqa: E402
-from rolwijzer.rules import RuleSet, load_rule_set  # noqa: E402
+from rolwijzer.reload import EngineHolder  # noqa: E402
+from rolwijzer.rules import RuleSet, load_rule_sets  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
-from support import RULES, SCENARIOS, load_scenarios, request  # noqa: E402
+from support import RULES_ROOT, SCENARIOS, load_scenarios, request  # noqa: E402
 
 ROUNDS = 200
 WORKLOADS: dict[str, dict[str, Any]] = {
@@ -82,8 +83,8 @@ def _row(name: str, timings: list[float]) -> str:
 def main() -> None:
     """Measure and print the table."""
     configure_logging("json", logging.WARNING)  # one log line per call would drown the table
-    rule_set: RuleSet = load_rule_set(RULES)
-    engine = Engine(rule_set)
+    engine = Engine(load_rule_sets(RULES_ROOT))
+    rule_set: RuleSet = engine.select().rule_set
     print(
         f"rule set {rule_set.id} {rule_set.version}: {len(rule_set.rules)} rules, {len(rule_set.facts)} facts, "
         f"{len(rule_set.codes) + len(rule_set.roles) + len(rule_set.deployers)} codes; {ROUNDS} rounds each"
@@ -97,7 +98,8 @@ def main() -> None:
     per_scenario = [statistics.median(_timings(functools.partial(engine.evaluate, i), 20)) for i in all_inputs]
     print(_row(f"all {len(scenarios)} suite scenarios (median of medians)", per_scenario))
 
-    server, port = create_server("127.0.0.1:0", engine)
+    holder = EngineHolder(RULES_ROOT, engine.max_combinations)
+    server, port = create_server("127.0.0.1:0", holder)
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -108,6 +110,7 @@ def main() -> None:
                 print(_row(name, _timings(functools.partial(stub.Evaluate, req, timeout=30))))
     finally:
         server.stop(grace=None)
+        holder.close()
         engine.close()
 
 

@@ -7,33 +7,36 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from rolwijzer.api import create_server
-from rolwijzer.engine import Engine
-from rolwijzer.rules import RuleSet, load_rule_set
+from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Engine
+from rolwijzer.reload import EngineHolder
+from rolwijzer.rules import RuleSet, load_rule_sets
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import RULES
+from support import RULES_ROOT
 
 
 @pytest.fixture(scope="session")
-def rule_set() -> RuleSet:
-    """The default rule set as shipped in rules/."""
-    return load_rule_set(RULES)
-
-
-@pytest.fixture(scope="session")
-def engine(rule_set: RuleSet) -> Iterator[Engine]:
-    """An engine compiled for today."""
-    built = Engine(rule_set)
+def engine() -> Iterator[Engine]:
+    """An engine with every shipped rule-set version."""
+    built = Engine(load_rule_sets(RULES_ROOT))
     yield built
     built.close()
 
 
 @pytest.fixture(scope="session")
-def server_address(engine: Engine) -> Iterator[str]:
-    """The address of a running server on 127.0.0.1 and a free port."""
-    server, port = create_server("127.0.0.1:0", engine)
+def rule_set(engine: Engine) -> RuleSet:
+    """The shipped rule-set version in force today."""
+    return engine.select().rule_set
+
+
+@pytest.fixture(scope="session")
+def server_address() -> Iterator[str]:
+    """The address of a running server on 127.0.0.1 and a free port, serving the shipped rules/."""
+    holder = EngineHolder(RULES_ROOT, DEFAULT_MAX_COMBINATIONS)
+    server, port = create_server("127.0.0.1:0", holder)
     server.start()
     yield f"127.0.0.1:{port}"
     server.stop(grace=None)
+    holder.close()
 
 
 @pytest.fixture(scope="session")

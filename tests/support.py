@@ -11,7 +11,8 @@ from rolwijzer.rules import FactType, RuleSet
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 REPO = Path(__file__).resolve().parents[1]
-RULES = REPO / "rules" / "informele-zorg"
+RULES_ROOT = REPO / "rules"
+RULES = RULES_ROOT / "informele-zorg" / "1.0.0"  # the version in force today (until 2026-12-31)
 SCENARIOS = REPO / "tests" / "scenarios"
 SHARED_EXAMPLES = REPO.parent / "shared" / "examples" / "scenarios.yaml"
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+
+from google.type import date_pb2
 
 from rolwijzer.engine import (
     BooleanInput,
@@ -11,13 +14,15 @@ from rolwijzer.engine import (
     NumberInput,
     OneOfInput,
     Report,
+    Selection,
     SetInput,
     SymbolInput,
     TextFinding,
     UnknownInput,
 )
 from rolwijzer.rules import RuleSet
-from rolwijzer.rules.model import Citation
+from rolwijzer.rules.describe import conclusion_text, condition_text
+from rolwijzer.rules.model import Citation, FactDef, FactType
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 
@@ -43,7 +48,7 @@ def _fact(value: pb.FactValue) -> FactInput:
     return MissingInput()
 
 
-def decision_to_proto(report: Report, decision_id: str, case_reference: str, rule_set: RuleSet) -> pb.Decision:
+def decision_to_proto(report: Report, decision_id: str, case_reference: str) -> pb.Decision:
     """The Decision message of a report."""
     decision = report.decision
     return pb.Decision(
@@ -69,7 +74,14 @@ def decision_to_proto(report: Report, decision_id: str, case_reference: str, rul
             )
             for r in report.fired_rules
         ],
-        rule_set=pb.RuleSetRef(id=rule_set.id, version=rule_set.version, sha256=rule_set.sha256),
+        rule_set=pb.RuleSetRef(
+            id=decision.rule_set.id,
+            version=decision.rule_set.version,
+            sha256=decision.rule_set.sha256,
+            valid_from=date_to_proto(decision.rule_set.valid_from),
+            valid_until=date_to_proto(decision.rule_set.valid_until),
+            reference_date=date_to_proto(decision.rule_set.reference_date),
+        ),
         combinations_evaluated=decision.combinations,
     )
 
@@ -86,3 +98,110 @@ def _finding(finding: TextFinding) -> pb.Finding:
 
 def _citation(citation: Citation) -> pb.Citation:
     return pb.Citation(source=citation.source, reference=citation.reference, title=citation.title)
+
+
+def date_from_proto(value: date_pb2.Date) -> dt.date | None:
+    """The date of a google.type.Date; None when unset (all zero).
+
+    Raises:
+        ValueError: a partial date (year, month or day zero) or an impossible one.
+    """
+    if (value.year, value.month, value.day) == (0, 0, 0):
+        return None
+    return dt.date(value.year, value.month, value.day)
+
+
+def date_to_proto(value: dt.date | None) -> date_pb2.Date | None:
+    """A google.type.Date, or None for no date."""
+    return date_pb2.Date(year=value.year, month=value.month, day=value.day) if value else None
+
+
+def rule_set_info(rule_set: RuleSet, language: str, today: dt.date) -> pb.RuleSetInfo:
+    """The summary of one version."""
+    return pb.RuleSetInfo(
+        id=rule_set.id,
+        version=rule_set.version,
+        valid_from=date_to_proto(rule_set.valid_from),
+        valid_until=date_to_proto(rule_set.valid_until),
+        sha256=rule_set.sha256,
+        rule_count=len(rule_set.rules),
+        in_force_today=rule_set.in_force_on(today),
+        title=rule_set.title.get(language),
+    )
+
+
+_FACT_KINDS = {
+    FactType.SYMBOL: pb.FACT_KIND_SYMBOL,
+    FactType.BOOLEAN: pb.FACT_KIND_BOOLEAN,
+    FactType.NUMBER: pb.FACT_KIND_NUMBER,
+    FactType.SET: pb.FACT_KIND_SET,
+}
+
+
+def describe(selection: Selection, language: str, today: dt.date) -> pb.DescribeRuleSetResponse:
+    """The catalogues and rules of the selected version, texts in `language`."""
+    rs = selection.rule_set
+    codes = [
+        pb.CodeDescription(code=r.code, kind=kind, text=r.text.get(language), citations=_citations(r.citations))
+        for kind, catalogue in (("role", rs.roles), ("deployer", rs.deployers))
+        for r in catalogue.values()
+    ]
+    codes += [
+        pb.CodeDescription(
+            code=c.code,
+            kind=c.kind.value,
+            text=c.text.get(language),
+            party=c.party.get(language) if c.party else "",
+            citations=_citations(c.citations),
+        )
+        for c in rs.codes.values()
+    ]
+    day = selection.ref.reference_date
+    return pb.DescribeRuleSetResponse(
+        rule_set=rule_set_info(rs, language, today),
+        facts=[_fact_description(f, language) for f in rs.facts.values()],
+        codes=codes,
+        rules=[
+            pb.RuleDescription(
+                rule_id=rule.id,
+                stage=rule.stage,
+                explanation=rule.explain.get(language),
+                citations=_citations(rule.citations),
+                condition=condition_text(rule.when),
+                conclusion=conclusion_text(rule.then),
+                note=rule.note,
+            )
+            for rule in sorted(rs.rules, key=lambda r: selection.compiled.rule_order[r.id])
+        ],
+        parameters=[
+            pb.ParameterDescription(name=p.name, explanation=p.explain.get(language), value=_text(p.value_on(day)))
+            for p in rs.parameters.values()
+        ],
+    )
+
+
+def _fact_description(fact: FactDef, language: str) -> pb.FactDescription:
+    default = "conditional" if fact.default_conditional else _text(fact.default)
+    return pb.FactDescription(
+        name=fact.name,
+        kind=_FACT_KINDS[fact.type],
+        symbols=[pb.SymbolDescription(value=s.value, label=s.label.get(language)) for s in fact.symbols],
+        unknown_allowed=fact.unknown_allowed,
+        default_value=default,
+        decides_role=fact.decides_role,
+        question=fact.question.get(language),
+        help=fact.help.get(language),
+        unit=fact.unit.get(language) if fact.unit else "",
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, frozenset | tuple):
+        return "[" + ", ".join(sorted(str(v) for v in value)) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "" if value is None else str(value)
+
+
+def _citations(citations: tuple[Citation, ...]) -> list[pb.Citation]:
+    return [_citation(c) for c in citations]

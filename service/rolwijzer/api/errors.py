@@ -30,9 +30,18 @@ def invalid_argument(message: str, violations: Sequence[Violation]) -> grpc.Stat
 
 def internal(message: str, reason: str, metadata: dict[str, str]) -> grpc.Status:
     """INTERNAL with an ErrorInfo detail; the message never carries a stack trace."""
+    return _status(code_pb2.INTERNAL, message, _error_info(reason, metadata))
+
+
+def failed_precondition(message: str, reason: str, metadata: dict[str, str]) -> grpc.Status:
+    """FAILED_PRECONDITION with an ErrorInfo detail, for a request the server's state cannot serve."""
+    return _status(code_pb2.FAILED_PRECONDITION, message, _error_info(reason, metadata))
+
+
+def _error_info(reason: str, metadata: dict[str, str]) -> any_pb2.Any:
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))
-    return _status(code_pb2.INTERNAL, message, detail)
+    return detail
 
 
 def _status(code: int, message: str, detail: any_pb2.Any) -> grpc.Status:

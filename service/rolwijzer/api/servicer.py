@@ -1,22 +1,29 @@
-"""The RolwijzerService servicer: checks the request, asks the engine, maps the answer, logs one line."""
+"""The RolwijzerService servicer: checks requests, asks the engine in service, maps answers, logs decisions."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
+from typing import NoReturn
 
 import grpc
 import structlog
+from google.type import date_pb2
 
-from rolwijzer.api.convert import decision_to_proto, facts_from_proto
-from rolwijzer.api.errors import internal, invalid_argument
+from rolwijzer.api.convert import date_from_proto, decision_to_proto, describe, facts_from_proto, rule_set_info
+from rolwijzer.api.errors import failed_precondition, internal, invalid_argument
 from rolwijzer.engine import (
     Engine,
     InvalidFacts,
+    NoRuleSetInForce,
+    Selection,
     TooManyCombinations,
+    UnknownVersion,
     Violation,
     report,
 )
+from rolwijzer.reload import EngineHolder
 from rolwijzer.rules.model import LANGUAGES
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
@@ -26,11 +33,18 @@ MAX_CASE_REFERENCE = 128
 log = structlog.get_logger("rolwijzer.decisions")
 
 
-class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
-    """Serves Evaluate for one engine."""
+class _Refused(Exception):
+    """A request that must be answered with an error status instead of a decision."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, status: grpc.Status) -> None:
+        self.status = status
+
+
+class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
+    """Serves RolwijzerService for the engine the holder has in service."""
+
+    def __init__(self, holder: EngineHolder) -> None:
+        self._holder = holder
 
     def Evaluate(  # noqa: N802 - the method name is fixed by the generated base class
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
@@ -39,50 +53,135 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         decision_id = str(uuid.uuid4())
         language = request.language or "nl"
         inputs = facts_from_proto(request.facts)
-        violations = _request_violations(request, language)
-        try:
-            self._engine.check(inputs)
-        except InvalidFacts as err:
-            violations.extend(err.violations)
-        if violations:
-            log.info("decision_rejected", decision_id=decision_id, fields=[v.field for v in violations])
-            context.abort_with_status(invalid_argument(f"{len(violations)} invalid field(s)", violations))
-        try:
-            decision = self._engine.evaluate(inputs)
-            text = report(self._engine.rule_set, decision, language)
-        except TooManyCombinations as err:
-            log.info("decision_rejected", decision_id=decision_id, fields=["facts"], combinations=err.count)
-            context.abort_with_status(invalid_argument(str(err), [Violation("facts", str(err))]))
-        except Exception:
-            # The caller gets an id to quote, never the traceback; the log keeps the traceback.
-            log.exception("decision_failed", decision_id=decision_id)
-            context.abort_with_status(
-                internal(
-                    "the decision could not be made; quote the decision id",
-                    "EVALUATION_FAILED",
-                    {"decision_id": decision_id},
+        with self._holder.engine() as engine:
+            try:
+                selection = _select(engine, request.reference_date, request.rule_set_version)
+                violations = _request_violations(request, language)
+                try:
+                    engine.check(inputs, selection)
+                except InvalidFacts as err:
+                    violations.extend(err.violations)
+                if violations:
+                    raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
+                decision = engine.evaluate(inputs, selection)
+                text = report(selection.rule_set, decision, language)
+            except _Refused as refused:
+                log.info("decision_rejected", decision_id=decision_id, status=refused.status.code.name)
+                _abort(context, refused.status)
+            except TooManyCombinations as err:
+                log.info("decision_rejected", decision_id=decision_id, fields=["facts"], combinations=err.count)
+                _abort(context, invalid_argument(str(err), [Violation("facts", str(err))]))
+            except Exception:
+                # The caller gets an id to quote, never the traceback; the log keeps the traceback.
+                log.exception("decision_failed", decision_id=decision_id)
+                _abort(
+                    context,
+                    internal(
+                        "the decision could not be made; quote the decision id",
+                        "EVALUATION_FAILED",
+                        {"decision_id": decision_id},
+                    ),
                 )
-            )
-        rule_set = self._engine.rule_set
+        ref = decision.rule_set
         log.info(
             "decision_made",
             decision_id=decision_id,
             case_reference=request.case_reference,
-            rule_set_id=rule_set.id,
-            rule_set_version=rule_set.version,
+            rule_set_id=ref.id,
+            rule_set_version=ref.version,
+            reference_date=ref.reference_date.isoformat(),
             role=decision.role,
             rule_ids=list(decision.fired_rules),
             fact_names=sorted(inputs),
             combinations=decision.combinations,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        return pb.EvaluateResponse(decision=decision_to_proto(text, decision_id, request.case_reference, rule_set))
+        return pb.EvaluateResponse(decision=decision_to_proto(text, decision_id, request.case_reference))
+
+    def ListRuleSets(  # noqa: N802
+        self, request: pb.ListRuleSetsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRuleSetsResponse:
+        with self._holder.engine() as engine:
+            today = dt.date.today()
+            return pb.ListRuleSetsResponse(rule_sets=[rule_set_info(r, "nl", today) for r in engine.rule_sets])
+
+    def DescribeRuleSet(  # noqa: N802
+        self, request: pb.DescribeRuleSetRequest, context: grpc.ServicerContext
+    ) -> pb.DescribeRuleSetResponse:
+        language = request.language or "nl"
+        if language not in LANGUAGES:
+            _abort(context, invalid_argument("invalid language", [_language_violation()]))
+        with self._holder.engine() as engine:
+            try:
+                if request.WhichOneof("selector") == "version":
+                    selection = _select_version(engine, request.version)
+                else:
+                    selection = _select(engine, request.reference_date, "")
+            except _Refused as refused:
+                _abort(context, refused.status)
+            return describe(selection, language, dt.date.today())
+
+    def GetStatus(  # noqa: N802
+        self, request: pb.GetStatusRequest, context: grpc.ServicerContext
+    ) -> pb.GetStatusResponse:
+        failure = self._holder.last_failure
+        with self._holder.engine() as engine:
+            today = dt.date.today()
+            return pb.GetStatusResponse(
+                rule_sets=[rule_set_info(r, "nl", today) for r in engine.rule_sets],
+                loaded_at=self._holder.loaded_at.isoformat(),
+                last_reload_error=(
+                    pb.ReloadError(attempted_at=failure.attempted_at.isoformat(), problems=list(failure.problems))
+                    if failure
+                    else None
+                ),
+            )
+
+
+def _abort(context: grpc.ServicerContext, status: grpc.Status) -> NoReturn:
+    context.abort_with_status(status)
+    raise AssertionError("abort_with_status returns only by raising")  # pragma: no cover
+
+
+def _select(engine: Engine, raw_date: date_pb2.Date, version: str) -> Selection:
+    """The version for the request's reference date (today when unset) or its pinned version."""
+    try:
+        day = date_from_proto(raw_date)
+    except ValueError as err:
+        raise _Refused(
+            invalid_argument("invalid reference_date", [Violation("reference_date", f"not a calendar date: {err}")])
+        ) from None
+    try:
+        return engine.select(day, version or None)
+    except UnknownVersion as err:
+        raise _Refused(invalid_argument(str(err), [Violation("rule_set_version", str(err))])) from None
+    except NoRuleSetInForce as err:
+        covered = {f"version {v}": w for v, w in err.windows.items()}
+        raise _Refused(
+            failed_precondition(str(err), "NO_RULE_SET_IN_FORCE", {"reference_date": err.day.isoformat(), **covered})
+        ) from None
+
+
+def _select_version(engine: Engine, version: str) -> Selection:
+    """A version by its name, applied on the first day it is in force or today, whichever is later."""
+    for rule_set in engine.rule_sets:
+        if rule_set.version == version:
+            today = dt.date.today()
+            day = today if rule_set.in_force_on(today) else rule_set.valid_from
+            return engine.select(day, version)
+    known = [r.version for r in engine.rule_sets]
+    message = f"rule-set version {version!r} is not loaded; loaded: {', '.join(known)}"
+    raise _Refused(invalid_argument(message, [Violation("version", message)]))
+
+
+def _language_violation() -> Violation:
+    return Violation("language", f"must be one of {', '.join(LANGUAGES)} (empty means nl)")
 
 
 def _request_violations(request: pb.EvaluateRequest, language: str) -> list[Violation]:
     violations = []
     if language not in LANGUAGES:
-        violations.append(Violation("language", f"must be one of {', '.join(LANGUAGES)} (empty means nl)"))
+        violations.append(_language_violation())
     reference = request.case_reference
     if len(reference) > MAX_CASE_REFERENCE or not reference.isprintable():
         violations.append(

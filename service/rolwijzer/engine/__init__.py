@@ -17,6 +17,7 @@ from rolwijzer.engine.inputs import (
 )
 from rolwijzer.engine.report import Report, TextFinding, TextMissingFact, TextRule, UnsupportedLanguage, report
 from rolwijzer.engine.stages import EvaluationError
+from rolwijzer.engine.versions import NoRuleSetInForce, RuleSetRef, Selection, UnknownVersion
 
 __all__ = [
     "DEFAULT_MAX_COMBINATIONS",
@@ -29,9 +30,12 @@ __all__ = [
     "InvalidFacts",
     "MissingFact",
     "MissingInput",
+    "NoRuleSetInForce",
     "NumberInput",
     "OneOfInput",
     "Report",
+    "RuleSetRef",
+    "Selection",
     "SetInput",
     "SymbolInput",
     "TextFinding",
@@ -39,6 +43,7 @@ __all__ = [
     "TextRule",
     "TooManyCombinations",
     "UnknownInput",
+    "UnknownVersion",
     "UnsupportedLanguage",
     "Violation",
     "report",

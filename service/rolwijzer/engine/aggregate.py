@@ -17,6 +17,7 @@ from rolwijzer.engine.compile import NO, YES, aggregate_attribute
 from rolwijzer.engine.decision import Decision, Finding, MissingFact
 from rolwijzer.engine.enumeration import Domain
 from rolwijzer.engine.stages import EvaluationError, Outcome, StageRunner
+from rolwijzer.engine.versions import RuleSetRef
 from rolwijzer.rules.model import Aggregate, CodeKind, RuleSet
 
 
@@ -33,6 +34,7 @@ def combine(
     normalised: Outcome,
     domains: Sequence[Domain],
     combinations: Sequence[Combination],
+    rule_set_ref: RuleSetRef,
 ) -> Decision:
     """Build the decision from the input's normalisation and the outcome of every combination."""
     if not combinations:
@@ -83,6 +85,7 @@ def combine(
         missing_facts=_missing_facts(rs, domains, combinations),
         fired_rules=_fired(runner, normalised, outcomes, verdict),
         combinations=len(combinations),
+        rule_set=rule_set_ref,
     )
 
 

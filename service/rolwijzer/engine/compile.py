@@ -27,6 +27,7 @@ from rolwijzer.rules.model import (
     FactTest,
     FactType,
     GroupRef,
+    Named,
     Not,
     ParamRef,
     ParamTest,
@@ -127,6 +128,8 @@ class _Compiler:
                 return _conjunction(parts) if negated else _disjunction(parts)
             case Not(item):
                 return self.condition(item, not negated)
+            case Named(_, item):
+                return self.condition(item, negated)
             case ParamTest(param, value):
                 return (self._param(param) == value) != negated
             case RoleTest(codes):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rolwijzer.engine.versions import RuleSetRef
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -39,6 +41,7 @@ class Decision:
     missing_facts: tuple[MissingFact, ...]
     fired_rules: tuple[str, ...]
     combinations: int
+    rule_set: RuleSetRef
 
     def codes(self) -> dict[str, list[str]]:
         """The codes per output field, for comparisons and logs."""

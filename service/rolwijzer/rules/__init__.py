@@ -1,6 +1,12 @@
 """The law as data: read, check and describe rule-set folders."""
 
-from rolwijzer.rules.loader import RuleSetError, load_rule_set, rule_set_sha256
+from rolwijzer.rules.loader import (
+    RuleSetError,
+    find_rule_set_folders,
+    load_rule_set,
+    load_rule_sets,
+    rule_set_sha256,
+)
 from rolwijzer.rules.model import (
     STAGE_IDS,
     CodeDef,
@@ -26,6 +32,8 @@ __all__ = [
     "RuleSetError",
     "Text",
     "conflict_code",
+    "find_rule_set_folders",
     "load_rule_set",
+    "load_rule_sets",
     "rule_set_sha256",
 ]

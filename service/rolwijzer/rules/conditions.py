@@ -22,6 +22,7 @@ from rolwijzer.rules.model import (
     FactOp,
     FactTest,
     GroupRef,
+    Named,
     Not,
     NumberOperand,
     ParamRef,
@@ -61,7 +62,7 @@ def parse_condition(raw: object, predicates: Mapping[str, Condition]) -> Conditi
         name = raw["predicate"]
         if name not in predicates:
             raise ConditionError(f"unknown predicate {name!r}")
-        return predicates[name]
+        return Named(str(name), predicates[name])
     if keys == {"param", "is"}:
         return ParamTest(str(raw["param"]), _scalar_text(raw["is"]))
     if keys == {"role"}:

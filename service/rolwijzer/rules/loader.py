@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,14 +59,15 @@ class RuleSetError(Exception):
 
 @dataclass
 class _Reader:
-    """Accumulates problems while the files are read."""
+    """Accumulates problems while the files are read; file names are shown under `label`."""
 
     folder: Path
+    label: str = ""
     problems: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
 
     def problem(self, file: str, item: str, message: str) -> None:
-        self.problems.append(Problem(file, item, message))
+        self.problems.append(Problem(self.label + file, item, message))
 
     def text(self, file: str, item: str, raw: object, what: str) -> Text:
         if not isinstance(raw, dict) or not all(isinstance(raw.get(lang), str) for lang in ("nl", "en")):
@@ -94,22 +96,69 @@ class _Reader:
         return max(matches, key=len) if matches else None
 
 
-def load_rule_set(folder: Path | str) -> RuleSet:
-    """Load, check and return the rule set in `folder`.
+def load_rule_set(folder: Path | str, label: str = "") -> RuleSet:
+    """Load, check and return the rule-set version in `folder`; problems name files as `label` + file name.
 
     Raises:
         RuleSetError: any file is unreadable or any entry is invalid; every problem is listed.
     """
     path = Path(folder)
-    reader = _Reader(path)
+    reader = _Reader(path, label)
     documents = _read_documents(path, reader)
     if reader.problems:
         raise RuleSetError(reader.problems)
     rule_set = _build(documents, reader)
-    reader.problems.extend(validate_rule_set(rule_set))
+    reader.problems.extend(Problem(label + p.file, p.item, p.message) for p in validate_rule_set(rule_set))
     if reader.problems:
         raise RuleSetError(reader.problems)
     return rule_set
+
+
+def find_rule_set_folders(root: Path | str) -> list[Path]:
+    """The rule-set version folders under `root` (folders holding a ruleset.yaml), `root` itself included."""
+    base = Path(root)
+    return sorted(marker.parent for marker in base.rglob("ruleset.yaml") if ".git" not in marker.parts)
+
+
+def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
+    """Load every rule-set version under `root`, ordered by validity, and check that their windows do not overlap.
+
+    Raises:
+        RuleSetError: any version has problems, none is found, or two versions are in force on the same day.
+    """
+    base = Path(root)
+    problems: list[Problem] = []
+    loaded: list[RuleSet] = []
+    folders = find_rule_set_folders(base)
+    if not folders:
+        raise RuleSetError([Problem(str(base), "-", "no rule-set version (no folder with a ruleset.yaml)")])
+    for folder in folders:
+        label = "" if folder == base else f"{folder.relative_to(base).as_posix()}/"
+        try:
+            loaded.append(load_rule_set(folder, label))
+        except RuleSetError as err:
+            problems.extend(err.problems)
+    loaded.sort(key=lambda r: r.valid_from)
+    problems.extend(_overlaps(loaded))
+    if problems:
+        raise RuleSetError(problems)
+    return tuple(loaded)
+
+
+def _overlaps(versions: list[RuleSet]) -> Iterator[Problem]:
+    seen: set[tuple[str, str]] = set()
+    for version in versions:
+        key = (version.id, version.version)
+        if key in seen:
+            yield Problem(f"{version.folder}/ruleset.yaml", "-", f"version {version.version} is loaded twice")
+        seen.add(key)
+    for earlier, later in itertools.pairwise(versions):
+        if earlier.valid_until is None or later.valid_from <= earlier.valid_until:
+            yield Problem(
+                f"{later.folder}/ruleset.yaml",
+                "-",
+                f"valid from {later.valid_from} while {earlier.version} is still in force ({earlier.window()})",
+            )
 
 
 def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[str, AnyType]]]:
@@ -163,11 +212,15 @@ def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Rea
         if key.endswith(".yaml")
         for rule in _rules(reader, document, predicates)
     )
+    valid_from, valid_until = _window(reader, meta_file, meta)
     return RuleSet(
         id=str(meta.get("id", "")),
         version=str(meta.get("version", "")),
         title=reader.text(meta_file, "-", meta.get("title"), "title"),
         sha256=rule_set_sha256(reader.folder),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        folder=reader.label.rstrip("/") or reader.folder.name,
         facts=facts,
         groups=groups,
         parameters=parameters,
@@ -178,6 +231,20 @@ def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Rea
         rules=rules,
         sources=dict(reader.sources),
     )
+
+
+def _window(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tuple[dt.date, dt.date | None]:
+    known = {"id", "version", "title", "specification", "valid_from", "valid_until", "changes"}
+    if set(meta) - known:
+        reader.problem(file, "-", f"unknown keys {sorted(set(meta) - known)}")
+    valid_from, valid_until = meta.get("valid_from"), meta.get("valid_until")
+    if not isinstance(valid_from, dt.date):
+        reader.problem(file, "-", "valid_from must be a date (YYYY-MM-DD)")
+        valid_from = dt.date.min
+    if valid_until is not None and (not isinstance(valid_until, dt.date) or valid_until < valid_from):
+        reader.problem(file, "-", "valid_until must be a date (YYYY-MM-DD) on or after valid_from")
+        valid_until = None
+    return valid_from, valid_until
 
 
 def _entries(reader: _Reader, document: tuple[str, dict[str, AnyType]], section: str) -> Iterator[dict[str, AnyType]]:

@@ -198,6 +198,14 @@ class AnyOf:
 
 
 @dataclass(frozen=True)
+class Named:
+    """A predicate used by name; it means exactly `item`. Kept so a rule reads as it was written."""
+
+    name: str
+    item: Condition
+
+
+@dataclass(frozen=True)
 class Not:
     """True when the item is false."""
 
@@ -272,7 +280,7 @@ class AggregateTest:
     value: bool
 
 
-Condition = AllOf | AnyOf | Not | FactTest | ParamTest | RoleTest | DeployerTest | CodeTest | AggregateTest
+Condition = AllOf | AnyOf | Not | Named | FactTest | ParamTest | RoleTest | DeployerTest | CodeTest | AggregateTest
 
 AGGREGATES = ("role_determined", "deployer_determined", "liability_determined", "all_volunteer")
 
@@ -320,6 +328,9 @@ class RuleSet:
     version: str
     title: Text
     sha256: str
+    valid_from: dt.date
+    valid_until: dt.date | None
+    folder: str
     facts: Mapping[str, FactDef]
     groups: Mapping[str, Group]
     parameters: Mapping[str, Parameter]
@@ -329,6 +340,14 @@ class RuleSet:
     predicates: Mapping[str, Predicate]
     rules: tuple[Rule, ...]
     sources: Mapping[str, str]
+
+    def in_force_on(self, day: dt.date) -> bool:
+        """True when `day` lies in this version's validity window."""
+        return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
+
+    def window(self) -> str:
+        """The validity window as a person reads it, for example "2015-01-01..2026-12-31" or "2027-01-01.."."""
+        return f"{self.valid_from.isoformat()}..{self.valid_until.isoformat() if self.valid_until else ''}"
 
     def rule(self, rule_id: str) -> Rule:
         """Return the rule with id `rule_id`."""

@@ -19,6 +19,7 @@ from rolwijzer.rules.model import (
     FactTest,
     FactType,
     GroupRef,
+    Named,
     Not,
     ParamRef,
     ParamTest,
@@ -149,7 +150,7 @@ def _check_condition(rs: RuleSet, file: str, item: str, cond: Condition, stage: 
         case AllOf(items) | AnyOf(items):
             for sub in items:
                 yield from _check_condition(rs, file, item, sub, stage)
-        case Not(sub):
+        case Not(sub) | Named(_, sub):
             yield from _check_condition(rs, file, item, sub, stage)
         case ParamTest(param, value):
             found = rs.parameters.get(param)
@@ -220,7 +221,7 @@ def _mentions_facts(cond: Condition) -> bool:
     match cond:
         case AllOf(items) | AnyOf(items):
             return any(_mentions_facts(c) for c in items)
-        case Not(sub):
+        case Not(sub) | Named(_, sub):
             return _mentions_facts(sub)
         case FactTest() | RoleTest() | DeployerTest() | CodeTest():
             return True

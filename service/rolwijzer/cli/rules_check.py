@@ -1,0 +1,49 @@
+"""`rolwijzer-rules check DIR`: validate a folder of rule-set versions offline, as the server would load it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rolwijzer.engine import Engine
+from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
+
+
+def check(folder: Path) -> list[Problem]:
+    """Every problem of the versions under `folder`, including compile errors in durable-rules."""
+    try:
+        rule_sets = load_rule_sets(folder)
+    except RuleSetError as err:
+        return err.problems
+    try:
+        Engine(rule_sets).close()
+    except Exception as err:  # a compile error in durable-rules: reported like a rule-file problem
+        return [Problem("-", "-", f"cannot compile: {err}")]
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print every problem with file and rule id and exit 1, or print a summary and exit 0."""
+    parser = argparse.ArgumentParser(prog="rolwijzer-rules", description="Check rule-set folders.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check_command = commands.add_parser("check", help="validate a folder of rule-set versions; exit 1 on problems")
+    check_command.add_argument("folder", type=Path, help="a rules folder, for example rules/")
+    args = parser.parse_args(argv)
+    problems = check(args.folder)
+    if problems:
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s) in {args.folder}", file=sys.stderr)
+        return 1
+    for rule_set in load_rule_sets(args.folder):
+        print(
+            f"ok  {rule_set.id} {rule_set.version}  {rule_set.window():<24} {len(rule_set.rules)} rules  "
+            f"sha256 {rule_set.sha256[:12]}  ({rule_set.folder})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Rule-set versions over time: which version and which parameter values decide on a given day.
+
+Every version is compiled when it is loaded, once for each stretch of its validity window in which all its
+parameters keep one value, so a request never compiles and a compile error is found before a version serves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rolwijzer.engine.stages import CompiledRuleSet
+from rolwijzer.rules.model import RuleSet
+
+
+@dataclass(frozen=True)
+class RuleSetRef:
+    """Which rule-set version decided, its validity window, and the reference date it was applied for."""
+
+    id: str
+    version: str
+    sha256: str
+    valid_from: dt.date
+    valid_until: dt.date | None
+    reference_date: dt.date
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A version chosen for a request, compiled for the parameters in force on the reference date."""
+
+    rule_set: RuleSet
+    compiled: CompiledRuleSet
+    ref: RuleSetRef
+
+
+class NoRuleSetInForce(LookupError):
+    """No loaded version is in force on the reference date (or the pinned version is not)."""
+
+    def __init__(self, day: dt.date, windows: dict[str, str], pinned: str | None = None) -> None:
+        self.day, self.windows, self.pinned = day, windows, pinned
+        which = f"version {pinned} is" if pinned else "no rule-set version is"
+        covered = ", ".join(f"{v}: {w}" for v, w in windows.items())
+        super().__init__(f"{which} in force on {day.isoformat()}; covered: {covered}")
+
+
+class UnknownVersion(LookupError):
+    """The pinned version is not loaded."""
+
+    def __init__(self, version: str, known: list[str]) -> None:
+        self.version, self.known = version, known
+        super().__init__(f"rule-set version {version!r} is not loaded; loaded: {', '.join(known)}")
+
+
+class Versions:
+    """The loaded versions, compiled, and the choice between them by date or by pin."""
+
+    def __init__(self, rule_sets: Sequence[RuleSet]) -> None:
+        self.rule_sets = tuple(sorted(rule_sets, key=lambda r: r.valid_from))
+        self._compiled: dict[tuple[str, tuple[tuple[str, str], ...]], CompiledRuleSet] = {}
+        try:
+            for rule_set in self.rule_sets:
+                for day in _parameter_dates(rule_set):
+                    self._compiled_for(rule_set, day)
+        except Exception:
+            self.close()
+            raise
+
+    def windows(self) -> dict[str, str]:
+        """Each version with its validity window."""
+        return {r.version: r.window() for r in self.rule_sets}
+
+    def select(self, day: dt.date | None = None, version: str | None = None) -> Selection:
+        """The version for `day` (today when None), or the pinned `version`, which must be in force on `day`.
+
+        Raises:
+            UnknownVersion: `version` is not loaded.
+            NoRuleSetInForce: nothing (or not the pinned version) is in force on the day.
+        """
+        day = day or dt.date.today()
+        if version:
+            matches = [r for r in self.rule_sets if r.version == version]
+            if not matches:
+                raise UnknownVersion(version, [r.version for r in self.rule_sets])
+            candidates = matches
+        else:
+            candidates = list(self.rule_sets)
+        chosen = next((r for r in candidates if r.in_force_on(day)), None)
+        if chosen is None:
+            raise NoRuleSetInForce(day, self.windows(), version)
+        ref = RuleSetRef(chosen.id, chosen.version, chosen.sha256, chosen.valid_from, chosen.valid_until, day)
+        return Selection(chosen, self._compiled_for(chosen, day), ref)
+
+    def _compiled_for(self, rule_set: RuleSet, day: dt.date) -> CompiledRuleSet:
+        key = (rule_set.sha256, _parameter_values(rule_set, day))
+        found = self._compiled.get(key)
+        if found is None:
+            found = self._compiled[key] = CompiledRuleSet(rule_set, day)
+        return found
+
+    def close(self) -> None:
+        """Free every compiled ruleset."""
+        for compiled in self._compiled.values():
+            compiled.close()
+        self._compiled.clear()
+
+
+def _parameter_dates(rule_set: RuleSet) -> list[dt.date]:
+    """The first day of every stretch of the window in which the parameters keep their values."""
+    dates = {rule_set.valid_from}
+    for parameter in rule_set.parameters.values():
+        dates.update(day for day, _ in parameter.values if rule_set.in_force_on(day))
+    return sorted(dates)
+
+
+def _parameter_values(rule_set: RuleSet, day: dt.date) -> tuple[tuple[str, str], ...]:
+    return tuple((name, repr(p.value_on(day))) for name, p in sorted(rule_set.parameters.items()))

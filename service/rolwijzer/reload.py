@@ -1,0 +1,150 @@
+"""Serve the current engine and replace it safely when the rules change.
+
+A reload loads, checks and compiles every version off to the side, then swaps the new engine in with one
+assignment. Calls hold the engine they started with; a replaced engine is closed when its last call ends. A bad
+change is refused: the versions in service stay, the problems are logged and kept for GetStatus.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from rolwijzer.engine import Engine
+from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
+
+log = structlog.get_logger("rolwijzer.rules")
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class ReloadFailure:
+    """A rejected reload: when, and every problem found."""
+
+    attempted_at: dt.datetime
+    problems: tuple[str, ...]
+
+
+class _Generation:
+    """One engine in service, with the number of calls using it."""
+
+    def __init__(self, engine: Engine, fingerprint: Fingerprint) -> None:
+        self.engine = engine
+        self.fingerprint = fingerprint
+        self.loaded_at = dt.datetime.now(dt.UTC)
+        self.calls = 0
+        self.retired = False
+
+
+def fingerprint(root: Path) -> Fingerprint:
+    """Names, modification times and sizes of the rule files under `root`: changes when any file does."""
+    found = []
+    for path in sorted(root.rglob("*.yaml")):
+        stat = path.stat()
+        found.append((path.relative_to(root).as_posix(), stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
+
+
+class EngineHolder:
+    """The engine in service for the rules under `root`, replaced atomically on reload.
+
+    Raises:
+        RuleSetError: the first load fails (there is nothing to serve).
+    """
+
+    def __init__(self, root: Path, max_combinations: int) -> None:
+        self.root = root
+        self.max_combinations = max_combinations
+        self._lock = threading.Lock()
+        self._reloading = threading.Lock()
+        self._current = _Generation(self._build(), fingerprint(root))
+        self.last_failure: ReloadFailure | None = None
+
+    def _build(self) -> Engine:
+        try:
+            return Engine(load_rule_sets(self.root), self.max_combinations)
+        except RuleSetError:
+            raise
+        except Exception as err:  # a compile error in durable-rules: reported like a rule-file problem
+            raise RuleSetError([Problem("-", "-", f"cannot compile: {err}")]) from err
+
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        """The engine in service; it stays usable until the block ends, even if a reload replaces it."""
+        with self._lock:
+            generation = self._current
+            generation.calls += 1
+        try:
+            yield generation.engine
+        finally:
+            with self._lock:
+                generation.calls -= 1
+                close = generation.retired and generation.calls == 0
+            if close:
+                generation.engine.close()
+
+    @property
+    def loaded_at(self) -> dt.datetime:
+        """When the engine in service was loaded."""
+        return self._current.loaded_at
+
+    def reload(self, reason: str) -> bool:
+        """Load the rules again and swap them in; return False (and keep the old ones) when they are bad."""
+        with self._reloading:
+            started = time.perf_counter()
+            print_fp = fingerprint(self.root)
+            try:
+                engine = self._build()
+            except RuleSetError as err:
+                problems = tuple(str(p) for p in err.problems)
+                self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), problems)
+                self._current.fingerprint = print_fp  # do not retry the same broken files every poll
+                log.error("rules_reload_failed", reason=reason, problems=list(problems))
+                return False
+            replacement = _Generation(engine, print_fp)
+            with self._lock:
+                old, self._current = self._current, replacement
+                old.retired = True
+                close_now = old.calls == 0
+            if close_now:
+                old.engine.close()
+            self.last_failure = None
+            log.info(
+                "rules_reloaded",
+                reason=reason,
+                versions=[r.version for r in engine.rule_sets],
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            return True
+
+    def watch(self, interval: float, stop: threading.Event) -> threading.Thread:
+        """Poll the rule files every `interval` seconds and reload when they change, until `stop` is set."""
+
+        def poll() -> None:
+            while not stop.wait(interval):
+                try:
+                    changed = fingerprint(self.root) != self._current.fingerprint
+                except OSError:
+                    changed = True  # a file vanished while being listed: look again after the reload
+                if changed:
+                    self.reload("files changed")
+
+        thread = threading.Thread(target=poll, name="rules-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        """Close the engine in service (at shutdown, after the server stopped)."""
+        with self._lock:
+            self._current.retired = True
+            close_now = self._current.calls == 0
+        if close_now:
+            self._current.engine.close()

@@ -7,7 +7,7 @@ GEN := service/rolwijzer/v1
 PROTOS := $(wildcard protos/rolwijzer/v1/*.proto)
 ADDRESS ?= 127.0.0.1:50051
 
-.PHONY: run test lint typecheck buflint proto bench check clean
+.PHONY: run test lint buflint rules-check proto bench check clean
 
 # Start the server on $(ADDRESS) with the default rule set (flags: `make run ARGS="--log-format console"`).
 run: $(STAMP) $(GEN)/.generated
@@ -27,12 +27,17 @@ lint: $(STAMP) $(GEN)/.generated
 buflint: $(STAMP)
 	$(BIN)/buf lint
 
+# Validate the rule folders offline (as the server would load them).
+rules-check: $(STAMP) $(GEN)/.generated
+	$(BIN)/rolwijzer-rules check rules
+
 # Everything CI checks.
-check: test lint buflint
+check: test lint buflint rules-check
 
 # Benchmarks: print their figures; never part of `make test`.
 bench: $(STAMP) $(GEN)/.generated
 	$(BIN)/python bench/evaluate_latency.py
+	$(BIN)/python bench/reload.py
 
 # Generate the Python protobuf and gRPC modules (and their type stubs) from protos/.
 proto: $(GEN)/.generated

@@ -53,6 +53,13 @@ def fingerprint(root: Path) -> Fingerprint:
     return tuple(found)
 
 
+def _safe_fingerprint(root: Path) -> Fingerprint | None:
+    try:
+        return fingerprint(root)
+    except OSError:  # a file vanished while being listed; the next look will see the result
+        return None
+
+
 class EngineHolder:
     """The engine in service for the rules under `root`, replaced atomically on reload.
 
@@ -130,11 +137,16 @@ class EngineHolder:
 
         def poll() -> None:
             while not stop.wait(interval):
-                try:
-                    changed = fingerprint(self.root) != self._current.fingerprint
-                except OSError:
-                    changed = True  # a file vanished while being listed: look again after the reload
-                if changed:
+                seen = _safe_fingerprint(self.root)
+                if seen == self._current.fingerprint:
+                    continue
+                # An editor or a deploy writes several files: wait until they stop changing, then load once.
+                while not stop.wait(interval):
+                    settled = _safe_fingerprint(self.root)
+                    if settled == seen:
+                        break
+                    seen = settled
+                if not stop.is_set():
                     self.reload("files changed")
 
         thread = threading.Thread(target=poll, name="rules-watch", daemon=True)

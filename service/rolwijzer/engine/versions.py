@@ -40,7 +40,7 @@ class NoRuleSetInForce(LookupError):
 
     def __init__(self, day: dt.date, windows: dict[str, str], pinned: str | None = None) -> None:
         self.day, self.windows, self.pinned = day, windows, pinned
-        which = f"version {pinned} is" if pinned else "no rule-set version is"
+        which = f"version {pinned} is not" if pinned else "no rule-set version is"
         covered = ", ".join(f"{v}: {w}" for v, w in windows.items())
         super().__init__(f"{which} in force on {day.isoformat()}; covered: {covered}")
 

@@ -1,0 +1,169 @@
+"""Hot reload: a good change is picked up without a failed call; a bad one is refused and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rolwijzer.api import create_server
+from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
+from rolwijzer.reload import EngineHolder
+from rolwijzer.rules import RuleSet
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from support import RULES_ROOT, request
+
+WATCH_INTERVAL = 0.05
+FOUR_HOURS_ONE_MONTH = {
+    "relation_to_beneficiary": "child",
+    "regularity": "structural",
+    "hours_per_week": 4,
+    "duration_months": 1,
+    "tasks": ["household"],
+}
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace a file in one step, as a deploy would, so the watcher never reads half a file."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"test setup: {old!r} not in {path.name}"
+    _write(path, text.replace(old, new, 1))
+
+
+def _wait_for(predicate: object, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture()
+def rules_copy(tmp_path: Path) -> Path:
+    """A private copy of rules/ to change."""
+    root = tmp_path / "rules"
+    shutil.copytree(RULES_ROOT, root, ignore=shutil.ignore_patterns("README.md"))
+    return root
+
+
+@pytest.fixture()
+def watched(rules_copy: Path) -> Iterator[tuple[EngineHolder, pb_grpc.RolwijzerServiceStub, grpc.Channel]]:
+    """A server on 127.0.0.1 whose holder watches the copy."""
+    holder = EngineHolder(rules_copy, DEFAULT_MAX_COMBINATIONS)
+    stop = threading.Event()
+    holder.watch(WATCH_INTERVAL, stop)
+    server, port = create_server("127.0.0.1:0", holder)
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield holder, pb_grpc.RolwijzerServiceStub(channel), channel
+    stop.set()
+    server.stop(grace=None)
+    holder.close()
+
+
+def test_a_good_change_is_picked_up_under_load_without_a_failed_call(
+    watched: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub, grpc.Channel], rules_copy: Path, rule_set: RuleSet
+) -> None:
+    """Three callers keep calling while a new dated threshold arrives; every call succeeds; answers switch once."""
+    _, stub, _ = watched
+    req = request(rule_set, FOUR_HOURS_ONE_MONTH)
+    seen: list[list[tuple[str, str]]] = [[] for _ in range(3)]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def caller(index: int) -> None:
+        try:
+            for _ in range(5_000):  # bounded; the test stops it much earlier
+                decision = stub.Evaluate(req, timeout=10).decision
+                seen[index].append((decision.rule_set.version, decision.role))
+                if stop.is_set():
+                    return
+        except BaseException as err:  # asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    _wait_for(lambda: all(len(s) > 20 for s in seen))
+    version_folder = rules_copy / "informele-zorg" / "1.0.0"
+    _edit(version_folder / "parameters.yaml", "      2015-01-01: 8\n", "      2015-01-01: 8\n      2016-01-01: 2\n")
+    _edit(version_folder / "ruleset.yaml", "version: 1.0.0", "version: 1.0.1")
+    _wait_for(lambda: all(s and s[-1][0] == "1.0.1" for s in seen))
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    for answers in seen:
+        assert set(answers) <= {("1.0.0", "SOCIAAL_NETWERK"), ("1.0.1", "MANTELZORGER")}
+        switched = [a[0] for a in answers]
+        first_new = switched.index("1.0.1")
+        assert set(switched[first_new:]) == {"1.0.1"}, "a caller saw the old version after the new one"
+
+
+def test_a_broken_change_is_refused_and_the_old_rules_keep_serving(
+    watched: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub, grpc.Channel], rules_copy: Path, rule_set: RuleSet
+) -> None:
+    """An unknown code in a rule: decisions go on with the old version, status shows file, rule and reason."""
+    holder, stub, channel = watched
+    req = request(rule_set, FOUR_HOURS_ONE_MONTH)
+    before = stub.Evaluate(req).decision
+    stage_e = rules_copy / "informele-zorg" / "1.0.0" / "stage-e.yaml"
+    original = stage_e.read_text(encoding="utf-8")
+    _edit(stage_e, "codes: [WKKGZ_GOEDE_ZORG]", "codes: [WKKGZ_GOED]")
+    _wait_for(lambda: stub.GetStatus(pb.GetStatusRequest()).HasField("last_reload_error"))
+    status = stub.GetStatus(pb.GetStatusRequest())
+    assert "informele-zorg/1.0.0/stage-e.yaml: E6: unknown code 'WKKGZ_GOED'" in status.last_reload_error.problems
+    after = stub.Evaluate(req).decision
+    assert (after.role, after.rule_set.sha256) == (before.role, before.rule_set.sha256)
+    health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    _write(stage_e, original)
+    _wait_for(lambda: not stub.GetStatus(pb.GetStatusRequest()).HasField("last_reload_error"))
+    assert holder.last_failure is None
+
+
+def test_sighup_reloads_the_running_server(rules_copy: Path) -> None:
+    """With watching off, `kill -HUP` makes the server load the changed files and log rules_reloaded."""
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "rolwijzer-server"),
+            "--address",
+            "127.0.0.1:0",
+            "--rules",
+            str(rules_copy),
+            "--watch-interval",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert process.stderr is not None
+    try:
+        assert json.loads(process.stderr.readline())["event"] == "server_started"
+        _edit(rules_copy / "informele-zorg" / "1.1.0" / "ruleset.yaml", "version: 1.1.0", "version: 1.1.1")
+        process.send_signal(signal.SIGHUP)
+        logged = json.loads(process.stderr.readline())
+        assert logged["event"] == "rules_reloaded" and logged["reason"] == "SIGHUP"
+        assert logged["versions"] == ["1.0.0", "1.1.1"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0

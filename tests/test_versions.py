@@ -1,0 +1,179 @@
+"""Rule sets over time: the version in force on the reference date decides; the catalogue is served."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import cast
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from google.type import date_pb2
+from grpc_status import rpc_status
+from rolwijzer.rules import RuleSet
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from support import request
+
+AT_THRESHOLD = {
+    "relation_to_beneficiary": "child",
+    "regularity": "structural",
+    "hours_per_week": 8,
+    "duration_months": 3,
+    "tasks": ["household"],
+}
+
+
+def _date(day: dt.date) -> date_pb2.Date:
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def _on(
+    rule_set: RuleSet, day: dt.date, version: str = "", facts: dict[str, object] | None = None
+) -> pb.EvaluateRequest:
+    req = request(rule_set, facts or AT_THRESHOLD)
+    req.reference_date.CopyFrom(_date(day))
+    req.rule_set_version = version
+    return req
+
+
+def _error(stub: pb_grpc.RolwijzerServiceStub, req: pb.EvaluateRequest) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Evaluate(req)
+    return caught.value
+
+
+class TestAsOfEvaluation:
+    """The reference date chooses the version and the parameter values."""
+
+    def test_exactly_at_the_threshold_is_sociaal_netwerk_until_2026_and_mantelzorger_from_2027(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """8 h/week for 3 months: strict boundary in 1.0.0 (S000), CBS's inclusive boundary in 1.1.0."""
+        before = stub.Evaluate(_on(rule_set, dt.date(2026, 12, 31))).decision
+        after = stub.Evaluate(_on(rule_set, dt.date(2027, 1, 1))).decision
+        assert (before.role, before.rule_set.version) == ("SOCIAAL_NETWERK", "1.0.0")
+        assert (after.role, after.rule_set.version) == ("MANTELZORGER", "1.1.0")
+        assert before.rule_set.sha256 != after.rule_set.sha256
+
+    def test_the_decision_names_version_window_and_reference_date(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """RuleSetRef carries the validity window and the date the decision applied to."""
+        ref = stub.Evaluate(_on(rule_set, dt.date(2026, 6, 1))).decision.rule_set
+        assert (ref.valid_from.year, ref.valid_until.year, ref.valid_until.month) == (2015, 2026, 12)
+        assert (ref.reference_date.year, ref.reference_date.month, ref.reference_date.day) == (2026, 6, 1)
+        later = stub.Evaluate(_on(rule_set, dt.date(2030, 1, 1))).decision.rule_set
+        assert later.version == "1.1.0" and not later.HasField("valid_until")
+
+    def test_without_a_date_today_decides(self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet) -> None:
+        """An absent reference date means today."""
+        ref = stub.Evaluate(request(rule_set, AT_THRESHOLD)).decision.rule_set
+        today = dt.date.today()
+        assert (ref.reference_date.year, ref.reference_date.month, ref.reference_date.day) == (
+            today.year,
+            today.month,
+            today.day,
+        )
+
+    def test_an_unknown_duration_is_enumerated_around_the_boundary_in_force(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """Stage H's buckets follow the boundary parameter: <= 3 / > 3 before 2027, < 3 / >= 3 from 2027."""
+        facts = dict(AT_THRESHOLD, hours_per_week=2, duration_months="unknown")
+        before = stub.Evaluate(_on(rule_set, dt.date(2026, 1, 1), facts=facts)).decision
+        after = stub.Evaluate(_on(rule_set, dt.date(2027, 6, 1), facts=facts)).decision
+        assert list(before.missing_facts[0].values) == ["<= 3", "> 3"]
+        assert list(after.missing_facts[0].values) == ["< 3", ">= 3"]
+
+
+class TestPinningAndCoverage:
+    """A pinned version must exist and be in force; a date no version covers is refused."""
+
+    def test_a_pinned_version_in_force_decides(self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet) -> None:
+        """Pinning 1.0.0 on a date it covers gives 1.0.0."""
+        assert stub.Evaluate(_on(rule_set, dt.date(2020, 5, 5), "1.0.0")).decision.rule_set.version == "1.0.0"
+
+    def test_a_pinned_version_outside_its_window_is_a_failed_precondition(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """1.1.0 does not decide a day in 2026."""
+        error = _error(stub, _on(rule_set, dt.date(2026, 5, 5), "1.1.0"))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "version 1.1.0 is not in force on 2026-05-05" in (error.details() or "")
+        assert "1.1.0: 2027-01-01.." in (error.details() or "")
+
+    def test_an_unknown_pinned_version_is_an_invalid_argument(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """A version that is not loaded is named in a field violation of rule_set_version."""
+        error = _error(stub, _on(rule_set, dt.date(2026, 5, 5), "9.9.9"))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "rule_set_version" in str(rpc_status.from_call(cast(grpc.Call, error)))
+
+    def test_a_date_no_version_covers_says_which_dates_are_covered(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """1990 is before every version: FAILED_PRECONDITION with an ErrorInfo listing the windows."""
+        error = _error(stub, _on(rule_set, dt.date(1990, 1, 1)))
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+        status = rpc_status.from_call(cast(grpc.Call, error))
+        assert status is not None
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info)
+        assert info.reason == "NO_RULE_SET_IN_FORCE"
+        assert dict(info.metadata) == {
+            "reference_date": "1990-01-01",
+            "version 1.0.0": "2015-01-01..2026-12-31",
+            "version 1.1.0": "2027-01-01..",
+        }
+
+    def test_an_impossible_date_is_an_invalid_argument(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """Month 13 is refused with a violation of reference_date."""
+        req = request(rule_set, AT_THRESHOLD)
+        req.reference_date.CopyFrom(date_pb2.Date(year=2026, month=13, day=1))
+        error = _error(stub, req)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "reference_date" in str(rpc_status.from_call(cast(grpc.Call, error)))
+
+
+class TestCatalogue:
+    """Intake wizards build forms from the catalogue API."""
+
+    def test_list_rule_sets_gives_every_version_with_its_window(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """Two versions, 96 rules each, exactly one in force today."""
+        listed = stub.ListRuleSets(pb.ListRuleSetsRequest()).rule_sets
+        assert [r.version for r in listed] == ["1.0.0", "1.1.0"]
+        assert all(r.rule_count == 96 and len(r.sha256) == 64 for r in listed)
+        assert [r.in_force_today for r in listed].count(True) == 1
+
+    def test_describe_by_version_gives_facts_codes_and_rules_in_english(
+        self, stub: pb_grpc.RolwijzerServiceStub
+    ) -> None:
+        """Facts with labels, questions and ★; codes with texts; rules with readable conditions."""
+        described = stub.DescribeRuleSet(pb.DescribeRuleSetRequest(version="1.0.0", language="en"))
+        facts = {f.name: f for f in described.facts}
+        relation = facts["relation_to_beneficiary"]
+        assert relation.decides_role and relation.kind == pb.FACT_KIND_SYMBOL
+        assert {s.value: s.label for s in relation.symbols}["neighbour"] == "neighbour"
+        assert relation.question.startswith("What relationship")
+        assert facts["hours_per_week"].kind == pb.FACT_KIND_NUMBER and facts["hours_per_week"].unit
+        assert facts["initiative"].default_value == "conditional"
+        codes = {c.code: c for c in described.codes}
+        assert codes["AANSPR_HELPER"].kind == "liability" and codes["AANSPR_HELPER"].party == "the helper personally"
+        rules = {r.rule_id: r for r in described.rules}
+        assert rules["R6c"].condition == "related and regularity is structural and intensity_met"
+        assert rules["R6c"].conclusion == "role MANTELZORGER"
+        assert [r.rule_id for r in described.rules][:2] == ["A1-initiative-related", "A1-initiative-unrelated"]
+        params = {p.name: p.value for p in described.parameters}
+        assert params["intensity_boundary"] == "strict"
+
+    def test_describe_by_date_uses_the_parameters_of_that_date(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """On 2027-02-01 version 1.1.0 applies with the inclusive boundary; texts default to Dutch."""
+        req = pb.DescribeRuleSetRequest(reference_date=date_pb2.Date(year=2027, month=2, day=1))
+        described = stub.DescribeRuleSet(req)
+        assert described.rule_set.version == "1.1.0"
+        assert {p.name: p.value for p in described.parameters}["intensity_boundary"] == "inclusive"
+        assert described.facts[0].question.startswith("Welke relatie")

@@ -99,6 +99,10 @@ class Versions:
             found = self._compiled[key] = CompiledRuleSet(rule_set, day)
         return found
 
+    def compiled_count(self) -> int:
+        """How many compiled forms are held (one per version and stretch of constant parameters)."""
+        return len(self._compiled)
+
     def close(self) -> None:
         """Free every compiled ruleset."""
         for compiled in self._compiled.values():

@@ -26,8 +26,9 @@ from rolwijzer.engine import Engine  # noqa: E402
 from rolwijzer.logs import configure_logging  # noqa: E402
 from rolwijzer.reload import EngineHolder  # noqa: E402
 from rolwijzer.rules import RuleSet, load_rule_sets  # noqa: E402
+from rolwijzer.scenarios import load_scenarios  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
-from support import RULES_ROOT, SCENARIOS, load_scenarios, request  # noqa: E402
+from support import RULES_ROOT, SCENARIOS, request  # noqa: E402
 
 ROUNDS = 200
 WORKLOADS: dict[str, dict[str, Any]] = {
@@ -94,7 +95,7 @@ def main() -> None:
         inputs = facts_from_proto(request(rule_set, facts).facts)
         print(_row(name, _timings(functools.partial(engine.evaluate, inputs))))
     scenarios = [s for path in sorted(SCENARIOS.glob("*.yaml")) for s in load_scenarios(path)]
-    all_inputs = [facts_from_proto(request(rule_set, s["facts"]).facts) for s in scenarios]
+    all_inputs = [facts_from_proto(request(rule_set, s.facts).facts) for s in scenarios]
     per_scenario = [statistics.median(_timings(functools.partial(engine.evaluate, i), 20)) for i in all_inputs]
     print(_row(f"all {len(scenarios)} suite scenarios (median of medians)", per_scenario))
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from google.protobuf import json_format
 from rolwijzer.rules import RuleSet
+from rolwijzer.scenarios import load_scenarios
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import SCENARIOS, load_scenarios, request
+from support import SCENARIOS, request
 
 THREADS = 4
 CALLS_PER_THREAD = 150
@@ -29,7 +30,7 @@ def test_four_threads_get_the_same_decisions_as_one_by_one(
 ) -> None:
     """4 threads calling the server in random order get exactly the decisions computed one by one."""
     scenarios = [s for path in sorted(SCENARIOS.glob("*.yaml")) for s in load_scenarios(path)]
-    requests = [request(rule_set, s["facts"]) for s in scenarios]
+    requests = [request(rule_set, s.facts) for s in scenarios]
     reference = [_comparable(stub.Evaluate(r).decision) for r in requests]
     assert len({str(d) for d in reference}) > 20, "the scenarios must differ for cross-talk to show"
 

@@ -1,0 +1,154 @@
+"""`rolwijzer`: the legal staff's client of a running Rolwijzer server.
+
+Exit codes: 0 done; 1 a scenario failed or the server failed; 2 bad input (with the server's reasons);
+3 the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from google.protobuf import json_format
+from rich.console import Console
+
+from rolwijzer.cli import ask, suite
+from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, CliError, call, connect, default_server
+from rolwijzer.cli.facts import parse_fact, read_situation
+from rolwijzer.cli.render import print_decision, print_rule, print_rules
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rolwijzer", description="Ask a Rolwijzer server about care situations.")
+    parser.add_argument(
+        "--server", default=default_server(), help="host:port of the server (env ROLWIJZER_SERVER; default %(default)s)"
+    )
+    parser.add_argument(
+        "--lang",
+        choices=("nl", "en"),
+        default=os.environ.get("ROLWIJZER_LANG", "nl"),
+        help="language of the texts (env ROLWIJZER_LANG; default %(default)s)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    evaluate = commands.add_parser("evaluate", help="decide one situation and print the report")
+    evaluate.add_argument(
+        "--fact",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fact, e.g. relation_to_beneficiary=partner, tasks=personal_care,household, "
+        "duration_months=unknown (repeatable)",
+    )
+    evaluate.add_argument("--file", type=Path, help="a situation file (facts: ...); --fact values override it")
+    evaluate.add_argument("--json", action="store_true", help="print the decision as proto JSON")
+
+    intake = commands.add_parser("ask", help="an intake, one question at a time, most decisive first")
+    intake.add_argument("--save", type=Path, help="save the situation as a scenario file here (else asked)")
+
+    test = commands.add_parser("test", help="run scenario files and report rule coverage")
+    test.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
+    test.add_argument("--junit", type=Path, help="also write JUnit XML here")
+
+    explain = commands.add_parser("explain", help="explain one rule")
+    explain.add_argument("rule_id")
+    commands.add_parser("rules", help="list the rules by stage")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; print errors as one plain message and return the exit code."""
+    args = _parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        channel, stub = connect(args.server)
+        with channel:
+            return _run(args, stub, console)
+    except CliError as err:
+        errors.print(str(err), markup=False, highlight=False)
+        return err.exit_code
+    except KeyboardInterrupt:
+        errors.print("stopped")
+        return EXIT_FAILED
+
+
+def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: Console) -> int:
+    described = call(stub.DescribeRuleSet, pb.DescribeRuleSetRequest(language=args.lang), args.server)
+    catalogue = {f.name: f for f in described.facts}
+    if args.command == "evaluate":
+        return _evaluate(args, stub, catalogue, console)
+    if args.command == "ask":
+        return _ask(args, stub, catalogue, console)
+    if args.command == "test":
+        sets = {name for name, f in catalogue.items() if f.kind == pb.FACT_KIND_SET}
+        scenarios = suite.collect(args.paths)
+        results = suite.run(scenarios, stub, args.server, sets, console, args.lang)
+        suite.print_report(console, results, described.rules, args.lang)
+        if args.junit:
+            suite.write_junit(args.junit, results)
+        return 0 if all(r.passed for r in results) else EXIT_FAILED
+    if args.command == "explain":
+        rule = next((r for r in described.rules if r.rule_id == args.rule_id), None)
+        if rule is None:
+            raise CliError(EXIT_BAD_INPUT, f"no rule {args.rule_id!r}; `rolwijzer rules` lists them")
+        print_rule(console, rule, args.lang)
+        return 0
+    print_rules(console, described.rules, args.lang)
+    return 0
+
+
+def _evaluate(
+    args: argparse.Namespace,
+    stub: pb_grpc.RolwijzerServiceStub,
+    catalogue: dict[str, pb.FactDescription],
+    console: Console,
+) -> int:
+    facts = read_situation(args.file, catalogue) if args.file else {}
+    facts.update(parse_fact(argument, catalogue) for argument in args.fact)
+    request = pb.EvaluateRequest(facts=facts, language=args.lang)
+    decision = call(stub.Evaluate, request, args.server).decision
+    if args.json:
+        print(json_format.MessageToJson(decision, ensure_ascii=False))
+    else:
+        print_decision(console, decision, args.lang)
+    return 0
+
+
+def _ask(
+    args: argparse.Namespace,
+    stub: pb_grpc.RolwijzerServiceStub,
+    catalogue: dict[str, pb.FactDescription],
+    console: Console,
+) -> int:
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    pick, ask_number = ask.terminal_picker() if interactive else ask.line_picker(console, ask.read_line)
+    intake, decision = ask.interview(stub, args.server, catalogue, args.lang, pick, ask_number)
+    console.print()
+    print_decision(console, decision, args.lang)
+    target = args.save
+    if target is None:
+        prompt = (
+            "Opslaan als scenario? Bestandsnaam (leeg = niet opslaan)"
+            if args.lang == "nl"
+            else ("Save as a scenario? File name (empty = do not save)")
+        )
+        if interactive:
+            answer = ask.terminal_text(prompt)
+        else:
+            console.print(f"\n{prompt}")
+            answer = ask.read_line()
+        target = Path(answer.strip()) if answer and answer.strip() else None
+    if target is not None:
+        ask.save_scenario(target, intake, decision, "Intake via rolwijzer ask")
+        console.print(f"→ {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""`rolwijzer test`: run scenario files against the server, with a rule-coverage report and JUnit XML."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, call
+from rolwijzer.scenarios import Scenario, ScenarioFileError, differences, load_scenarios, situation_request
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+
+PROGRESS_FROM = 6
+
+
+@dataclass
+class Result:
+    """The outcome of one scenario."""
+
+    scenario: Scenario
+    differences: list[str] = field(default_factory=list)
+    fired: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when the decision matched every expectation."""
+        return not self.differences
+
+
+def collect(paths: Sequence[Path]) -> list[Scenario]:
+    """The scenarios of the files and folders given (folders: every *.yaml below them).
+
+    Raises:
+        CliError: a path does not exist or a file is not a scenario file (exit code 2).
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.yaml")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CliError(EXIT_BAD_INPUT, f"{path}: no such file or folder")
+    try:
+        return [scenario for file in files for scenario in load_scenarios(file)]
+    except ScenarioFileError as err:
+        raise CliError(EXIT_BAD_INPUT, str(err)) from None
+
+
+def run(
+    scenarios: Sequence[Scenario],
+    stub: pb_grpc.RolwijzerServiceStub,
+    server: str,
+    set_facts: set[str],
+    console: Console,
+    language: str,
+) -> list[Result]:
+    """Evaluate every scenario; a progress bar is shown for more than a handful on a terminal."""
+    results: list[Result] = []
+    with Progress(console=console, transient=True, disable=len(scenarios) < PROGRESS_FROM) as progress:
+        task = progress.add_task("scenarios", total=len(scenarios))
+        for scenario in scenarios:
+            request = situation_request(scenario.facts, set_facts)
+            request.language, request.case_reference = language, f"test:{scenario.id}"[:128]
+            try:
+                decision = call(stub.Evaluate, request, server).decision
+                result = Result(scenario, differences(scenario, decision), {r.rule_id for r in decision.fired_rules})
+            except CliError as err:
+                if err.exit_code != EXIT_BAD_INPUT:
+                    raise
+                result = Result(scenario, [f"refused by the server: {err}"])
+            results.append(result)
+            progress.advance(task)
+    return results
+
+
+def print_report(
+    console: Console, results: Sequence[Result], rules: Sequence[pb.RuleDescription], language: str
+) -> None:
+    """A line per scenario, the summary line, and which rules fired in at least one scenario, by stage."""
+    en = language == "en"
+    table = Table(expand=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("differences" if en else "verschillen", ratio=1)
+    for result in results:
+        mark = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
+        label = f"{result.scenario.file}:{result.scenario.id}"
+        table.add_row(mark, label, "\n".join(result.differences) or result.scenario.name)
+    console.print(table)
+    passed = sum(r.passed for r in results)
+    console.print(f"{passed} passed, {len(results) - passed} failed", highlight=False)
+    fired = set().union(*(r.fired for r in results)) if results else set()
+    coverage = Table(title="rule coverage" if en else "regeldekking", title_justify="left", expand=True)
+    coverage.add_column("stage" if en else "fase", no_wrap=True)
+    coverage.add_column("fired" if en else "gevuurd", no_wrap=True)
+    coverage.add_column("never fired" if en else "nooit gevuurd", ratio=1)
+    stages: dict[str, list[str]] = {}
+    for rule in rules:
+        stages.setdefault(rule.stage, []).append(rule.rule_id)
+    for stage, ids in stages.items():
+        never = [i for i in ids if i not in fired]
+        coverage.add_row(stage, f"{len(ids) - len(never)}/{len(ids)}", ", ".join(never) or "—")
+    console.print(coverage)
+    total = len(rules)
+    covered = sum(1 for r in rules if r.rule_id in fired)
+    console.print(f"rules fired: {covered}/{total}" if en else f"regels gevuurd: {covered}/{total}", highlight=False)
+
+
+def write_junit(path: Path, results: Sequence[Result]) -> None:
+    """JUnit XML: one testsuite per scenario file, one testcase per scenario."""
+    root = ET.Element("testsuites", name="rolwijzer")
+    by_file: dict[str, list[Result]] = {}
+    for result in results:
+        by_file.setdefault(result.scenario.file, []).append(result)
+    for file, members in by_file.items():
+        failures = sum(not r.passed for r in members)
+        suite = ET.SubElement(root, "testsuite", name=file, tests=str(len(members)), failures=str(failures))
+        for result in members:
+            case = ET.SubElement(suite, "testcase", classname=file, name=result.scenario.id)
+            if not result.passed:
+                failure = ET.SubElement(case, "failure", message=result.differences[0])
+                failure.text = "\n".join(result.differences)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,264 @@
+"""The `rolwijzer` console script, run as legal staff run it, against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+from rolwijzer.scenarios import load_scenarios
+from support import SCENARIOS
+
+CLI = Path(sys.executable).parent / "rolwijzer"
+NEIGHBOUR_ANSWERS = "neighbour\nstructural\n4\n1.5\n"
+
+
+def _run(server: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ROLWIJZER_SERVER", "ROLWIJZER_LANG")}
+    return subprocess.run(
+        [str(CLI), "--server", server, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TestEvaluate:
+    """`rolwijzer evaluate` prints a report, or JSON, or the reasons it was refused."""
+
+    def test_the_report_shows_role_findings_and_rules(self, server_address: str) -> None:
+        """A partner caring 20 h/week is MANTELZORGER; codes, sources and rules are printed, without colour."""
+        done = _run(
+            server_address,
+            "--lang",
+            "en",
+            "evaluate",
+            "--fact",
+            "relation_to_beneficiary=partner",
+            "--fact",
+            "tasks=personal_care,household",
+            "--fact",
+            "regularity=structural",
+            "--fact",
+            "hours_per_week=20",
+            "--fact",
+            "duration_months=unknown",
+        )
+        assert done.returncode == 0, done.stderr
+        assert "M A N T E L Z O R G E R" in done.stdout
+        for text in ("AANSPR_HELPER", "the helper personally", "AVP_ADVIES", "BW 6:162", "R6c", "Rules applied"):
+            assert text in done.stdout
+        assert "\x1b[" not in done.stdout, "no colour codes when the output is not a terminal"
+
+    def test_json_output_is_the_decision_message(self, server_address: str) -> None:
+        """--json prints the Decision as proto JSON for scripts."""
+        done = _run(
+            server_address,
+            "evaluate",
+            "--json",
+            "--fact",
+            "relation_to_beneficiary=neighbour",
+            "--fact",
+            "regularity=occasional_on_request",
+        )
+        decision = json.loads(done.stdout)
+        assert decision["role"] == "SOCIAAL_NETWERK" and decision["ruleSet"]["version"] == "1.0.0"
+
+    def test_a_situation_file_is_read_and_a_fact_overrides_it(self, server_address: str, tmp_path: Path) -> None:
+        """--file gives the facts; a --fact given as well wins."""
+        situation = tmp_path / "situation.yaml"
+        situation.write_text(
+            yaml.safe_dump(
+                {
+                    "facts": {
+                        "relation_to_beneficiary": "none",
+                        "initiative": "spontaneous",
+                        "tasks": ["transfer_lifting"],
+                    }
+                }
+            )
+        )
+        done = _run(
+            server_address, "evaluate", "--json", "--file", str(situation), "--fact", "initiative=care_org_request"
+        )
+        assert json.loads(done.stdout)["role"] == "VRIJWILLIGER"
+
+    def test_bad_input_is_explained_in_plain_words_with_exit_code_2(self, server_address: str) -> None:
+        """Each refused fact is named with the server's reason; no stack trace."""
+        done = _run(
+            server_address,
+            "evaluate",
+            "--fact",
+            "relation_to_beneficiary=cousin",
+            "--fact",
+            "hours_per_week=-3",
+            "--fact",
+            "nope=1",
+        )
+        assert done.returncode == 2
+        assert "3 problem(s) with the input" in done.stderr
+        assert "relation_to_beneficiary: 'cousin' is not allowed" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_an_unreachable_server_is_one_line_and_exit_code_3(self) -> None:
+        """Nothing listens on the port: one line, exit code 3."""
+        done = _run(f"127.0.0.1:{_free_port()}", "rules")
+        assert done.returncode == 3
+        assert done.stderr.strip().startswith("cannot reach the Rolwijzer server")
+        assert "Traceback" not in done.stderr
+
+
+class TestAsk:
+    """`rolwijzer ask` asks the most decisive missing fact until role and liability are settled."""
+
+    def test_the_neighbour_intake_ends_in_sociaal_netwerk_and_is_saved_as_a_scenario(
+        self, server_address: str, tmp_path: Path
+    ) -> None:
+        """A neighbour shopping twice a week for six weeks: four questions, SOCIAAL_NETWERK, a scenario file."""
+        saved = tmp_path / "neighbour.yaml"
+        done = _run(server_address, "--lang", "en", "ask", stdin=NEIGHBOUR_ANSWERS + f"{saved}\n")
+        assert done.returncode == 0, done.stderr
+        order = [done.stdout.index(q) for q in ("What relationship", "How regularly", "How many hours", "For how many")]
+        assert order == sorted(order), "asked most decisive first: relation, regularity, hours, duration"
+        assert "S O C I A A L _ N E T W E R K" in done.stdout and "R6d" in done.stdout
+        scenario = yaml.safe_load(saved.read_text())["scenarios"][0]
+        assert scenario["facts"] == {
+            "relation_to_beneficiary": "neighbour",
+            "regularity": "structural",
+            "hours_per_week": 4,
+            "duration_months": 1.5,
+        }
+        assert scenario["expected"]["role"] == "SOCIAAL_NETWERK"
+        rerun = _run(server_address, "test", str(saved))
+        assert rerun.returncode == 0 and "1 passed, 0 failed" in rerun.stdout
+
+    def test_dont_know_is_accepted_and_the_role_stays_open(self, server_address: str) -> None:
+        """Answering 'weet niet' to every question ends with ONBEPAALD and the questions still open."""
+        done = _run(server_address, "ask", stdin="weet niet\n" * 10 + "\n")
+        assert done.returncode == 0, done.stderr
+        assert "O N B E P A A L D" in done.stdout
+
+    @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+    def test_a_real_terminal_takes_arrow_keys_and_number_shortcuts(self, server_address: str, tmp_path: Path) -> None:
+        """Under tmux: arrow keys pick the relation, a shortcut the regularity, numbers are typed."""
+        saved = tmp_path / "tmux.yaml"
+        session = f"rolwijzer-{os.getpid()}"
+        command = f"{CLI} --server {server_address} --lang en ask --save {saved}; sleep 30"
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "50", command], check=True)
+        try:
+
+            def screen() -> str:
+                return subprocess.run(
+                    ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
+                ).stdout
+
+            def wait_for(text: str) -> None:
+                deadline = time.monotonic() + 20
+                while text not in screen():
+                    assert time.monotonic() < deadline, f"{text!r} not shown:\n{screen()}"
+                    time.sleep(0.1)
+
+            def keys(*sent: str) -> None:
+                subprocess.run(["tmux", "send-keys", "-t", session, *sent], check=True)
+
+            wait_for("What relationship")
+            keys(*(["Down"] * 7), "Enter")
+            wait_for("How regularly")
+            keys("1", "Enter")
+            wait_for("How many hours")
+            keys("4", "Enter")
+            wait_for("For how many months")
+            keys("1.5", "Enter")
+            deadline = time.monotonic() + 20
+            while not saved.exists():
+                assert time.monotonic() < deadline, screen()
+                time.sleep(0.1)
+            time.sleep(0.2)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        scenario = yaml.safe_load(saved.read_text())["scenarios"][0]
+        assert scenario["facts"]["relation_to_beneficiary"] == "neighbour"
+        assert scenario["expected"]["role"] == "SOCIAAL_NETWERK"
+
+
+class TestSuites:
+    """`rolwijzer test` runs scenario files with a rule-coverage report."""
+
+    def test_the_repository_suites_pass_with_full_coverage_of_fireable_rules(
+        self, server_address: str, tmp_path: Path
+    ) -> None:
+        """tests/scenarios passes; every stage is listed; only the rule for a policy not in force never fires."""
+        junit = tmp_path / "junit.xml"
+        done = _run(server_address, "--lang", "en", "test", str(SCENARIOS), "--junit", str(junit))
+        assert done.returncode == 0, done.stdout
+        count = sum(len(load_scenarios(path)) for path in SCENARIOS.glob("*.yaml"))
+        assert f"{count} passed, 0 failed" in done.stdout.splitlines()
+        assert "rules fired: 95/96" in done.stdout and "E5-allow-hazardous" in done.stdout
+        suites = ET.parse(junit).getroot()
+        assert sum(int(s.get("failures", "0")) for s in suites) == 0
+
+    def test_a_failing_scenario_shows_its_differences_and_exit_code_1(
+        self, server_address: str, tmp_path: Path
+    ) -> None:
+        """A wrong expectation is reported as missing and unexpected codes; JUnit records the failure."""
+        wrong = tmp_path / "wrong.yaml"
+        wrong.write_text(
+            yaml.safe_dump(
+                {
+                    "scenarios": [
+                        {
+                            "id": "wrong",
+                            "facts": {"relation_to_beneficiary": "friend", "regularity": "occasional_on_request"},
+                            "expected": {"role": "MANTELZORGER", "flags": ["VRAAG_FEITEN"]},
+                        }
+                    ]
+                }
+            )
+        )
+        junit = tmp_path / "junit.xml"
+        done = _run(server_address, "test", str(wrong), "--junit", str(junit))
+        assert done.returncode == 1
+        assert "role: expected MANTELZORGER, got SOCIAAL_NETWERK" in done.stdout
+        assert "flags: missing VRAAG_FEITEN" in done.stdout
+        assert "0 passed, 1 failed" in done.stdout
+        assert ET.parse(junit).getroot()[0].get("failures") == "1"
+
+
+class TestRules:
+    """`rolwijzer explain` and `rolwijzer rules` read the rule set from the server."""
+
+    def test_explain_shows_condition_conclusion_and_sources(self, server_address: str) -> None:
+        """R6c in readable form, with its citations."""
+        done = _run(server_address, "--lang", "en", "explain", "R6c")
+        assert done.returncode == 0
+        for text in ("related and regularity is structural and intensity_met", "role MANTELZORGER", "S000 § Inleiding"):
+            assert text in done.stdout
+
+    def test_an_unknown_rule_is_exit_code_2(self, server_address: str) -> None:
+        """A rule id that does not exist says how to list them."""
+        done = _run(server_address, "explain", "R99")
+        assert done.returncode == 2 and "rolwijzer rules" in done.stderr
+
+    def test_rules_lists_every_stage(self, server_address: str) -> None:
+        """The list holds rules of every stage, A1 to H."""
+        done = _run(server_address, "rules")
+        assert done.returncode == 0
+        for rule_id in ("A1-initiative-related", "R1", "W5-arts", "D2-deficient", "E7", "F4", "G-avp", "H4-ask"):
+            assert rule_id in done.stdout

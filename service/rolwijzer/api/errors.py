@@ -47,3 +47,8 @@ def _error_info(reason: str, metadata: dict[str, str]) -> any_pb2.Any:
 def _status(code: int, message: str, detail: any_pb2.Any) -> grpc.Status:
     status: grpc.Status = rpc_status.to_status(status_pb2.Status(code=code, message=message, details=[detail]))
     return status
+
+
+def deadline_exceeded(message: str) -> grpc.Status:
+    """DEADLINE_EXCEEDED: the evaluation did not finish in the time allowed."""
+    return _status(code_pb2.DEADLINE_EXCEEDED, message, _error_info("EVALUATION_TOO_SLOW", {}))

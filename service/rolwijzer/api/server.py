@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.logs import FORMATS, configure_logging
@@ -29,33 +31,65 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_RULES = Path(__file__).resolve().parents[3] / "rules"
 GRACE_SECONDS = 5.0
+DRAIN_NOTICE_SECONDS = 1.0
+DEFAULT_LIMITS = Limits()
 
 log = structlog.get_logger("rolwijzer.server")
 
 
-def create_server(address: str, holder: EngineHolder, max_workers: int = 4) -> tuple[grpc.Server, int]:
+def create_server(
+    address: str,
+    holder: EngineHolder,
+    max_workers: int = 4,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    tls: Tls | None = None,
+    checker: health.HealthServicer | None = None,
+) -> tuple[grpc.Server, int]:
     """Build an unstarted server for the engine `holder` serves, on `address`; return it with the bound port.
 
-    Use "127.0.0.1:0" for a free port. A port already in use fails loudly (SO_REUSEPORT is off).
+    Use "127.0.0.1:0" for a free port. A port already in use fails loudly (SO_REUSEPORT is off). With `tls`
+    the port speaks TLS only (and mutual TLS when `tls.client_ca` is set); without it, plaintext.
 
     Raises:
         OSError: the address cannot be bound.
     """
-    server = grpc.server(ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
-    pb_grpc.add_RolwijzerServiceServicer_to_server(RolwijzerServicer(holder), server)
-    _add_health_and_reflection(server)
-    port = server.add_insecure_port(address)
+    options = [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", limits.max_request_bytes),
+    ]
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=max_workers),
+        options=options,
+        maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+    )
+    pb_grpc.add_RolwijzerServiceServicer_to_server(RolwijzerServicer(holder, limits), server)
+    _add_health_and_reflection(server, checker or health.HealthServicer())
+    if tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        credentials = grpc.ssl_server_credentials(
+            [(tls.private_key, tls.certificate)],
+            root_certificates=tls.client_ca,
+            require_client_auth=tls.client_ca is not None,
+        )
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return server, port
 
 
-def _add_health_and_reflection(server: grpc.Server) -> None:
-    checker = health.HealthServicer()
+def _add_health_and_reflection(server: grpc.Server, checker: health.HealthServicer) -> None:
     for name in ("", SERVICE_NAME):
         checker.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+
+
+def is_loopback(address: str) -> bool:
+    """True when `address` (host:port) listens on this machine only."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -99,7 +133,70 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_MAX_COMBINATIONS,
         help="most combinations of unknown facts one request may span (default %(default)s)",
     )
+    security = parser.add_argument_group("transport security (plaintext is allowed on loopback addresses only)")
+    security.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=_path(env("ROLWIJZER_TLS_CERT")),
+        help="server certificate, PEM (env ROLWIJZER_TLS_CERT)",
+    )
+    security.add_argument(
+        "--tls-key",
+        type=Path,
+        default=_path(env("ROLWIJZER_TLS_KEY")),
+        help="server private key, PEM (env ROLWIJZER_TLS_KEY)",
+    )
+    security.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        default=_path(env("ROLWIJZER_TLS_CLIENT_CA")),
+        help="CA whose client certificates are admitted: mutual TLS (env ROLWIJZER_TLS_CLIENT_CA)",
+    )
+    security.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="allow plaintext on a non-loopback address (not for health data on a network)",
+    )
+    limits = parser.add_argument_group("limits")
+    defaults = Limits()
+    limits.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes)
+    limits.add_argument("--max-facts", type=int, default=defaults.max_facts)
+    limits.add_argument(
+        "--max-values",
+        type=int,
+        default=defaults.max_values,
+        help="most values in one set or one_of (default %(default)s)",
+    )
+    limits.add_argument("--max-concurrent-rpcs", type=int, default=defaults.max_concurrent_rpcs)
+    limits.add_argument(
+        "--default-deadline",
+        type=float,
+        default=defaults.default_deadline_seconds,
+        help="seconds an evaluation may take when the caller sets no deadline (default %(default)s)",
+    )
     return parser.parse_args(argv)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _security(args: argparse.Namespace) -> Tls | None:
+    """TLS from the flags; plaintext only on loopback or when asked for.
+
+    Raises:
+        ValueError: half a TLS configuration, or plaintext on a network address without --plaintext.
+        OSError: a PEM file cannot be read.
+    """
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("give both --tls-cert and --tls-key")
+    if args.tls_cert is None:
+        if args.tls_client_ca is not None:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        if not is_loopback(args.address) and not args.plaintext:
+            raise ValueError(f"refusing plaintext on {args.address}: give --tls-cert and --tls-key, or --plaintext")
+        return None
+    return Tls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,16 +208,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuleSetError as err:
         print(f"rolwijzer-server: cannot load the rules in {args.rules}: {err}", file=sys.stderr)
         return 2
+    limits = Limits(
+        max_request_bytes=args.max_request_bytes,
+        max_facts=args.max_facts,
+        max_values=args.max_values,
+        max_concurrent_rpcs=args.max_concurrent_rpcs,
+        default_deadline_seconds=args.default_deadline,
+    )
+    checker = health.HealthServicer()
     try:
-        server, port = create_server(args.address, holder, args.threads)
-    except (OSError, RuntimeError) as err:
+        server, port = create_server(
+            args.address, holder, args.threads, limits=limits, tls=_security(args), checker=checker
+        )
+    except (OSError, RuntimeError, ValueError) as err:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
         holder.close()
         return 2
     stopped = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        # Drain: health says NOT_SERVING at once, so balancers stop sending; calls in flight get the grace period.
         log.info("server_stopping", signal=signal.Signals(signum).name, grace_seconds=GRACE_SECONDS)
+        checker.enter_graceful_shutdown()
+        threading.Thread(target=drain, name="drain", daemon=True).start()
+
+    def drain() -> None:
+        # Keep answering for a moment so health checkers see NOT_SERVING, then refuse new calls and let the
+        # calls in flight finish within the grace period.
+        time.sleep(DRAIN_NOTICE_SECONDS)
         server.stop(GRACE_SECONDS).wait()
         stopped.set()
 

@@ -11,9 +11,11 @@ import grpc
 import structlog
 from google.type import date_pb2
 
+from rolwijzer.api.config import Limits
 from rolwijzer.api.convert import date_from_proto, decision_to_proto, describe, facts_from_proto, rule_set_info
-from rolwijzer.api.errors import failed_precondition, internal, invalid_argument
+from rolwijzer.api.errors import deadline_exceeded, failed_precondition, internal, invalid_argument
 from rolwijzer.engine import (
+    DeadlineExceeded,
     Engine,
     InvalidFacts,
     NoRuleSetInForce,
@@ -43,8 +45,9 @@ class _Refused(Exception):
 class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     """Serves RolwijzerService for the engine the holder has in service."""
 
-    def __init__(self, holder: EngineHolder) -> None:
+    def __init__(self, holder: EngineHolder, limits: Limits) -> None:
         self._holder = holder
+        self._limits = limits
 
     def Evaluate(  # noqa: N802 - the method name is fixed by the generated base class
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
@@ -56,18 +59,21 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         with self._holder.engine() as engine:
             try:
                 selection = _select(engine, request.reference_date, request.rule_set_version)
-                violations = _request_violations(request, language)
+                violations = _request_violations(request, language) + _size_violations(request, self._limits)
                 try:
                     engine.check(inputs, selection)
                 except InvalidFacts as err:
                     violations.extend(err.violations)
                 if violations:
                     raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
-                decision = engine.evaluate(inputs, selection)
+                decision = engine.evaluate(inputs, selection, deadline=self._deadline(context))
                 text = report(selection.rule_set, decision, language)
             except _Refused as refused:
                 log.info("decision_rejected", decision_id=decision_id, status=refused.status.code.name)
                 _abort(context, refused.status)
+            except DeadlineExceeded as err:
+                log.info("decision_rejected", decision_id=decision_id, status="DEADLINE_EXCEEDED")
+                _abort(context, deadline_exceeded(str(err)))
             except TooManyCombinations as err:
                 log.info("decision_rejected", decision_id=decision_id, fields=["facts"], combinations=err.count)
                 _abort(context, invalid_argument(str(err), [Violation("facts", str(err))]))
@@ -97,6 +103,14 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         return pb.EvaluateResponse(decision=decision_to_proto(text, decision_id, request.case_reference))
+
+    def _deadline(self, context: grpc.ServicerContext) -> float:
+        """The monotonic time by which the evaluation must end: the caller's deadline or the default, sooner."""
+        budget = self._limits.default_deadline_seconds
+        remaining = context.time_remaining()
+        if remaining is not None:
+            budget = min(budget, remaining)
+        return time.monotonic() + budget
 
     def ListRuleSets(  # noqa: N802
         self, request: pb.ListRuleSetsRequest, context: grpc.ServicerContext
@@ -172,6 +186,26 @@ def _select_version(engine: Engine, version: str) -> Selection:
     known = [r.version for r in engine.rule_sets]
     message = f"rule-set version {version!r} is not loaded; loaded: {', '.join(known)}"
     raise _Refused(invalid_argument(message, [Violation("version", message)]))
+
+
+def _size_violations(request: pb.EvaluateRequest, limits: Limits) -> list[Violation]:
+    """Facts beyond the size limits; checked before anything else reads them."""
+    found = []
+    if len(request.facts) > limits.max_facts:
+        found.append(Violation("facts", f"at most {limits.max_facts} facts, got {len(request.facts)}"))
+    for name, value in request.facts.items():
+        kind = value.WhichOneof("kind")
+        values = list(value.symbols.values if kind == "symbols" else value.one_of.values if kind == "one_of" else [])
+        texts = [name, value.symbol, *values]
+        if len(values) > limits.max_values:
+            found.append(Violation(f"facts.{name[: limits.max_text]}", f"at most {limits.max_values} values"))
+        elif any(len(t) > limits.max_text for t in texts):
+            found.append(
+                Violation(
+                    f"facts.{name[: limits.max_text]}", f"names and symbols: at most {limits.max_text} characters"
+                )
+            )
+    return found
 
 
 def _language_violation() -> Violation:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar, cast
 
 import grpc
@@ -34,20 +36,55 @@ def default_server() -> str:
     return os.environ.get(SERVER_ENV, DEFAULT_SERVER)
 
 
-def connect(server: str) -> tuple[grpc.Channel, pb_grpc.RolwijzerServiceStub]:
-    """A ready channel to `server` and its client.
+@dataclass(frozen=True)
+class ClientTls:
+    """PEM files for TLS: the CA that signed the server's certificate, and our own certificate and key for mTLS."""
+
+    ca: Path | None = None
+    certificate: Path | None = None
+    private_key: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when any TLS option was given."""
+        return any((self.ca, self.certificate, self.private_key))
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials from the files.
+
+        Raises:
+            CliError: a file cannot be read, or only one of certificate and key is given (exit code 2).
+        """
+        if (self.certificate is None) != (self.private_key is None):
+            raise CliError(EXIT_BAD_INPUT, "give both --cert and --key for a client certificate")
+        try:
+            return grpc.ssl_channel_credentials(
+                root_certificates=self.ca.read_bytes() if self.ca else None,
+                private_key=self.private_key.read_bytes() if self.private_key else None,
+                certificate_chain=self.certificate.read_bytes() if self.certificate else None,
+            )
+        except OSError as err:
+            raise CliError(EXIT_BAD_INPUT, f"cannot read {err.filename}: {err.strerror}") from None
+
+
+def connect(server: str, tls: ClientTls | None = None) -> tuple[grpc.Channel, pb_grpc.RolwijzerServiceStub]:
+    """A ready channel to `server` (TLS when `tls` is enabled) and its client.
 
     Raises:
-        CliError: the server cannot be reached within a few seconds (exit code 3).
+        CliError: the server cannot be reached, or refuses the TLS handshake, within a few seconds (exit code 3).
     """
-    channel = grpc.insecure_channel(server)
+    secure = tls is not None and tls.enabled
+    channel = (
+        grpc.secure_channel(server, tls.credentials())
+        if tls is not None and secure
+        else (grpc.insecure_channel(server))
+    )
     try:
         grpc.channel_ready_future(channel).result(timeout=CONNECT_SECONDS)
     except grpc.FutureTimeoutError:
         channel.close()
-        raise CliError(
-            EXIT_UNREACHABLE, f"cannot reach the Rolwijzer server at {server} (is it running? start it with `make run`)"
-        ) from None
+        hint = "check the server's TLS settings and --ca/--cert/--key" if secure else "is it running? `make run`"
+        raise CliError(EXIT_UNREACHABLE, f"cannot reach the Rolwijzer server at {server} ({hint})") from None
     return channel, pb_grpc.RolwijzerServiceStub(channel)
 
 

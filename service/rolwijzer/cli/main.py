@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from rich.console import Console
 
 from rolwijzer.cli import ask, suite
-from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, CliError, call, connect, default_server
+from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, ClientTls, CliError, call, connect, default_server
 from rolwijzer.cli.facts import parse_fact, read_situation
 from rolwijzer.cli.render import print_decision, print_rule, print_rules
 from rolwijzer.v1 import rolwijzer_pb2 as pb
@@ -27,6 +27,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rolwijzer", description="Ask a Rolwijzer server about care situations.")
     parser.add_argument(
         "--server", default=default_server(), help="host:port of the server (env ROLWIJZER_SERVER; default %(default)s)"
+    )
+    parser.add_argument(
+        "--ca",
+        type=Path,
+        default=_env_path("ROLWIJZER_CA"),
+        help="CA certificate (PEM) that signed the server's certificate: use TLS (env ROLWIJZER_CA)",
+    )
+    parser.add_argument(
+        "--cert", type=Path, default=_env_path("ROLWIJZER_CERT"), help="client certificate (PEM) for mutual TLS"
+    )
+    parser.add_argument(
+        "--key", type=Path, default=_env_path("ROLWIJZER_KEY"), help="client private key (PEM) for mutual TLS"
     )
     parser.add_argument(
         "--lang",
@@ -61,13 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; print errors as one plain message and return the exit code."""
     args = _parser().parse_args(argv)
     console = Console()
     errors = Console(stderr=True)
     try:
-        channel, stub = connect(args.server)
+        channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key))
         with channel:
             return _run(args, stub, console)
     except CliError as err:

@@ -2,7 +2,7 @@
 
 from rolwijzer.engine.decision import Decision, Finding, MissingFact
 from rolwijzer.engine.enumeration import TooManyCombinations
-from rolwijzer.engine.evaluator import DEFAULT_MAX_COMBINATIONS, Engine
+from rolwijzer.engine.evaluator import DEFAULT_MAX_COMBINATIONS, DeadlineExceeded, Engine
 from rolwijzer.engine.inputs import (
     BooleanInput,
     FactInput,
@@ -22,6 +22,7 @@ from rolwijzer.engine.versions import NoRuleSetInForce, RuleSetRef, Selection, U
 __all__ = [
     "DEFAULT_MAX_COMBINATIONS",
     "BooleanInput",
+    "DeadlineExceeded",
     "Decision",
     "Engine",
     "EvaluationError",

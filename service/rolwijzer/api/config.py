@@ -1,0 +1,46 @@
+"""What a server is configured with: transport security and the limits every request is held to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request and per-server limits. Exceeding one is answered with a status that names it.
+
+    Attributes:
+        max_request_bytes: the largest request message (RESOURCE_EXHAUSTED from gRPC beyond it).
+        max_facts: the most facts in one request (INVALID_ARGUMENT).
+        max_values: the most values in one set or one_of (INVALID_ARGUMENT).
+        max_text: the longest fact name or symbol, in characters (INVALID_ARGUMENT).
+        max_concurrent_rpcs: calls served at once; more are refused with RESOURCE_EXHAUSTED.
+        default_deadline_seconds: the time an evaluation may take when the caller set no shorter deadline
+            (DEADLINE_EXCEEDED beyond it).
+    """
+
+    max_request_bytes: int = 64 * 1024
+    max_facts: int = 64
+    max_values: int = 64
+    max_text: int = 200
+    max_concurrent_rpcs: int = 64
+    default_deadline_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Tls:
+    """Server certificate and key (PEM); with `client_ca`, only clients with a certificate it signed get in."""
+
+    certificate: bytes
+    private_key: bytes
+    client_ca: bytes | None = None
+
+    @classmethod
+    def from_files(cls, certificate: Path, private_key: Path, client_ca: Path | None) -> Tls:
+        """Read the PEM files.
+
+        Raises:
+            OSError: a file cannot be read.
+        """
+        return cls(certificate.read_bytes(), private_key.read_bytes(), client_ca.read_bytes() if client_ca else None)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 
+from google.protobuf import json_format
 from google.type import date_pb2
 
+from rolwijzer.audit import canonical
 from rolwijzer.engine import (
     BooleanInput,
     FactInput,
@@ -205,3 +208,33 @@ def _text(value: object) -> str:
 
 def _citations(citations: tuple[Citation, ...]) -> list[pb.Citation]:
     return [_citation(c) for c in citations]
+
+
+def facts_json(facts: Mapping[str, pb.FactValue]) -> dict[str, object]:
+    """The request's facts as proto JSON, the canonical form the decision log hashes and may store."""
+    found: dict[str, object] = json_format.MessageToDict(pb.EvaluateRequest(facts=facts)).get("facts", {})
+    return found
+
+
+def decision_record(decision: pb.Decision, facts: dict[str, object], include_facts: bool) -> dict[str, object]:
+    """The decision-log record of a decision: what was decided, by which rules, for which (hashed) facts."""
+    ref = decision.rule_set
+    record: dict[str, object] = {
+        "decision_id": decision.decision_id,
+        "time": dt.datetime.now(dt.UTC).isoformat(),
+        "case_reference": decision.case_reference,
+        "rule_set": {"id": ref.id, "version": ref.version, "sha256": ref.sha256},
+        "reference_date": f"{ref.reference_date.year:04d}-{ref.reference_date.month:02d}-{ref.reference_date.day:02d}",
+        "facts_sha256": hashlib.sha256(canonical(facts)).hexdigest(),
+        "role": decision.role,
+        "volunteer_deployer": decision.volunteer_deployer,
+        "role_candidates": list(decision.role_candidates),
+        "liabilities": [f.code for f in decision.liabilities],
+        "obligations": [f.code for f in decision.obligations],
+        "flags": [f.code for f in decision.flags],
+        "missing_facts": [m.fact for m in decision.missing_facts],
+        "fired_rules": [r.rule_id for r in decision.fired_rules],
+    }
+    if include_facts:
+        record["facts"] = facts
+    return record

@@ -52,3 +52,8 @@ def _status(code: int, message: str, detail: any_pb2.Any) -> grpc.Status:
 def deadline_exceeded(message: str) -> grpc.Status:
     """DEADLINE_EXCEEDED: the evaluation did not finish in the time allowed."""
     return _status(code_pb2.DEADLINE_EXCEEDED, message, _error_info("EVALUATION_TOO_SLOW", {}))
+
+
+def unavailable(message: str) -> grpc.Status:
+    """UNAVAILABLE: the server cannot answer now (for example the decision log cannot be written)."""
+    return _status(code_pb2.UNAVAILABLE, message, _error_info("DECISION_LOG_UNAVAILABLE", {}))

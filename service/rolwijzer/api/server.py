@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.servicer import RolwijzerServicer
+from rolwijzer.audit import AuditConfig, AuditLog
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.logs import FORMATS, configure_logging
 from rolwijzer.reload import EngineHolder
@@ -45,6 +46,7 @@ def create_server(
     limits: Limits = DEFAULT_LIMITS,
     tls: Tls | None = None,
     checker: health.HealthServicer | None = None,
+    audit: AuditLog | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build an unstarted server for the engine `holder` serves, on `address`; return it with the bound port.
 
@@ -63,7 +65,7 @@ def create_server(
         options=options,
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
     )
-    pb_grpc.add_RolwijzerServiceServicer_to_server(RolwijzerServicer(holder, limits), server)
+    pb_grpc.add_RolwijzerServiceServicer_to_server(RolwijzerServicer(holder, limits, audit), server)
     _add_health_and_reflection(server, checker or health.HealthServicer())
     if tls is None:
         port = server.add_insecure_port(address)
@@ -133,6 +135,23 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_MAX_COMBINATIONS,
         help="most combinations of unknown facts one request may span (default %(default)s)",
     )
+    audit = parser.add_argument_group("decision log (off unless a path is given)")
+    audit.add_argument(
+        "--audit-log",
+        type=Path,
+        default=_path(env("ROLWIJZER_AUDIT_LOG")),
+        help="append every decision to this JSON-lines file (env ROLWIJZER_AUDIT_LOG)",
+    )
+    audit.add_argument(
+        "--audit-sync",
+        action="store_true",
+        help="write each record to disk before answering; refuse to answer when that fails",
+    )
+    audit.add_argument(
+        "--audit-include-facts",
+        action="store_true",
+        help="store the facts themselves (health data) so `rolwijzer audit replay` can re-decide",
+    )
     security = parser.add_argument_group("transport security (plaintext is allowed on loopback addresses only)")
     security.add_argument(
         "--tls-cert",
@@ -177,6 +196,19 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _audit_log(args: argparse.Namespace, checker: health.HealthServicer) -> AuditLog | None:
+    """The decision log from the flags; its failures turn health to NOT_SERVING until it writes again."""
+    if args.audit_log is None:
+        return None
+
+    def report(ok: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            checker.set(name, status)
+
+    return AuditLog(AuditConfig(args.audit_log, args.audit_sync, args.audit_include_facts), report)
+
+
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
@@ -217,8 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     checker = health.HealthServicer()
     try:
+        audit = _audit_log(args, checker)
         server, port = create_server(
-            args.address, holder, args.threads, limits=limits, tls=_security(args), checker=checker
+            args.address, holder, args.threads, limits=limits, tls=_security(args), checker=checker, audit=audit
         )
     except (OSError, RuntimeError, ValueError) as err:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
@@ -254,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.watch_interval > 0:
         holder.watch(args.watch_interval, stopped)
     stopped.wait()
+    if audit is not None:
+        audit.close()
     holder.close()
     log.info("server_stopped")
     return 0

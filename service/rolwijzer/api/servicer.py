@@ -12,8 +12,17 @@ import structlog
 from google.type import date_pb2
 
 from rolwijzer.api.config import Limits
-from rolwijzer.api.convert import date_from_proto, decision_to_proto, describe, facts_from_proto, rule_set_info
-from rolwijzer.api.errors import deadline_exceeded, failed_precondition, internal, invalid_argument
+from rolwijzer.api.convert import (
+    date_from_proto,
+    decision_record,
+    decision_to_proto,
+    describe,
+    facts_from_proto,
+    facts_json,
+    rule_set_info,
+)
+from rolwijzer.api.errors import deadline_exceeded, failed_precondition, internal, invalid_argument, unavailable
+from rolwijzer.audit import AuditLog, AuditUnavailable
 from rolwijzer.engine import (
     DeadlineExceeded,
     Engine,
@@ -45,9 +54,10 @@ class _Refused(Exception):
 class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     """Serves RolwijzerService for the engine the holder has in service."""
 
-    def __init__(self, holder: EngineHolder, limits: Limits) -> None:
+    def __init__(self, holder: EngineHolder, limits: Limits, audit: AuditLog | None = None) -> None:
         self._holder = holder
         self._limits = limits
+        self._audit = audit
 
     def Evaluate(  # noqa: N802 - the method name is fixed by the generated base class
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
@@ -88,6 +98,16 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                         {"decision_id": decision_id},
                     ),
                 )
+        answer = decision_to_proto(text, decision_id, request.case_reference)
+        audit_hash = ""
+        if self._audit is not None:
+            record = decision_record(answer, facts_json(request.facts), self._audit.config.include_facts)
+            try:
+                self._audit.record(record)
+            except AuditUnavailable as err:
+                log.error("decision_unrecorded", decision_id=decision_id, error=str(err))
+                _abort(context, unavailable(f"the decision could not be recorded, so it is not given: {err}"))
+            audit_hash = self._audit.last_hash
         ref = decision.rule_set
         log.info(
             "decision_made",
@@ -101,8 +121,9 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             fact_names=sorted(inputs),
             combinations=decision.combinations,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            audit_sha256=audit_hash,
         )
-        return pb.EvaluateResponse(decision=decision_to_proto(text, decision_id, request.case_reference))
+        return pb.EvaluateResponse(decision=answer)
 
     def _deadline(self, context: grpc.ServicerContext) -> float:
         """The monotonic time by which the evaluation must end: the caller's deadline or the default, sooner."""

@@ -15,7 +15,8 @@ from pathlib import Path
 from google.protobuf import json_format
 from rich.console import Console
 
-from rolwijzer.cli import ask, suite
+from rolwijzer.api.server import DEFAULT_RULES
+from rolwijzer.cli import ask, audit_cmd, suite
 from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, ClientTls, CliError, call, connect, default_server
 from rolwijzer.cli.facts import parse_fact, read_situation
 from rolwijzer.cli.render import print_decision, print_rule, print_rules
@@ -70,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain one rule")
     explain.add_argument("rule_id")
     commands.add_parser("rules", help="list the rules by stage")
+
+    audit = commands.add_parser("audit", help="check or replay a decision log (local; no server needed)")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 when a line was removed or altered")
+    verify.add_argument("file", type=Path)
+    replay = audit_commands.add_parser("replay", help="decide records with facts again; report what would differ")
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules folder (default %(default)s)")
     return parser
 
 
@@ -84,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     errors = Console(stderr=True)
     try:
+        if args.command == "audit":
+            if args.audit_command == "verify":
+                return audit_cmd.run_verify(args.file, console)
+            return audit_cmd.run_replay(args.file, args.rules, console)
         channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key))
         with channel:
             return _run(args, stub, console)

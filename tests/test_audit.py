@@ -1,0 +1,216 @@
+"""The decision log: one chained record per decision, verifiable, replayable, and never lost silently."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from rolwijzer.api import SERVICE_NAME, create_server
+from rolwijzer.audit import AuditConfig, AuditLog
+from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
+from rolwijzer.reload import EngineHolder
+from rolwijzer.rules import RuleSet
+from rolwijzer.scenarios import load_scenarios
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from support import RULES_ROOT, SCENARIOS, request
+
+CLI = Path(sys.executable).parent / "rolwijzer"
+FIELDS = {
+    "decision_id",
+    "time",
+    "case_reference",
+    "rule_set",
+    "reference_date",
+    "facts_sha256",
+    "role",
+    "volunteer_deployer",
+    "role_candidates",
+    "liabilities",
+    "obligations",
+    "flags",
+    "missing_facts",
+    "fired_rules",
+    "prev_sha256",
+    "sha256",
+}
+
+
+@pytest.fixture(scope="module")
+def holder() -> Iterator[EngineHolder]:
+    built = EngineHolder(RULES_ROOT, DEFAULT_MAX_COMBINATIONS)
+    yield built
+    built.close()
+
+
+def _decide_all(holder: EngineHolder, config: AuditConfig, rule_set: RuleSet, count: int) -> list[str]:
+    """Serve with a decision log, decide `count` suite scenarios, close the log; return the decision ids."""
+    checker = health.HealthServicer()
+    audit = AuditLog(config)
+    server, port = create_server("127.0.0.1:0", holder, checker=checker, audit=audit)
+    server.start()
+    scenarios = [s for path in sorted(SCENARIOS.glob("*.yaml")) for s in load_scenarios(path)][:count]
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.RolwijzerServiceStub(channel)
+            return [
+                stub.Evaluate(request(rule_set, s.facts, case_reference=s.id)).decision.decision_id for s in scenarios
+            ]
+    finally:
+        server.stop(grace=None)
+        audit.close()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CLI), "audit", *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+class TestRecords:
+    """What is written, and that it verifies."""
+
+    def test_every_decision_is_one_record_without_the_facts(
+        self, holder: EngineHolder, rule_set: RuleSet, tmp_path: Path
+    ) -> None:
+        """20 decisions give 20 records with the decision's ids, codes and a hash of the facts, in call order."""
+        path = tmp_path / "decisions.jsonl"
+        ids = _decide_all(holder, AuditConfig(path), rule_set, 20)
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [r["decision_id"] for r in records] == ids
+        assert all(set(r) == FIELDS for r in records)
+        assert records[0]["rule_set"]["version"] == "1.0.0" and len(records[0]["facts_sha256"]) == 64
+        assert "neighbour" not in path.read_text() or "facts" not in records[0]
+        done = _cli("verify", str(path))
+        assert done.returncode == 0 and "20 records, chain intact" in done.stdout
+
+    def test_the_chain_continues_across_restarts(self, holder: EngineHolder, rule_set: RuleSet, tmp_path: Path) -> None:
+        """A second server appending to the same file chains on to the last record."""
+        path = tmp_path / "decisions.jsonl"
+        _decide_all(holder, AuditConfig(path, sync=True), rule_set, 3)
+        _decide_all(holder, AuditConfig(path), rule_set, 3)
+        assert len(path.read_text().splitlines()) == 6
+        assert _cli("verify", str(path)).returncode == 0
+
+
+class TestTampering:
+    """A removed or altered line is found, with its line number."""
+
+    @pytest.fixture()
+    def log_file(self, holder: EngineHolder, rule_set: RuleSet, tmp_path: Path) -> Path:
+        path = tmp_path / "decisions.jsonl"
+        _decide_all(holder, AuditConfig(path), rule_set, 5)
+        return path
+
+    def test_a_removed_line_breaks_the_chain(self, log_file: Path) -> None:
+        """Deleting record 3 is reported at line 3, where the chain no longer fits."""
+        lines = log_file.read_text().splitlines(keepends=True)
+        log_file.write_text("".join(lines[:2] + lines[3:]))
+        done = _cli("verify", str(log_file))
+        assert done.returncode == 1 and "line 3: the chain is broken" in done.stdout
+
+    def test_an_altered_line_is_found(self, log_file: Path) -> None:
+        """Changing the role in record 2 is reported at line 2."""
+        lines = log_file.read_text().splitlines(keepends=True)
+        record = json.loads(lines[1])
+        record["role"] = "BEROEPSKRACHT" if record["role"] != "BEROEPSKRACHT" else "MANTELZORGER"
+        lines[1] = json.dumps(record) + "\n"
+        log_file.write_text("".join(lines))
+        done = _cli("verify", str(log_file))
+        assert done.returncode == 1 and "line 2: the record was altered" in done.stdout
+
+
+class TestReplay:
+    """Records that hold their facts can be decided again with the version they name."""
+
+    def test_replaying_unchanged_rules_finds_no_difference(
+        self, holder: EngineHolder, rule_set: RuleSet, tmp_path: Path
+    ) -> None:
+        """With --audit-include-facts every record is replayed and none differs."""
+        path = tmp_path / "decisions.jsonl"
+        _decide_all(holder, AuditConfig(path, include_facts=True), rule_set, 52)
+        done = _cli("replay", str(path), "--rules", str(RULES_ROOT))
+        assert done.returncode == 0, done.stdout
+        assert "52 replayed, 0 would now differ, 0 without facts" in done.stdout
+
+    def test_a_decision_that_would_now_differ_is_reported(
+        self, holder: EngineHolder, rule_set: RuleSet, tmp_path: Path
+    ) -> None:
+        """A record whose role is not what the rules give now is named with the difference."""
+        path = tmp_path / "decisions.jsonl"
+        _decide_all(holder, AuditConfig(path, include_facts=True), rule_set, 3)
+        lines = path.read_text().splitlines(keepends=True)
+        record = json.loads(lines[0])
+        record["role"] = "OVERIG_DERDE"
+        lines[0] = json.dumps(record) + "\n"
+        path.write_text("".join(lines))
+        done = _cli("replay", str(path), "--rules", str(RULES_ROOT))
+        assert done.returncode == 1
+        assert "line 1" in done.stdout and "role: was OVERIG_DERDE" in done.stdout
+
+    def test_records_without_facts_are_counted_not_replayed(
+        self, holder: EngineHolder, rule_set: RuleSet, tmp_path: Path
+    ) -> None:
+        """Without --audit-include-facts nothing can be replayed, and the command says so."""
+        path = tmp_path / "decisions.jsonl"
+        _decide_all(holder, AuditConfig(path), rule_set, 2)
+        done = _cli("replay", str(path), "--rules", str(RULES_ROOT))
+        assert done.returncode == 0 and "0 replayed, 0 would now differ, 2 without facts" in done.stdout
+
+
+class TestFullDisk:
+    """/dev/full refuses every write with ENOSPC, like a full disk."""
+
+    def _serve(self, holder: EngineHolder, sync: bool) -> tuple[grpc.Server, int, AuditLog]:
+        checker = health.HealthServicer()
+
+        def report(ok: bool) -> None:
+            status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+            checker.set(SERVICE_NAME, status)
+
+        audit = AuditLog(AuditConfig(Path("/dev/full"), sync=sync, batch_seconds=0.05), report)
+        server, port = create_server("127.0.0.1:0", holder, checker=checker, audit=audit)
+        server.start()
+        return server, port, audit
+
+    def test_with_audit_sync_no_decision_is_given_without_a_record(
+        self, holder: EngineHolder, rule_set: RuleSet
+    ) -> None:
+        """--audit-sync on a full disk: UNAVAILABLE, and health says NOT_SERVING."""
+        server, port, audit = self._serve(holder, sync=True)
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                with pytest.raises(grpc.RpcError) as refused:
+                    pb_grpc.RolwijzerServiceStub(channel).Evaluate(request(rule_set, {}))
+                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "could not be recorded" in (refused.value.details() or "")
+                status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+                assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        finally:
+            server.stop(grace=None)
+            audit.close()
+
+    def test_without_sync_answers_go_on_and_health_reports_the_failure(
+        self, holder: EngineHolder, rule_set: RuleSet
+    ) -> None:
+        """Batched writes on a full disk: decisions still come, the records wait, health turns NOT_SERVING."""
+        server, port, audit = self._serve(holder, sync=False)
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.RolwijzerServiceStub(channel)
+                assert stub.Evaluate(request(rule_set, {})).decision.role == "ONBEPAALD"
+                checker = health_pb2_grpc.HealthStub(channel)
+                deadline = time.monotonic() + 10
+                while checker.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME)).status != (
+                    health_pb2.HealthCheckResponse.NOT_SERVING
+                ):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
+            assert audit.failure is not None and "No space left" in audit.failure
+        finally:
+            server.stop(grace=None)
+            audit.close()

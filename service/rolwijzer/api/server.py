@@ -8,25 +8,27 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from rolwijzer.api.config import Limits, Tls
+from rolwijzer.api.errors import invalid_argument
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.audit import AuditConfig, AuditLog
-from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
+from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
 from rolwijzer.logs import FORMATS, configure_logging
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSetError
 from rolwijzer.v1 import rolwijzer_pb2 as pb
-from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -65,7 +67,7 @@ def create_server(
         options=options,
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
     )
-    pb_grpc.add_RolwijzerServiceServicer_to_server(RolwijzerServicer(holder, limits, audit), server)
+    _register(RolwijzerServicer(holder, limits, audit), server)
     _add_health_and_reflection(server, checker or health.HealthServicer())
     if tls is None:
         port = server.add_insecure_port(address)
@@ -79,6 +81,48 @@ def create_server(
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return server, port
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+
+def _register(servicer: RolwijzerServicer, server: grpc.Server) -> None:
+    """Register the service like the generated helper does, but answer undecodable bytes with INVALID_ARGUMENT
+    (gRPC's own deserializer would answer INTERNAL, which blames the server for the caller's bytes)."""
+    service = pb.DESCRIPTOR.services_by_name["RolwijzerService"]
+    handlers = {}
+    for method in service.methods:
+        request_type = getattr(pb, method.input_type.name)
+        response_type = getattr(pb, method.output_type.name)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _refuse_undecodable(getattr(servicer, method.name), method.input_type.name),
+            request_deserializer=_lenient(request_type.FromString),
+            response_serializer=response_type.SerializeToString,
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
+def _lenient(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    def deserialize(data: bytes) -> object:
+        try:
+            return parse(data)
+        except DecodeError:
+            return _Undecodable()
+
+    return deserialize
+
+
+def _refuse_undecodable(
+    method: Callable[[Any, grpc.ServicerContext], object], type_name: str
+) -> Callable[[object, grpc.ServicerContext], object]:
+    def handle(request: object, context: grpc.ServicerContext) -> object:
+        if isinstance(request, _Undecodable):
+            violation = Violation("request", f"the bytes are not a valid {type_name} message")
+            context.abort_with_status(invalid_argument(f"undecodable {type_name}", [violation]))
+        return method(request, context)
+
+    return handle
 
 
 def _add_health_and_reflection(server: grpc.Server, checker: health.HealthServicer) -> None:

@@ -7,7 +7,7 @@ GEN := service/rolwijzer/v1
 PROTOS := $(wildcard protos/rolwijzer/v1/*.proto)
 ADDRESS ?= 127.0.0.1:50051
 
-.PHONY: run test lint buflint rules-check proto bench check clean
+.PHONY: run test lint buflint rules-check proto bench soak check clean
 
 # Start the server on $(ADDRESS) with the default rule set (flags: `make run ARGS="--log-format console"`).
 run: $(STAMP) $(GEN)/.generated
@@ -38,6 +38,10 @@ check: test lint buflint rules-check
 bench: $(STAMP) $(GEN)/.generated
 	$(BIN)/python bench/evaluate_latency.py
 	$(BIN)/python bench/reload.py
+
+# Soak test: 5 minutes of load on a TLS server with the decision log on (SECONDS=... to change).
+soak: $(STAMP) $(GEN)/.generated
+	$(BIN)/python bench/soak.py --seconds $(or $(SECONDS),300)
 
 # Generate the Python protobuf and gRPC modules (and their type stubs) from protos/.
 proto: $(GEN)/.generated

@@ -60,12 +60,12 @@ class CompiledRule:
 
 @dataclass(frozen=True)
 class CompiledStage:
-    """A stage ready to evaluate: its durable ruleset, its rules by name, and the attributes it reads."""
+    """A stage ready to evaluate: its durable ruleset, its rules by name, and the encoder of its messages."""
 
     stage: str
     ruleset: DurableRuleset
     rules: Mapping[str, CompiledRule]
-    attributes: frozenset[str]
+    encoder: Encoder
 
 
 def code_attribute(code: str) -> str:
@@ -95,7 +95,7 @@ def compile_stage(rule_set: RuleSet, stage: str, day: dt.date) -> CompiledStage:
             definitions[name] = {"all": [{"m": body}], "pri": priority}
             compiled[name] = CompiledRule(rule, codes)
     ruleset = DurableRuleset(f"{rule_set.id}:{rule_set.version}:{stage}", definitions, stage in FIRST_MATCH_STAGES)
-    return CompiledStage(stage, ruleset, compiled, frozenset(compiler.attributes))
+    return CompiledStage(stage, ruleset, compiled, Encoder(rule_set, frozenset(compiler.attributes)))
 
 
 class _Compiler:
@@ -243,30 +243,57 @@ def _combine(parts: Sequence[Json | bool], operator: str, absorbing: bool) -> Js
     return kept[0] if len(kept) == 1 else {operator: kept}
 
 
-def encode(
-    rule_set: RuleSet,
-    attributes: frozenset[str],
-    facts: Mapping[str, FactValue],
-    derived: Mapping[str, str],
-) -> dict[str, str | float]:
-    """Build the message for a stage that reads `attributes`, from facts and derived attributes."""
-    message: dict[str, str | float] = {}
-    for attribute in attributes:
-        if attribute.startswith("_"):
-            message[attribute] = derived.get(attribute, NO)
-            continue
-        name, _, suffix = attribute.partition("__")
-        value = facts.get(name)
-        if not suffix:
-            is_number = rule_set.facts[name].type == FactType.NUMBER
-            message[attribute] = (value if isinstance(value, float) else 0.0) if is_number else _scalar(value)
-        elif suffix == "known":
-            message[attribute] = YES if isinstance(value, float) else NO
-        elif suffix == "one_of":
-            message[attribute] = YES if isinstance(value, OneOf) else NO
-        else:
-            message[attribute] = YES if isinstance(value, frozenset) and suffix in value else NO
-    return message
+class Encoder:
+    """Builds a stage's message from facts and derived attributes, in a fixed attribute order.
+
+    The plan is made once per stage at compile time; `values` is on the hot path of every evaluation.
+    """
+
+    _DERIVED, _NUMBER, _SCALAR, _KNOWN, _ONE_OF, _MEMBER = range(6)
+
+    def __init__(self, rule_set: RuleSet, attributes: frozenset[str]) -> None:
+        self.names = tuple(sorted(attributes))
+        plan: list[tuple[int, str, str]] = []
+        for attribute in self.names:
+            if attribute.startswith("_"):
+                plan.append((self._DERIVED, attribute, ""))
+                continue
+            name, _, suffix = attribute.partition("__")
+            if not suffix:
+                kind = self._NUMBER if rule_set.facts[name].type == FactType.NUMBER else self._SCALAR
+                plan.append((kind, name, ""))
+            elif suffix == "known":
+                plan.append((self._KNOWN, name, ""))
+            elif suffix == "one_of":
+                plan.append((self._ONE_OF, name, ""))
+            else:
+                plan.append((self._MEMBER, name, suffix))
+        self._plan = tuple(plan)
+
+    def values(self, facts: Mapping[str, FactValue], derived: Mapping[str, str]) -> tuple[str | float, ...]:
+        """The attribute values, in the order of `names`."""
+        found: list[str | float] = []
+        append = found.append
+        for kind, name, symbol in self._plan:
+            if kind == self._DERIVED:
+                append(derived.get(name, NO))
+                continue
+            value = facts.get(name)
+            if kind == self._SCALAR:
+                append(_scalar(value))
+            elif kind == self._NUMBER:
+                append(value if isinstance(value, float) else 0.0)
+            elif kind == self._KNOWN:
+                append(YES if isinstance(value, float) else NO)
+            elif kind == self._ONE_OF:
+                append(YES if isinstance(value, OneOf) else NO)
+            else:
+                append(YES if isinstance(value, frozenset) and symbol in value else NO)
+        return tuple(found)
+
+    def message(self, values: tuple[str | float, ...]) -> dict[str, str | float]:
+        """The durable-rules message for `values`."""
+        return dict(zip(self.names, values, strict=True))
 
 
 def _scalar(value: FactValue | None) -> str:

@@ -19,7 +19,6 @@ from rolwijzer.engine.compile import (
     CompiledStage,
     code_attribute,
     compile_stage,
-    encode,
 )
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
 from rolwijzer.rules.model import STAGE_IDS, RuleSet
@@ -77,15 +76,16 @@ class StageRunner:
 
     def __init__(self, compiled: CompiledRuleSet) -> None:
         self.compiled = compiled
-        self._memo: dict[tuple[str, tuple[tuple[str, str | float], ...]], tuple[CompiledRule, ...]] = {}
+        self._memo: dict[tuple[str, tuple[str | float, ...]], tuple[CompiledRule, ...]] = {}
 
     def run(self, stage: str, facts: Facts, derived: dict[str, str]) -> tuple[CompiledRule, ...]:
         """Return the rules of `stage` that match, in priority order."""
         compiled = self.compiled.stages[stage]
-        message = encode(self.compiled.rule_set, compiled.attributes, facts, derived)
-        key = (stage, tuple(sorted(message.items())))
+        values = compiled.encoder.values(facts, derived)
+        key = (stage, values)
         found = self._memo.get(key)
         if found is None:
+            message = compiled.encoder.message(values)
             found = tuple(compiled.rules[name] for name in compiled.ruleset.matching_rules(message))
             self._memo[key] = found
         return found

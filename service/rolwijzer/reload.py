@@ -67,9 +67,10 @@ class EngineHolder:
         RuleSetError: the first load fails (there is nothing to serve).
     """
 
-    def __init__(self, root: Path, max_combinations: int) -> None:
+    def __init__(self, root: Path, max_combinations: int, cache_size: int = 0) -> None:
         self.root = root
         self.max_combinations = max_combinations
+        self.cache_size = cache_size
         self._lock = threading.Lock()
         self._reloading = threading.Lock()
         self._current = _Generation(self._build(), fingerprint(root))
@@ -77,7 +78,7 @@ class EngineHolder:
 
     def _build(self) -> Engine:
         try:
-            return Engine(load_rule_sets(self.root), self.max_combinations)
+            return Engine(load_rule_sets(self.root), self.max_combinations, self.cache_size)
         except RuleSetError:
             raise
         except Exception as err:  # a compile error in durable-rules: reported like a rule-file problem

@@ -1,4 +1,4 @@
-"""Build rich gRPC error statuses (google.rpc.Status with details) in one place."""
+"""Build rich error statuses (google.rpc.Status with details) in one place."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rolwijzer.engine import Violation
 DOMAIN = "rolwijzer.v1"
 
 
-def invalid_argument(message: str, violations: Sequence[Violation]) -> grpc.Status:
+def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb2.Status:
     """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field."""
     detail = any_pb2.Any()
     detail.Pack(
@@ -25,35 +25,36 @@ def invalid_argument(message: str, violations: Sequence[Violation]) -> grpc.Stat
             ]
         )
     )
-    return _status(code_pb2.INVALID_ARGUMENT, message, detail)
+    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
 
 
-def internal(message: str, reason: str, metadata: dict[str, str]) -> grpc.Status:
+def internal(message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:
     """INTERNAL with an ErrorInfo detail; the message never carries a stack trace."""
-    return _status(code_pb2.INTERNAL, message, _error_info(reason, metadata))
+    return _with_info(code_pb2.INTERNAL, message, reason, metadata)
 
 
-def failed_precondition(message: str, reason: str, metadata: dict[str, str]) -> grpc.Status:
+def failed_precondition(message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:
     """FAILED_PRECONDITION with an ErrorInfo detail, for a request the server's state cannot serve."""
-    return _status(code_pb2.FAILED_PRECONDITION, message, _error_info(reason, metadata))
+    return _with_info(code_pb2.FAILED_PRECONDITION, message, reason, metadata)
 
 
-def _error_info(reason: str, metadata: dict[str, str]) -> any_pb2.Any:
+def deadline_exceeded(message: str) -> status_pb2.Status:
+    """DEADLINE_EXCEEDED: the evaluation did not finish in the time allowed."""
+    return _with_info(code_pb2.DEADLINE_EXCEEDED, message, "EVALUATION_TOO_SLOW", {})
+
+
+def unavailable(message: str) -> status_pb2.Status:
+    """UNAVAILABLE: the server cannot answer now (for example the decision log cannot be written)."""
+    return _with_info(code_pb2.UNAVAILABLE, message, "DECISION_LOG_UNAVAILABLE", {})
+
+
+def as_grpc(status: status_pb2.Status) -> grpc.Status:
+    """The status as gRPC sends it, details in the trailers."""
+    converted: grpc.Status = rpc_status.to_status(status)
+    return converted
+
+
+def _with_info(code: int, message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))
-    return detail
-
-
-def _status(code: int, message: str, detail: any_pb2.Any) -> grpc.Status:
-    status: grpc.Status = rpc_status.to_status(status_pb2.Status(code=code, message=message, details=[detail]))
-    return status
-
-
-def deadline_exceeded(message: str) -> grpc.Status:
-    """DEADLINE_EXCEEDED: the evaluation did not finish in the time allowed."""
-    return _status(code_pb2.DEADLINE_EXCEEDED, message, _error_info("EVALUATION_TOO_SLOW", {}))
-
-
-def unavailable(message: str) -> grpc.Status:
-    """UNAVAILABLE: the server cannot answer now (for example the decision log cannot be written)."""
-    return _status(code_pb2.UNAVAILABLE, message, _error_info("DECISION_LOG_UNAVAILABLE", {}))
+    return status_pb2.Status(code=code, message=message, details=[detail])

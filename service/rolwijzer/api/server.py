@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from rolwijzer.api.config import Limits, Tls
-from rolwijzer.api.errors import invalid_argument
+from rolwijzer.api.errors import as_grpc, invalid_argument
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.audit import AuditConfig, AuditLog
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
@@ -95,8 +95,17 @@ def _register(servicer: RolwijzerServicer, server: grpc.Server) -> None:
     for method in service.methods:
         request_type = getattr(pb, method.input_type.name)
         response_type = getattr(pb, method.output_type.name)
+        implementation = getattr(servicer, method.name)
+        if method.client_streaming:
+            # A stream's items are checked one by one by the servicer, which answers a bad item in the stream.
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                implementation,
+                request_deserializer=_lenient(request_type.FromString),
+                response_serializer=response_type.SerializeToString,
+            )
+            continue
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            _refuse_undecodable(getattr(servicer, method.name), method.input_type.name),
+            _refuse_undecodable(implementation, method.input_type.name),
             request_deserializer=_lenient(request_type.FromString),
             response_serializer=response_type.SerializeToString,
         )
@@ -119,7 +128,7 @@ def _refuse_undecodable(
     def handle(request: object, context: grpc.ServicerContext) -> object:
         if isinstance(request, _Undecodable):
             violation = Violation("request", f"the bytes are not a valid {type_name} message")
-            context.abort_with_status(invalid_argument(f"undecodable {type_name}", [violation]))
+            context.abort_with_status(as_grpc(invalid_argument(f"undecodable {type_name}", [violation])))
         return method(request, context)
 
     return handle
@@ -178,6 +187,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_MAX_COMBINATIONS,
         help="most combinations of unknown facts one request may span (default %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-size",
+        type=int,
+        default=int(env("ROLWIJZER_CACHE_SIZE", "10000")),
+        help="finished decisions kept for identical requests; 0 turns the cache off; emptied on reload "
+        "(env ROLWIJZER_CACHE_SIZE; default %(default)s)",
     )
     audit = parser.add_argument_group("decision log (off unless a path is given)")
     audit.add_argument(
@@ -280,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     configure_logging(args.log_format)
     try:
-        holder = EngineHolder(args.rules, args.max_combinations)
+        holder = EngineHolder(args.rules, args.max_combinations, args.cache_size)
     except RuleSetError as err:
         print(f"rolwijzer-server: cannot load the rules in {args.rules}: {err}", file=sys.stderr)
         return 2

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Iterator
 from typing import NoReturn
 
 import grpc
 import structlog
+from google.rpc import status_pb2
 from google.type import date_pb2
 
 from rolwijzer.api.config import Limits
@@ -21,7 +23,14 @@ from rolwijzer.api.convert import (
     facts_json,
     rule_set_info,
 )
-from rolwijzer.api.errors import deadline_exceeded, failed_precondition, internal, invalid_argument, unavailable
+from rolwijzer.api.errors import (
+    as_grpc,
+    deadline_exceeded,
+    failed_precondition,
+    internal,
+    invalid_argument,
+    unavailable,
+)
 from rolwijzer.audit import AuditLog, AuditUnavailable
 from rolwijzer.engine import (
     DeadlineExceeded,
@@ -47,7 +56,7 @@ log = structlog.get_logger("rolwijzer.decisions")
 class _Refused(Exception):
     """A request that must be answered with an error status instead of a decision."""
 
-    def __init__(self, status: grpc.Status) -> None:
+    def __init__(self, status: status_pb2.Status) -> None:
         self.status = status
 
 
@@ -62,43 +71,41 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     def Evaluate(  # noqa: N802 - the method name is fixed by the generated base class
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
     ) -> pb.EvaluateResponse:
+        try:
+            return pb.EvaluateResponse(decision=self._decide(request, self._deadline(context)))
+        except _Refused as refused:
+            _abort(context, as_grpc(refused.status))
+
+    def EvaluateBatch(  # noqa: N802
+        self, requests: Iterator[pb.EvaluateBatchRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.EvaluateBatchResponse]:
+        # One item at a time: gRPC reads the next request only when this one is answered, so nothing piles up.
+        for item in requests:
+            if not isinstance(item, pb.EvaluateBatchRequest):  # bytes that are no EvaluateBatchRequest
+                violation = Violation("item", "the bytes are not a valid EvaluateBatchRequest message")
+                yield pb.EvaluateBatchResponse(status=invalid_argument("undecodable item", [violation]))
+                continue
+            try:
+                decision = self._decide(item.request, self._deadline(context))
+                yield pb.EvaluateBatchResponse(item_id=item.item_id, decision=decision)
+            except _Refused as refused:
+                yield pb.EvaluateBatchResponse(item_id=item.item_id, status=refused.status)
+
+    def _decide(self, request: pb.EvaluateRequest, deadline: float) -> pb.Decision:
+        """Check, decide (or take the decision from the cache), record and log one request.
+
+        Raises:
+            _Refused: with the status to answer instead of a decision.
+        """
         started = time.perf_counter()
         decision_id = str(uuid.uuid4())
-        language = request.language or "nl"
-        inputs = facts_from_proto(request.facts)
-        with self._holder.engine() as engine:
-            try:
-                selection = _select(engine, request.reference_date, request.rule_set_version)
-                violations = _request_violations(request, language) + _size_violations(request, self._limits)
-                try:
-                    engine.check(inputs, selection)
-                except InvalidFacts as err:
-                    violations.extend(err.violations)
-                if violations:
-                    raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
-                decision = engine.evaluate(inputs, selection, deadline=self._deadline(context))
-                text = report(selection.rule_set, decision, language)
-            except _Refused as refused:
-                log.info("decision_rejected", decision_id=decision_id, status=refused.status.code.name)
-                _abort(context, refused.status)
-            except DeadlineExceeded as err:
-                log.info("decision_rejected", decision_id=decision_id, status="DEADLINE_EXCEEDED")
-                _abort(context, deadline_exceeded(str(err)))
-            except TooManyCombinations as err:
-                log.info("decision_rejected", decision_id=decision_id, fields=["facts"], combinations=err.count)
-                _abort(context, invalid_argument(str(err), [Violation("facts", str(err))]))
-            except Exception:
-                # The caller gets an id to quote, never the traceback; the log keeps the traceback.
-                log.exception("decision_failed", decision_id=decision_id)
-                _abort(
-                    context,
-                    internal(
-                        "the decision could not be made; quote the decision id",
-                        "EVALUATION_FAILED",
-                        {"decision_id": decision_id},
-                    ),
-                )
-        answer = decision_to_proto(text, decision_id, request.case_reference)
+        try:
+            answer, facts_named, combinations = self._answer(request, decision_id, deadline)
+        except _Refused as refused:
+            log.info("decision_rejected", decision_id=decision_id, code=refused.status.code)
+            raise
+        answer.decision_id = decision_id
+        answer.case_reference = request.case_reference
         audit_hash = ""
         if self._audit is not None:
             record = decision_record(answer, facts_json(request.facts), self._audit.config.include_facts)
@@ -106,24 +113,65 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 self._audit.record(record)
             except AuditUnavailable as err:
                 log.error("decision_unrecorded", decision_id=decision_id, error=str(err))
-                _abort(context, unavailable(f"the decision could not be recorded, so it is not given: {err}"))
+                raise _Refused(unavailable(f"the decision could not be recorded, so it is not given: {err}")) from None
             audit_hash = self._audit.last_hash
-        ref = decision.rule_set
+        ref = answer.rule_set
         log.info(
             "decision_made",
             decision_id=decision_id,
             case_reference=request.case_reference,
             rule_set_id=ref.id,
             rule_set_version=ref.version,
-            reference_date=ref.reference_date.isoformat(),
-            role=decision.role,
-            rule_ids=list(decision.fired_rules),
-            fact_names=sorted(inputs),
-            combinations=decision.combinations,
+            reference_date=f"{ref.reference_date.year:04d}-{ref.reference_date.month:02d}-{ref.reference_date.day:02d}",
+            role=answer.role,
+            rule_ids=[r.rule_id for r in answer.fired_rules],
+            fact_names=facts_named,
+            combinations=combinations,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             audit_sha256=audit_hash,
         )
-        return pb.EvaluateResponse(decision=answer)
+        return answer
+
+    def _answer(
+        self, request: pb.EvaluateRequest, decision_id: str, deadline: float
+    ) -> tuple[pb.Decision, list[str], int]:
+        """The decision without id and case reference, the fact names, and the number of combinations."""
+        language = request.language or "nl"
+        facts_named = sorted(request.facts)
+        with self._holder.engine() as engine:
+            selection = _select(engine, request.reference_date, request.rule_set_version)
+            key = _cache_key(request, selection)
+            cached = engine.cache.get(key)
+            if cached is not None:
+                return pb.Decision.FromString(cached[0]), facts_named, cached[1]
+            inputs = facts_from_proto(request.facts)
+            violations = _request_violations(request, language) + _size_violations(request, self._limits)
+            try:
+                engine.check(inputs, selection)
+            except InvalidFacts as err:
+                violations.extend(err.violations)
+            if violations:
+                raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
+            try:
+                decision = engine.evaluate(inputs, selection, deadline=deadline)
+                text = report(selection.rule_set, decision, language)
+            except DeadlineExceeded as err:
+                raise _Refused(deadline_exceeded(str(err))) from None
+            except TooManyCombinations as err:
+                raise _Refused(invalid_argument(str(err), [Violation("facts", str(err))])) from None
+            except Exception:
+                # The caller gets an id to quote, never the traceback; the log keeps the traceback.
+                log.exception("decision_failed", decision_id=decision_id)
+                raise _Refused(
+                    internal(
+                        "the decision could not be made; quote the decision id",
+                        "EVALUATION_FAILED",
+                        {"decision_id": decision_id},
+                    )
+                ) from None
+            answer = decision_to_proto(text, "", "")
+            engine.cache.put(key, (answer.SerializeToString(), decision.combinations))
+            return answer, facts_named, decision.combinations
 
     def _deadline(self, context: grpc.ServicerContext) -> float:
         """The monotonic time by which the evaluation must end: the caller's deadline or the default, sooner."""
@@ -145,7 +193,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     ) -> pb.DescribeRuleSetResponse:
         language = request.language or "nl"
         if language not in LANGUAGES:
-            _abort(context, invalid_argument("invalid language", [_language_violation()]))
+            _abort(context, as_grpc(invalid_argument("invalid language", [_language_violation()])))
         with self._holder.engine() as engine:
             try:
                 if request.WhichOneof("selector") == "version":
@@ -153,7 +201,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 else:
                     selection = _select(engine, request.reference_date, "")
             except _Refused as refused:
-                _abort(context, refused.status)
+                _abort(context, as_grpc(refused.status))
             return describe(selection, language, dt.date.today())
 
     def GetStatus(  # noqa: N802
@@ -176,6 +224,18 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
 def _abort(context: grpc.ServicerContext, status: grpc.Status) -> NoReturn:
     context.abort_with_status(status)
     raise AssertionError("abort_with_status returns only by raising")  # pragma: no cover
+
+
+def _cache_key(request: pb.EvaluateRequest, selection: Selection) -> tuple[int, str, bytes]:
+    """What a decision depends on: the compiled version and date, and the request without its case reference."""
+    stripped = pb.EvaluateRequest()
+    stripped.CopyFrom(request)
+    stripped.ClearField("case_reference")
+    return (
+        selection.compiled.serial,
+        selection.ref.reference_date.isoformat(),
+        stripped.SerializeToString(deterministic=True),
+    )
 
 
 def _select(engine: Engine, raw_date: date_pb2.Date, version: str) -> Selection:

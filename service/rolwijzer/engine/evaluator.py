@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
+from rolwijzer.cache import LruCache
 from rolwijzer.engine.aggregate import Combination, combine
 from rolwijzer.engine.decision import Decision
 from rolwijzer.engine.enumeration import TooManyCombinations, combinations, count_combinations, open_domains
@@ -31,14 +32,23 @@ class Engine:
     Args:
         rule_sets: the loaded, validated versions (their validity windows must not overlap).
         max_combinations: the most combinations of open facts one evaluation may span.
+        cache_size: how many finished decisions callers may keep in `cache` (0: none).
 
     Raises:
         CompileError, DurableError: a version cannot be compiled; nothing is kept.
     """
 
-    def __init__(self, rule_sets: Sequence[RuleSet], max_combinations: int = DEFAULT_MAX_COMBINATIONS) -> None:
+    def __init__(
+        self,
+        rule_sets: Sequence[RuleSet],
+        max_combinations: int = DEFAULT_MAX_COMBINATIONS,
+        cache_size: int = 0,
+    ) -> None:
         self.versions = Versions(rule_sets)
         self.max_combinations = max_combinations
+        # Decisions are a pure function of the request and the compiled version, so callers may keep them here;
+        # a reload builds a new engine, which starts with an empty cache.
+        self.cache: LruCache[Hashable, tuple[bytes, int]] = LruCache(cache_size)
 
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:

@@ -8,6 +8,7 @@ the rule files.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ COMBINATION_STAGES = ("B", "B-context", "C", "D1", "D2", "D", "E", "F", "G")
 _MAX_NORMALISE_ROUNDS = 8
 
 
+_serials = itertools.count(1)
+
+
 class EvaluationError(RuntimeError):
     """The rule set could not decide a situation (a defect of the rule set or the engine, not of the input)."""
 
@@ -38,6 +42,7 @@ class CompiledRuleSet:
     def __init__(self, rule_set: RuleSet, day: dt.date) -> None:
         self.rule_set = rule_set
         self.day = day
+        self.serial = next(_serials)  # unique for the life of the process, unlike id()
         self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}
         self.rule_order = {rule.id: (order[rule.stage], i) for i, rule in enumerate(rule_set.rules)}

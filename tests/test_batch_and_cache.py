@@ -1,0 +1,107 @@
+"""EvaluateBatch streams decisions item by item; the decision cache answers repeats without changing answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from google.rpc import code_pb2, error_details_pb2
+from rolwijzer.api import create_server
+from rolwijzer.reload import EngineHolder
+from rolwijzer.rules import RuleSet
+from rolwijzer.scenarios import load_scenarios
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from support import RULES_ROOT, SCENARIOS, request
+
+
+@pytest.fixture(scope="module")
+def cached() -> Iterator[tuple[EngineHolder, pb_grpc.RolwijzerServiceStub]]:
+    """A server whose engine keeps up to 1,000 decisions."""
+    holder = EngineHolder(RULES_ROOT, 20_000, cache_size=1_000)
+    server, port = create_server("127.0.0.1:0", holder)
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield holder, pb_grpc.RolwijzerServiceStub(channel)
+    server.stop(grace=None)
+    holder.close()
+
+
+def _without_ids(decision: pb.Decision) -> dict[str, object]:
+    found = json_format.MessageToDict(decision)
+    found.pop("decisionId")
+    found.pop("caseReference", None)
+    return found
+
+
+class TestBatch:
+    """One stream, many situations, one answer per item in order."""
+
+    def test_each_item_is_answered_in_order_and_a_bad_item_gets_its_own_status(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """52 scenarios with a bad item in the middle: 53 answers, the bad one INVALID_ARGUMENT, the rest decided."""
+        scenarios = [s for path in sorted(SCENARIOS.glob("*.yaml")) for s in load_scenarios(path)]
+        items = [pb.EvaluateBatchRequest(item_id=s.id, request=request(rule_set, s.facts)) for s in scenarios]
+        bad = pb.EvaluateBatchRequest(item_id="bad", request=request(rule_set, {"relation_to_beneficiary": "cousin"}))
+        items.insert(10, bad)
+        answers = list(stub.EvaluateBatch(iter(items), timeout=60))
+        assert [a.item_id for a in answers] == [i.item_id for i in items]
+        failed = answers[10]
+        assert failed.WhichOneof("result") == "status" and failed.status.code == code_pb2.INVALID_ARGUMENT
+        violations = error_details_pb2.BadRequest()
+        assert failed.status.details[0].Unpack(violations)
+        assert violations.field_violations[0].field == "facts.relation_to_beneficiary"
+        for answer, item in zip(answers, items, strict=True):
+            if item.item_id != "bad":
+                assert answer.decision == stub.Evaluate(item.request).decision or _without_ids(
+                    answer.decision
+                ) == _without_ids(stub.Evaluate(item.request).decision)
+
+    def test_an_empty_batch_is_an_empty_stream(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """No items, no answers, no error."""
+        assert list(stub.EvaluateBatch(iter([]), timeout=10)) == []
+
+
+class TestCache:
+    """Repeats are answered from the cache with the same decision, their own id and case reference."""
+
+    def test_a_repeat_is_a_cache_hit_with_the_same_decision(
+        self, cached: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub], rule_set: RuleSet
+    ) -> None:
+        """The second identical situation (another case reference) hits the cache and differs only in its ids."""
+        holder, stub = cached
+        facts = {
+            "relation_to_beneficiary": "child",
+            "regularity": "structural",
+            "hours_per_week": 9,
+            "tasks": ["medication_oral"],
+        }
+        with holder.engine() as engine:
+            hits = engine.cache.hits
+        first = stub.Evaluate(request(rule_set, facts, case_reference="a")).decision
+        second = stub.Evaluate(request(rule_set, facts, case_reference="b")).decision
+        with holder.engine() as engine:
+            assert engine.cache.hits == hits + 1
+        assert (first.case_reference, second.case_reference) == ("a", "b")
+        assert first.decision_id != second.decision_id
+        assert _without_ids(first) == _without_ids(second)
+
+    def test_language_and_date_are_part_of_the_key(
+        self, cached: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub], rule_set: RuleSet
+    ) -> None:
+        """The same facts in English, or on another date, are decided again, not taken from the cache."""
+        _, stub = cached
+        facts = {"relation_to_beneficiary": "friend", "regularity": "occasional_on_request"}
+        dutch = stub.Evaluate(request(rule_set, facts)).decision
+        english = stub.Evaluate(request(rule_set, facts, language="en")).decision
+        assert dutch.role_text != english.role_text
+
+    def test_a_reload_empties_the_cache(self, cached: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub]) -> None:
+        """After a reload the new engine starts with nothing cached."""
+        holder, _ = cached
+        assert holder.reload("test")
+        with holder.engine() as engine:
+            assert len(engine.cache) == 0

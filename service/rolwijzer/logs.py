@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 
 import structlog
 
 FORMATS = ("json", "console")
 
 
-def configure_logging(log_format: str = "json", level: int = logging.INFO) -> None:
-    """Send structlog events to standard error as JSON lines or, with "console", as readable lines."""
+def configure_logging(
+    log_format: str = "json", level: int = logging.INFO, every_line: Mapping[str, object] | None = None
+) -> None:
+    """Send structlog events to standard error as JSON lines or, with "console", as readable lines.
+
+    `every_line` is added to every event of every thread (for example the worker number).
+    """
+    fixed = dict(every_line or {})
+
+    def add_fixed(_logger: object, _name: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+        event.update(fixed)
+        return event
+
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         if log_format == "console"
@@ -20,12 +32,14 @@ def configure_logging(log_format: str = "json", level: int = logging.INFO) -> No
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_fixed,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line, so lines of several worker processes sharing stderr never interleave.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.errors import as_grpc, invalid_argument
 from rolwijzer.api.servicer import RolwijzerServicer
+from rolwijzer.api.workers import run_workers
 from rolwijzer.audit import AuditConfig, AuditLog
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
 from rolwijzer.logs import FORMATS, configure_logging
@@ -49,17 +50,19 @@ def create_server(
     tls: Tls | None = None,
     checker: health.HealthServicer | None = None,
     audit: AuditLog | None = None,
+    share_port: bool = False,
 ) -> tuple[grpc.Server, int]:
     """Build an unstarted server for the engine `holder` serves, on `address`; return it with the bound port.
 
     Use "127.0.0.1:0" for a free port. A port already in use fails loudly (SO_REUSEPORT is off). With `tls`
-    the port speaks TLS only (and mutual TLS when `tls.client_ca` is set); without it, plaintext.
+    the port speaks TLS only (and mutual TLS when `tls.client_ca` is set); without it, plaintext. With
+    `share_port`, other processes may listen on the same port (SO_REUSEPORT), as `--workers` does.
 
     Raises:
         OSError: the address cannot be bound.
     """
     options = [
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if share_port else 0),
         ("grpc.max_receive_message_length", limits.max_request_bytes),
     ]
     server = grpc.server(
@@ -189,6 +192,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="most combinations of unknown facts one request may span (default %(default)s)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("ROLWIJZER_WORKERS", "1")),
+        help="server processes sharing the port (SO_REUSEPORT); needs a fixed port (env ROLWIJZER_WORKERS; "
+        "default %(default)s)",
+    )
+    parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
         "--cache-size",
         type=int,
         default=int(env("ROLWIJZER_CACHE_SIZE", "10000")),
@@ -295,6 +306,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGTERM or SIGINT; exit 2 when the rules or the address are bad."""
     args = _arguments(argv)
     configure_logging(args.log_format)
+    if args.workers > 1 and args.worker_index == 0:
+        if args.address.endswith(":0"):
+            print("rolwijzer-server: --workers needs a fixed port, not :0", file=sys.stderr)
+            return 2
+        return run_workers(list(argv if argv is not None else sys.argv[1:]), args.workers)
+    if args.worker_index:
+        configure_logging(args.log_format, every_line={"worker": args.worker_index})
+        if args.audit_log is not None:
+            # Each worker keeps its own chain: decisions.jsonl -> decisions.w1.jsonl, decisions.w2.jsonl, ...
+            args.audit_log = args.audit_log.with_name(
+                f"{args.audit_log.stem}.w{args.worker_index}{args.audit_log.suffix}"
+            )
     try:
         holder = EngineHolder(args.rules, args.max_combinations, args.cache_size)
     except RuleSetError as err:
@@ -311,7 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         audit = _audit_log(args, checker)
         server, port = create_server(
-            args.address, holder, args.threads, limits=limits, tls=_security(args), checker=checker, audit=audit
+            args.address,
+            holder,
+            args.threads,
+            limits=limits,
+            tls=_security(args),
+            checker=checker,
+            audit=audit,
+            share_port=args.worker_index > 0,
         )
     except (OSError, RuntimeError, ValueError) as err:
         print(f"rolwijzer-server: {err}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from rolwijzer.api.baseline import BaselineServicer
 from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.errors import as_grpc, invalid_argument
 from rolwijzer.api.servicer import RolwijzerServicer
@@ -30,6 +32,7 @@ from rolwijzer.logs import FORMATS, configure_logging
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSetError
 from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -51,6 +54,7 @@ def create_server(
     checker: health.HealthServicer | None = None,
     audit: AuditLog | None = None,
     share_port: bool = False,
+    servicer: pb_grpc.RolwijzerServiceServicer | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build an unstarted server for the engine `holder` serves, on `address`; return it with the bound port.
 
@@ -70,7 +74,7 @@ def create_server(
         options=options,
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
     )
-    _register(RolwijzerServicer(holder, limits, audit), server)
+    _register(servicer or RolwijzerServicer(holder, limits, audit), server)
     _add_health_and_reflection(server, checker or health.HealthServicer())
     if tls is None:
         port = server.add_insecure_port(address)
@@ -90,7 +94,7 @@ class _Undecodable:
     """Stands in for a request whose bytes are not a valid message."""
 
 
-def _register(servicer: RolwijzerServicer, server: grpc.Server) -> None:
+def _register(servicer: pb_grpc.RolwijzerServiceServicer, server: grpc.Server) -> None:
     """Register the service like the generated helper does, but answer undecodable bytes with INVALID_ARGUMENT
     (gRPC's own deserializer would answer INTERNAL, which blames the server for the caller's bytes)."""
     service = pb.DESCRIPTOR.services_by_name["RolwijzerService"]
@@ -199,6 +203,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "default %(default)s)",
     )
     parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    # Benchmarks only: answer a fixed response without evaluating, to measure the ceiling of the stack.
+    parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=env("ROLWIJZER_LOG_LEVEL", "info"),
+        help="least important events logged; `warning` drops the line per decision (env ROLWIJZER_LOG_LEVEL)",
+    )
     parser.add_argument(
         "--cache-size",
         type=int,
@@ -305,14 +317,15 @@ def _security(args: argparse.Namespace) -> Tls | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGTERM or SIGINT; exit 2 when the rules or the address are bad."""
     args = _arguments(argv)
-    configure_logging(args.log_format)
+    level = getattr(logging, args.log_level.upper())
+    configure_logging(args.log_format, level)
     if args.workers > 1 and args.worker_index == 0:
         if args.address.endswith(":0"):
             print("rolwijzer-server: --workers needs a fixed port, not :0", file=sys.stderr)
             return 2
         return run_workers(list(argv if argv is not None else sys.argv[1:]), args.workers)
     if args.worker_index:
-        configure_logging(args.log_format, every_line={"worker": args.worker_index})
+        configure_logging(args.log_format, level, every_line={"worker": args.worker_index})
         if args.audit_log is not None:
             # Each worker keeps its own chain: decisions.jsonl -> decisions.w1.jsonl, decisions.w2.jsonl, ...
             args.audit_log = args.audit_log.with_name(
@@ -342,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             checker=checker,
             audit=audit,
             share_port=args.worker_index > 0,
+            servicer=BaselineServicer(holder) if args.baseline else None,
         )
     except (OSError, RuntimeError, ValueError) as err:
         print(f"rolwijzer-server: {err}", file=sys.stderr)

@@ -34,10 +34,11 @@ rules-check: $(STAMP) $(GEN)/.generated
 # Everything CI checks.
 check: test lint buflint rules-check
 
-# Benchmarks: print their figures; never part of `make test`.
+# Benchmarks (about 4 minutes): print their figures, write bench/results/latest.json; never part of `make test`.
 bench: $(STAMP) $(GEN)/.generated
 	$(BIN)/python bench/evaluate_latency.py
 	$(BIN)/python bench/reload.py
+	$(BIN)/python bench/load.py
 
 # Soak test: 5 minutes of load on a TLS server with the decision log on (SECONDS=... to change).
 soak: $(STAMP) $(GEN)/.generated

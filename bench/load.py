@@ -1,0 +1,354 @@
+"""Throughput and latency against the ceiling of the stack, engine-only figures, and memory over many evaluations.
+
+Every server runs on 127.0.0.1 in a subprocess and is stopped at the end; every load is bounded by a request
+count and a time limit. The ceiling is the same server in baseline mode (a fixed response, no evaluation),
+driven by the same load generator in the same run: ratios hold on a noisy machine, absolute figures do not.
+Prints a table and writes bench/results/latest.json. Run by `make bench`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from rolwijzer.api.convert import facts_from_proto  # noqa: E402 - after the path set-up for the test helpers
+from rolwijzer.engine import Engine  # noqa: E402
+from rolwijzer.engine.durable_session import DurableRuleset  # noqa: E402
+from rolwijzer.rules import RuleSet, load_rule_sets  # noqa: E402
+from rolwijzer.scenarios import load_scenarios  # noqa: E402
+from rolwijzer.v1 import rolwijzer_pb2 as pb  # noqa: E402
+from support import RULES_ROOT, SCENARIOS, request  # noqa: E402
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+MAX_REQUESTS = 200_000
+CONNECTIONS = 4
+CONCURRENCIES = (1, 8, 64)
+EVALUATE = "/rolwijzer.v1.RolwijzerService/Evaluate"
+BATCH = "/rolwijzer.v1.RolwijzerService/EvaluateBatch"
+RESULTS = REPO / "bench" / "results" / "latest.json"
+
+
+# --- workloads ---------------------------------------------------------------------------------------------
+
+
+def _requests(rule_set: RuleSet) -> dict[str, list[bytes]]:
+    rng = random.Random(7)
+    relations = ["partner", "child", "neighbour", "friend", "none"]
+    cold = []
+    for i in range(20_000):  # fully known and all distinct: a new number of hours each time
+        facts = {
+            "relation_to_beneficiary": relations[i % 5],
+            "initiative": "client_or_family",
+            "regularity": "structural",
+            "hours_per_week": round(rng.uniform(0, 40), 4),
+            "duration_months": round(rng.uniform(0, 60), 4),
+            "tasks": rng.sample(["household", "personal_care", "medication_oral", "reserved_act"], 2),
+        }
+        cold.append(request(rule_set, facts).SerializeToString())
+    suites = [s for path in sorted(SCENARIOS.glob("*.yaml")) for s in load_scenarios(path)]
+    warm = [request(rule_set, s.facts).SerializeToString() for s in suites]
+    starred = ["relation_to_beneficiary", "payment", "initiative"]
+    unknown: dict[str, list[bytes]] = {}
+    for count in (1, 2, 3):
+        group = []
+        for i in range(2_000):
+            open_facts: dict[str, Any] = {
+                "relation_to_beneficiary": "child",
+                "payment": "unpaid",
+                "initiative": "client_or_family",
+                "regularity": "structural",
+                "hours_per_week": round(rng.uniform(0, 6), 4),
+                "duration_months": 12 + i,
+                "tasks": ["personal_care"],
+            }
+            for name in starred[:count]:
+                open_facts[name] = "unknown"
+            group.append(request(rule_set, open_facts).SerializeToString())
+        unknown[f"{count} unknown"] = group
+    return {"cold": cold, "warm": warm, **unknown}
+
+
+# --- the load generator (a separate process) --------------------------------------------------------------
+
+
+def _client(address: str, payloads: list[bytes], concurrency: int, seconds: float, queue: Queue[Any]) -> None:
+    async def run() -> tuple[list[float], int, float]:
+        latencies: list[float] = []
+        errors = 0
+        # Several connections: SO_REUSEPORT spreads connections, not calls, over the workers.
+        channels = [grpc.aio.insecure_channel(address) for _ in range(CONNECTIONS)]
+        calls = [c.unary_unary(EVALUATE, request_serializer=None, response_deserializer=None) for c in channels]
+        stop_at = time.monotonic() + seconds
+        sent = 0
+
+        async def caller(seed: int) -> None:
+            nonlocal errors, sent
+            index = seed
+            call = calls[seed % len(calls)]
+            while time.monotonic() < stop_at and sent < MAX_REQUESTS:
+                sent += 1
+                started = time.perf_counter()
+                try:
+                    await call(payloads[index % len(payloads)], timeout=30)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                except grpc.RpcError:
+                    errors += 1
+                index += concurrency
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        for channel in channels:
+            await channel.close(None)
+        return latencies, errors, elapsed
+
+    queue.put(asyncio.run(run()))
+
+
+def _batch_client(address: str, payloads: list[bytes], items: int, queue: Queue[Any]) -> None:
+    def requests() -> Iterator[bytes]:
+        for i in range(items):
+            item = pb.EvaluateBatchRequest(
+                item_id=str(i), request=pb.EvaluateRequest.FromString(payloads[i % len(payloads)])
+            )
+            yield item.SerializeToString()
+
+    with grpc.insecure_channel(address) as channel:
+        stream = channel.stream_stream(BATCH, request_serializer=None, response_deserializer=None)
+        started = time.perf_counter()
+        count = sum(1 for _ in stream(requests(), timeout=300))
+        queue.put((count, time.perf_counter() - started))
+
+
+def _load(address: str, payloads: list[bytes], concurrency: int) -> dict[str, float]:
+    queue: Any = multiprocessing.get_context("spawn").Queue()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_client, args=(address, payloads, concurrency, SECONDS, queue)
+    )
+    process.start()
+    latencies, errors, elapsed = queue.get(timeout=SECONDS + 120)
+    process.join(timeout=30)
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] if latencies else float("nan")
+
+    return {"rps": len(latencies) / elapsed, "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "errors": errors}
+
+
+def _batch(address: str, payloads: list[bytes], streams: int, items: int) -> dict[str, float]:
+    context = multiprocessing.get_context("spawn")
+    queue: Any = context.Queue()
+    processes = [context.Process(target=_batch_client, args=(address, payloads, items, queue)) for _ in range(streams)]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    decided = sum(r[0] for r in results)
+    return {"decisions_per_s": decided / max(r[1] for r in results), "items": decided}
+
+
+# --- servers ----------------------------------------------------------------------------------------------
+
+
+class Server:
+    """rolwijzer-server in a subprocess on a fixed free port; stopped by `stop`."""
+
+    def __init__(self, *args: str, workers: int = 1) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.log = Path(tempfile.mkstemp(suffix=".log")[1])
+        command = [
+            str(Path(sys.executable).parent / "rolwijzer-server"),
+            "--address",
+            self.address,
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+            *args,
+        ]
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(command, stderr=log, stdout=log)
+        deadline = time.monotonic() + 60
+        while not self._ready(workers):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"server did not start: {self.log.read_text()}")
+            time.sleep(0.1)
+
+    def _ready(self, _workers: int) -> bool:
+        # With warning level nothing is logged at start: poll the port until a worker answers health.
+        try:
+            with grpc.insecure_channel(self.address) as channel:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return True
+        except grpc.RpcError:
+            return False
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.log.unlink(missing_ok=True)
+
+
+# --- engine only and memory -------------------------------------------------------------------------------
+
+
+def _engine_rate(engine: Engine, payloads: list[bytes], seconds: float = 2.0) -> dict[str, float]:
+    inputs = [facts_from_proto(pb.EvaluateRequest.FromString(p).facts) for p in payloads]
+    selection = engine.select()
+    timings = []
+    stop_at = time.monotonic() + seconds
+    index = 0
+    while time.monotonic() < stop_at and index < MAX_REQUESTS:
+        started = time.perf_counter()
+        engine.evaluate(inputs[index % len(inputs)], selection)
+        timings.append((time.perf_counter() - started) * 1000)
+        index += 1
+    return {"per_s": len(timings) / sum(t / 1000 for t in timings), "median_ms": statistics.median(timings)}
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory(engine: Engine, payloads: list[bytes]) -> dict[str, float]:
+    """RSS after evaluations through the engine, and after durable-rules sessions alone (the part that leaks
+    when sessions are not deleted)."""
+    inputs = [facts_from_proto(pb.EvaluateRequest.FromString(p).facts) for p in payloads]
+    selection = engine.select()
+    found: dict[str, float] = {}
+    done = 0
+    for mark in (10_000, 50_000, 100_000):
+        while done < mark:
+            engine.evaluate(inputs[done % len(inputs)], selection)
+            done += 1
+        found[f"engine_rss_mib_after_{mark}"] = _rss_mib()
+    ruleset = DurableRuleset("bench-memory", {"r": {"all": [{"m": {"a": "x"}}], "pri": 1}}, first_match=False)
+    sessions = 0
+    for mark in (10_000, 100_000, 1_000_000):
+        while sessions < mark:
+            ruleset.matching_rules({"a": "x" if sessions % 2 else "y"})
+            sessions += 1
+        found[f"durable_rss_mib_after_{mark}_sessions"] = _rss_mib()
+    ruleset.close()
+    return found
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Measure everything and print the table."""
+    rule_sets = load_rule_sets(RULES_ROOT)
+    engine = Engine(rule_sets)
+    rule_set = engine.select().rule_set
+    workloads = _requests(rule_set)
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "seconds_per_run": SECONDS,
+    }
+    table: list[tuple[str, str]] = []
+
+    def row(name: str, figure: dict[str, float], ceiling: dict[str, float] | None) -> None:
+        ratio = f"  {figure['rps'] / ceiling['rps']:5.0%} of ceiling" if ceiling else ""
+        table.append(
+            (
+                name,
+                f"{figure['rps']:8.0f} req/s  p50 {figure['p50']:6.2f}  p90 {figure['p90']:6.2f}  "
+                f"p99 {figure['p99']:6.2f} ms  errors {figure['errors']:.0f}{ratio}",
+            )
+        )
+        results[name] = dict(figure, ratio=figure["rps"] / ceiling["rps"] if ceiling else 1.0)
+
+    baseline = Server("--baseline")
+    try:
+        ceilings = {c: _load(baseline.address, workloads["warm"], c) for c in CONCURRENCIES}
+        for c, figure in ceilings.items():
+            row(f"ceiling (baseline mode) c={c}", figure, None)
+        ceiling_batch = _batch(baseline.address, workloads["warm"], streams=2, items=20_000)
+    finally:
+        baseline.stop()
+    results["ceiling batch"] = ceiling_batch
+
+    server = Server("--cache-size", "10000")
+    try:
+        for c in CONCURRENCIES:
+            row(f"(a) cold, fully known, distinct c={c}", _load(server.address, workloads["cold"], c), ceilings[c])
+        for c in CONCURRENCIES:
+            row(f"(b) warm, suite mix repeated c={c}", _load(server.address, workloads["warm"], c), ceilings[c])
+        for count in (1, 2, 3):
+            name = f"{count} unknown"
+            row(f"(c) {count} unknown ★ facts c=8", _load(server.address, workloads[name], 8), ceilings[8])
+        batch_1 = _batch(server.address, workloads["warm"], streams=2, items=20_000)
+    finally:
+        server.stop()
+    results["batch warm 1 worker"] = batch_1
+
+    two = Server("--cache-size", "10000", workers=2)
+    try:
+        row("(b) warm c=64, 2 workers", _load(two.address, workloads["warm"], 64), ceilings[64])
+        batch_2 = _batch(two.address, workloads["warm"], streams=4, items=20_000)
+    finally:
+        two.stop()
+    results["batch warm 2 workers"] = batch_2
+    table.append(
+        (
+            "EvaluateBatch warm, 1 worker",
+            f"{batch_1['decisions_per_s']:8.0f} decisions/s  "
+            f"({batch_1['decisions_per_s'] / ceiling_batch['decisions_per_s']:.0%} of the baseline batch)",
+        )
+    )
+    table.append(("EvaluateBatch warm, 2 workers", f"{batch_2['decisions_per_s']:8.0f} decisions/s"))
+
+    for name in ("cold", "warm", "1 unknown", "2 unknown", "3 unknown"):
+        figure = _engine_rate(engine, workloads[name])
+        results[f"engine {name}"] = figure
+        table.append(
+            (f"engine only: {name}", f"{figure['per_s']:8.0f} evaluations/s  median {figure['median_ms']:.3f} ms")
+        )
+    memory = _memory(engine, workloads["cold"])
+    results["memory"] = memory
+    for name, value in memory.items():
+        table.append((name, f"{value:.1f} MiB"))
+    engine.close()
+
+    width = max(len(name) for name, _ in table)
+    print(f"bench/load.py on {os.cpu_count()} cores, Python {platform.python_version()}, {SECONDS:.0f} s per run")
+    for name, text in table:
+        print(f"  {name:<{width}}  {text}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"written to {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

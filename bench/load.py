@@ -191,6 +191,8 @@ class Server:
             "warning",
             "--workers",
             str(workers),
+            "--max-concurrent-rpcs",
+            "100000",  # measure throughput, not the limit (tests/test_security.py tests the limit)
             *args,
         ]
         with open(self.log, "w") as log:

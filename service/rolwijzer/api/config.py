@@ -24,7 +24,7 @@ class Limits:
     max_facts: int = 64
     max_values: int = 64
     max_text: int = 200
-    max_concurrent_rpcs: int = 64
+    max_concurrent_rpcs: int = 256
     default_deadline_seconds: float = 10.0
 
 

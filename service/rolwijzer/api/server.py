@@ -47,7 +47,7 @@ log = structlog.get_logger("rolwijzer.server")
 def create_server(
     address: str,
     holder: EngineHolder,
-    max_workers: int = 4,
+    max_workers: int = 2,
     *,
     limits: Limits = DEFAULT_LIMITS,
     tls: Tls | None = None,
@@ -186,7 +186,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads",
         type=int,
-        default=int(env("ROLWIJZER_THREADS", "4")),
+        default=int(env("ROLWIJZER_THREADS", "2")),
         help="request threads (env ROLWIJZER_THREADS; default %(default)s)",
     )
     parser.add_argument(

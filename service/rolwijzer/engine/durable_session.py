@@ -96,7 +96,10 @@ class DurableRuleset:
         result = _engine.start_action_for_state(self._handle, state_handle)
         message_json = result[1] if result else None
         while message_json:
-            name = next(iter(json.loads(message_json)))
+            # The action message is {"<rule name>": {...matched message...}}; rule names are plain (no quotes or
+            # escapes, see rules/validate.py), so the name is read without parsing the whole message (measured:
+            # json.loads was a tenth of an evaluation).
+            name = message_json[2 : message_json.index('"', 2)]
             if name != CATCH_ALL_RULE and name not in seen:
                 seen.add(name)
                 names.append(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ _OPS_BY_TYPE = {
 }
 _ROLE_STAGES = set(STAGE_IDS[STAGE_IDS.index("B-context") :]) - {"H"}
 _NORMALISING = {"A1", "A"}
+_RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def _check(rs: RuleSet) -> Iterator[Problem]:
         yield from _check_condition(rs, "predicates.yaml", predicate.name, predicate.when, None)
     seen: set[str] = set()
     for rule in rs.rules:
+        if not _RULE_ID.fullmatch(rule.id):
+            yield Problem(rule.file, rule.id, "a rule id uses letters, digits and - _ . only")
         if rule.id in seen:
             yield Problem(rule.file, rule.id, "duplicate rule id")
         seen.add(rule.id)

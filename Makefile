@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GEN := service/rolwijzer/v1
 PROTOS := $(wildcard protos/rolwijzer/v1/*.proto)
-ADDRESS ?= 127.0.0.1:50051
 
 .PHONY: run test lint buflint rules-check proto bench soak check clean
 
-# Start the server on $(ADDRESS) with the default rule set (flags: `make run ARGS="--log-format console"`).
+# Start the server with the default rules on 127.0.0.1:50051 (or ADDRESS=host:port, or ROLWIJZER_ADDRESS);
+# more flags with ARGS, e.g. `make run ARGS="--log-format console"`.
 run: $(STAMP) $(GEN)/.generated
-	$(BIN)/rolwijzer-server --address $(ADDRESS) $(ARGS)
+	$(BIN)/rolwijzer-server $(if $(ADDRESS),--address $(ADDRESS)) $(ARGS)
 
 # Run the whole test suite.
 test: $(STAMP) $(GEN)/.generated

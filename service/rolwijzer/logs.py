@@ -9,6 +9,12 @@ from collections.abc import Mapping
 import structlog
 
 FORMATS = ("json", "console")
+_configured = {"level": logging.INFO}
+
+
+def enabled(level: int) -> bool:
+    """True when events of `level` are logged; lets hot paths skip building what would be dropped."""
+    return level >= _configured["level"]
 
 
 def configure_logging(
@@ -18,6 +24,7 @@ def configure_logging(
 
     `every_line` is added to every event of every thread (for example the worker number).
     """
+    _configured["level"] = level
     fixed = dict(every_line or {})
 
     def add_fixed(_logger: object, _name: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:

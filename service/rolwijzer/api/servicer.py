@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import grpc
 import structlog
 from google.rpc import status_pb2
 from google.type import date_pb2
 
+from rolwijzer import logs
 from rolwijzer.api.config import Limits
 from rolwijzer.api.convert import (
     date_from_proto,
@@ -100,7 +102,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         started = time.perf_counter()
         decision_id = str(uuid.uuid4())
         try:
-            answer, facts_named, combinations = self._answer(request, decision_id, deadline)
+            answer, combinations = self._answer(request, decision_id, deadline)
         except _Refused as refused:
             log.info("decision_rejected", decision_id=decision_id, code=refused.status.code)
             raise
@@ -115,35 +117,36 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 log.error("decision_unrecorded", decision_id=decision_id, error=str(err))
                 raise _Refused(unavailable(f"the decision could not be recorded, so it is not given: {err}")) from None
             audit_hash = self._audit.last_hash
-        ref = answer.rule_set
-        log.info(
-            "decision_made",
-            decision_id=decision_id,
-            case_reference=request.case_reference,
-            rule_set_id=ref.id,
-            rule_set_version=ref.version,
-            reference_date=f"{ref.reference_date.year:04d}-{ref.reference_date.month:02d}-{ref.reference_date.day:02d}",
-            role=answer.role,
-            rule_ids=[r.rule_id for r in answer.fired_rules],
-            fact_names=facts_named,
-            combinations=combinations,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            audit_sha256=audit_hash,
-        )
+        if logs.enabled(logging.INFO):
+            ref = answer.rule_set
+            log.info(
+                "decision_made",
+                decision_id=decision_id,
+                case_reference=request.case_reference,
+                rule_set_id=ref.id,
+                rule_set_version=ref.version,
+                reference_date=f"{ref.reference_date.year:04d}-{ref.reference_date.month:02d}-{ref.reference_date.day:02d}",
+                role=answer.role,
+                rule_ids=[r.rule_id for r in answer.fired_rules],
+                fact_names=sorted(request.facts),
+                combinations=combinations,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                audit_sha256=audit_hash,
+            )
         return answer
 
-    def _answer(
-        self, request: pb.EvaluateRequest, decision_id: str, deadline: float
-    ) -> tuple[pb.Decision, list[str], int]:
-        """The decision without id and case reference, the fact names, and the number of combinations."""
+    def _answer(self, request: pb.EvaluateRequest, decision_id: str, deadline: float) -> tuple[pb.Decision, int]:
+        """The decision without id and case reference, and the number of combinations evaluated."""
         language = request.language or "nl"
-        facts_named = sorted(request.facts)
         with self._holder.engine() as engine:
             selection = _select(engine, request.reference_date, request.rule_set_version)
             key = _cache_key(request, selection)
             cached = engine.cache.get(key)
             if cached is not None:
-                return pb.Decision.FromString(cached[0]), facts_named, cached[1]
+                # The cached message is never changed; each answer is a copy (a C++ copy, cheaper than a parse).
+                answer = pb.Decision()
+                answer.CopyFrom(cast(pb.Decision, cached[0]))
+                return answer, cached[1]
             inputs = facts_from_proto(request.facts)
             violations = _request_violations(request, language) + _size_violations(request, self._limits)
             try:
@@ -170,8 +173,10 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                     )
                 ) from None
             answer = decision_to_proto(text, "", "")
-            engine.cache.put(key, (answer.SerializeToString(), decision.combinations))
-            return answer, facts_named, decision.combinations
+            kept = pb.Decision()
+            kept.CopyFrom(answer)
+            engine.cache.put(key, (kept, decision.combinations))
+            return answer, decision.combinations
 
     def _deadline(self, context: grpc.ServicerContext) -> float:
         """The monotonic time by which the evaluation must end: the caller's deadline or the default, sooner."""

@@ -48,7 +48,7 @@ class Engine:
         self.max_combinations = max_combinations
         # Decisions are a pure function of the request and the compiled version, so callers may keep them here;
         # a reload builds a new engine, which starts with an empty cache.
-        self.cache: LruCache[Hashable, tuple[bytes, int]] = LruCache(cache_size)
+        self.cache: LruCache[Hashable, tuple[object, int]] = LruCache(cache_size)
 
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:

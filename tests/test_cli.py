@@ -21,11 +21,12 @@ CLI = Path(sys.executable).parent / "rolwijzer"
 NEIGHBOUR_ANSWERS = "neighbour\nstructural\n4\n1.5\n"
 
 
-def _run(server: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def _run(server: str, *args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("ROLWIJZER_SERVER", "ROLWIJZER_LANG")}
     return subprocess.run(
         [str(CLI), "--server", server, *args],
         input=stdin,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -149,11 +150,14 @@ class TestAsk:
         rerun = _run(server_address, "test", str(saved))
         assert rerun.returncode == 0 and "1 passed, 0 failed" in rerun.stdout
 
-    def test_dont_know_is_accepted_and_the_role_stays_open(self, server_address: str) -> None:
+    def test_dont_know_is_accepted_and_the_role_stays_open(self, server_address: str, tmp_path: Path) -> None:
         """Answering 'weet niet' to every question ends with ONBEPAALD and the questions still open."""
-        done = _run(server_address, "ask", stdin="weet niet\n" * 10 + "\n")
+        saved = tmp_path / "open.yaml"
+        done = _run(server_address, "ask", "--save", str(saved), stdin="weet niet\n" * 10, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "O N B E P A A L D" in done.stdout
+        assert yaml.safe_load(saved.read_text())["scenarios"][0]["facts"]["relation_to_beneficiary"] == "unknown"
+        assert [p.name for p in tmp_path.iterdir()] == ["open.yaml"], "the answers left over create no file"
 
     @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
     def test_a_real_terminal_takes_arrow_keys_and_number_shortcuts(self, server_address: str, tmp_path: Path) -> None:

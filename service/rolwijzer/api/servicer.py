@@ -150,14 +150,13 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             inputs = facts_from_proto(request.facts)
             violations = _request_violations(request, language) + _size_violations(request, self._limits)
             try:
-                engine.check(inputs, selection)
+                if violations:
+                    engine.check(inputs, selection)  # only to name bad facts together with the other fields
+                else:
+                    decision = engine.evaluate(inputs, selection, deadline=deadline)  # checks the facts itself
+                    text = report(selection.rule_set, decision, language)
             except InvalidFacts as err:
                 violations.extend(err.violations)
-            if violations:
-                raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
-            try:
-                decision = engine.evaluate(inputs, selection, deadline=deadline)
-                text = report(selection.rule_set, decision, language)
             except DeadlineExceeded as err:
                 raise _Refused(deadline_exceeded(str(err))) from None
             except TooManyCombinations as err:
@@ -172,6 +171,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                         {"decision_id": decision_id},
                     )
                 ) from None
+            if violations:
+                raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
             answer = decision_to_proto(text, "", "")
             kept = pb.Decision()
             kept.CopyFrom(answer)

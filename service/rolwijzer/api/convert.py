@@ -94,10 +94,7 @@ def _finding(finding: TextFinding, version: tuple[str, str]) -> pb.Finding:
     template = _FINDINGS.get(key)
     if template is None:
         template = _FINDINGS[key] = pb.Finding(
-            code=finding.code,
-            text=finding.text,
-            party=finding.party,
-            citations=[_citation(c) for c in finding.citations],
+            code=finding.code, text=finding.text, party=finding.party, citations=_citations(finding.citations)
         )
     built = pb.Finding()
     built.CopyFrom(template)
@@ -110,10 +107,7 @@ def _fired_rule(rule: TextRule, version: tuple[str, str]) -> pb.FiredRule:
     template = _RULES.get(key)
     if template is None:
         template = _RULES[key] = pb.FiredRule(
-            rule_id=rule.rule_id,
-            stage=rule.stage,
-            explanation=rule.explanation,
-            citations=[_citation(c) for c in rule.citations],
+            rule_id=rule.rule_id, stage=rule.stage, explanation=rule.explanation, citations=_citations(rule.citations)
         )
     return template
 

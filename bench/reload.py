@@ -23,6 +23,7 @@ from rolwijzer.api import create_server  # noqa: E402 - after the path set-up fo
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS  # noqa: E402
 from rolwijzer.logs import configure_logging  # noqa: E402
 from rolwijzer.reload import EngineHolder  # noqa: E402
+from rolwijzer.stopsignal import StopSignal  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
 from support import RULES_ROOT, request  # noqa: E402
 
@@ -61,7 +62,7 @@ def main() -> None:
             f"median {statistics.median(durations):.0f} ms, max {max(durations):.0f} ms over {RELOADS}"
         )
 
-        stop_watch = threading.Event()
+        stop_watch = StopSignal()
         holder.watch(1.0, stop_watch)
         delays = []
         for counter in range(3):

@@ -11,7 +11,7 @@ from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Engine
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet, load_rule_sets
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import RULES_ROOT
+from support import CURRENT_RELEASE, RULES_ROOT
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +24,8 @@ def engine() -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def rule_set(engine: Engine) -> RuleSet:
-    """The shipped rule-set version in force today."""
-    return engine.select().rule_set
+    """The current shipped release (the one that decides when no version is pinned), whatever today is."""
+    return next(r for r in engine.rule_sets if r.version == CURRENT_RELEASE)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,16 +13,21 @@ from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_ROOT = REPO / "rules"
-RULES = RULES_ROOT / "informele-zorg" / "1.0.0"  # the version in force today (until 2026-12-31)
+CURRENT_RELEASE = "2.0.0"  # the newest release: it decides every date from 2015 on unless a request pins another
+RULES = RULES_ROOT / "informele-zorg" / CURRENT_RELEASE
 SCENARIOS = REPO / "tests" / "scenarios"
 SHARED_EXAMPLES = REPO.parent / "shared" / "examples" / "scenarios.yaml"
 
 
 def request(
-    rule_set: RuleSet, facts: Mapping[str, Any], language: str = "", case_reference: str = ""
+    rule_set: RuleSet,
+    facts: Mapping[str, Any],
+    language: str = "",
+    case_reference: str = "",
+    reference_date: dt.date | None = None,
 ) -> pb.EvaluateRequest:
-    """An EvaluateRequest for plain facts, as a scenario file writes them."""
+    """An EvaluateRequest for plain facts, as a scenario file writes them, on `reference_date` when given."""
     set_facts = {f.name for f in rule_set.facts.values() if f.type == FactType.SET}
-    built = situation_request(facts, set_facts)
+    built = situation_request(facts, set_facts, reference_date)
     built.language, built.case_reference = language, case_reference
     return built

@@ -20,9 +20,10 @@ from rolwijzer.api import create_server
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
+from rolwijzer.stopsignal import StopSignal
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import RULES_ROOT, request
+from support import CURRENT_RELEASE, RULES_ROOT, request
 
 WATCH_INTERVAL = 0.05
 FOUR_HOURS_ONE_MONTH = {
@@ -47,6 +48,16 @@ def _edit(path: Path, old: str, new: str) -> None:
     _write(path, text.replace(old, new, 1))
 
 
+def _add_release(root: Path, base: str, version: str, parameter_change: tuple[str, str]) -> None:
+    """Publish a correcting release as a deploy would: built beside the rules, then moved in with one rename."""
+    staging = root.parent / f"staging-{version}"
+    shutil.copytree(root / "informele-zorg" / base, staging)
+    _edit(staging / "ruleset.yaml", f"version: {base}", f"version: {version}")
+    _edit(staging / "ruleset.yaml", "supersedes: [", f"supersedes: [{base}, ")
+    _edit(staging / "parameters.yaml", *parameter_change)
+    os.rename(staging, root / "informele-zorg" / version)
+
+
 def _wait_for(predicate: object, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -68,7 +79,7 @@ def rules_copy(tmp_path: Path) -> Path:
 def watched(rules_copy: Path) -> Iterator[tuple[EngineHolder, pb_grpc.RolwijzerServiceStub, grpc.Channel]]:
     """A server on 127.0.0.1 whose holder watches the copy."""
     holder = EngineHolder(rules_copy, DEFAULT_MAX_COMBINATIONS)
-    stop = threading.Event()
+    stop = StopSignal()
     holder.watch(WATCH_INTERVAL, stop)
     server, port = create_server("127.0.0.1:0", holder)
     server.start()
@@ -103,19 +114,17 @@ def test_a_good_change_is_picked_up_under_load_without_a_failed_call(
     for thread in threads:
         thread.start()
     _wait_for(lambda: all(len(s) > 20 for s in seen))
-    version_folder = rules_copy / "informele-zorg" / "1.0.0"
-    _edit(version_folder / "parameters.yaml", "      2015-01-01: 8\n", "      2015-01-01: 8\n      2016-01-01: 2\n")
-    _edit(version_folder / "ruleset.yaml", "version: 1.0.0", "version: 1.0.1")
-    _wait_for(lambda: all(s and s[-1][0] == "1.0.1" for s in seen))
+    _add_release(rules_copy, "2.0.0", "9.0.0", ("      2015-01-01: 8\n", "      2015-01-01: 8\n      2016-01-01: 2\n"))
+    _wait_for(lambda: all(s and s[-1][0] == "9.0.0" for s in seen))
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
     for answers in seen:
-        assert set(answers) <= {("1.0.0", "SOCIAAL_NETWERK"), ("1.0.1", "MANTELZORGER")}
+        assert set(answers) <= {(CURRENT_RELEASE, "SOCIAAL_NETWERK"), ("9.0.0", "MANTELZORGER")}
         switched = [a[0] for a in answers]
-        first_new = switched.index("1.0.1")
-        assert set(switched[first_new:]) == {"1.0.1"}, "a caller saw the old version after the new one"
+        first_new = switched.index("9.0.0")
+        assert set(switched[first_new:]) == {"9.0.0"}, "a caller saw the old release after the new one"
 
 
 def test_a_broken_change_is_refused_and_the_old_rules_keep_serving(
@@ -125,12 +134,13 @@ def test_a_broken_change_is_refused_and_the_old_rules_keep_serving(
     holder, stub, channel = watched
     req = request(rule_set, FOUR_HOURS_ONE_MONTH)
     before = stub.Evaluate(req).decision
-    stage_e = rules_copy / "informele-zorg" / "1.0.0" / "stage-e.yaml"
+    stage_e = rules_copy / "informele-zorg" / CURRENT_RELEASE / "stage-e.yaml"
     original = stage_e.read_text(encoding="utf-8")
     _edit(stage_e, "codes: [WKKGZ_GOEDE_ZORG]", "codes: [WKKGZ_GOED]")
     _wait_for(lambda: stub.GetStatus(pb.GetStatusRequest()).HasField("last_reload_error"))
     status = stub.GetStatus(pb.GetStatusRequest())
-    assert "informele-zorg/1.0.0/stage-e.yaml: E6: unknown code 'WKKGZ_GOED'" in status.last_reload_error.problems
+    problem = f"informele-zorg/{CURRENT_RELEASE}/stage-e.yaml: E6: unknown code 'WKKGZ_GOED'"
+    assert problem in status.last_reload_error.problems
     after = stub.Evaluate(req).decision
     assert (after.role, after.rule_set.sha256) == (before.role, before.rule_set.sha256)
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
@@ -159,11 +169,11 @@ def test_sighup_reloads_the_running_server(rules_copy: Path) -> None:
     assert process.stderr is not None
     try:
         assert json.loads(process.stderr.readline())["event"] == "server_started"
-        _edit(rules_copy / "informele-zorg" / "1.1.0" / "ruleset.yaml", "version: 1.1.0", "version: 1.1.1")
+        _add_release(rules_copy, CURRENT_RELEASE, "9.0.0", ("      2015-01-01: 8\n", "      2015-01-01: 9\n"))
         process.send_signal(signal.SIGHUP)
         logged = json.loads(process.stderr.readline())
         assert logged["event"] == "rules_reloaded" and logged["reason"] == "SIGHUP"
-        assert logged["versions"] == ["1.0.0", "1.1.1"]
+        assert logged["versions"] == ["1.0.0", "1.1.0", CURRENT_RELEASE, "9.0.0"]
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

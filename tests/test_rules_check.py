@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import RULES, RULES_ROOT
+from support import CURRENT_RELEASE, RULES, RULES_ROOT
 
 CHECK = Path(sys.executable).parent / "rolwijzer-rules"
 
@@ -59,10 +59,24 @@ def _run(folder: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_shipped_rules_pass_the_check() -> None:
-    """rules/ holds two good versions; the check lists them and exits 0."""
+    """rules/ holds three good releases; the check lists them, the superseded ones marked, and exits 0."""
     done = _run(RULES_ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "informele-zorg 1.0.0" in done.stdout and "informele-zorg 1.1.0" in done.stdout
+    lines = {line.split()[2]: line for line in done.stdout.splitlines() if line.startswith("ok  informele-zorg")}
+    assert set(lines) == {"1.0.0", "1.1.0", CURRENT_RELEASE}
+    assert f"superseded by {CURRENT_RELEASE}" in lines["1.0.0"] and f"superseded by {CURRENT_RELEASE}" in lines["1.1.0"]
+    assert "current" in lines[CURRENT_RELEASE] and "dated entries from 2027-01-01" in lines[CURRENT_RELEASE]
+
+
+def test_a_release_may_only_supersede_earlier_releases(tmp_path: Path) -> None:
+    """A release that names itself or a later version in `supersedes` is refused with its file."""
+    target = tmp_path / "informele-zorg" / "late"
+    shutil.copytree(RULES, target)
+    meta = target / "ruleset.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace("supersedes: [", "supersedes: [7.0.0, "), encoding="utf-8")
+    done = _run(tmp_path)
+    assert done.returncode == 1
+    assert "informele-zorg/late/ruleset.yaml: -: supersedes 7.0.0, which is not an earlier release" in done.stdout
 
 
 def test_every_kind_of_mistake_is_reported_with_file_and_rule(tmp_path: Path) -> None:
@@ -81,8 +95,8 @@ def test_every_kind_of_mistake_is_reported_with_file_and_rule(tmp_path: Path) ->
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_versions_in_force_on_the_same_day_are_refused(tmp_path: Path) -> None:
-    """Two good copies of one version overlap: the second is reported."""
+def test_current_releases_covering_the_same_day_are_refused(tmp_path: Path) -> None:
+    """Two good copies of one release overlap: the second is reported."""
     shutil.copytree(RULES, tmp_path / "a")
     shutil.copytree(RULES, tmp_path / "b")
     done = _run(tmp_path)

@@ -1,4 +1,5 @@
-"""Rule sets over time: the version in force on the reference date decides; the catalogue is served."""
+"""Releases over time: the newest release decides every date it covers, its dated entries the values of that day;
+superseded releases answer only when pinned; the catalogue is served."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from support import request
 
+CURRENT = "2.0.0"  # the newest release, which corrects 1.0.0 and 1.1.0 for every date
 AT_THRESHOLD = {
     "relation_to_beneficiary": "child",
     "regularity": "structural",
@@ -44,27 +46,30 @@ def _error(stub: pb_grpc.RolwijzerServiceStub, req: pb.EvaluateRequest) -> grpc.
 
 
 class TestAsOfEvaluation:
-    """The reference date chooses the version and the parameter values."""
+    """The newest release decides; the reference date chooses the values of its dated entries."""
 
     def test_exactly_at_the_threshold_is_sociaal_netwerk_until_2026_and_mantelzorger_from_2027(
         self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
     ) -> None:
-        """8 h/week for 3 months: strict boundary in 1.0.0 (S000), CBS's inclusive boundary in 1.1.0."""
+        """8 h/week for 3 months: strict boundary (S000) until 2026, CBS's inclusive one from 2027, in one release."""
         before = stub.Evaluate(_on(rule_set, dt.date(2026, 12, 31))).decision
         after = stub.Evaluate(_on(rule_set, dt.date(2027, 1, 1))).decision
-        assert (before.role, before.rule_set.version) == ("SOCIAAL_NETWERK", "1.0.0")
-        assert (after.role, after.rule_set.version) == ("MANTELZORGER", "1.1.0")
-        assert before.rule_set.sha256 != after.rule_set.sha256
+        assert (before.role, before.rule_set.version) == ("SOCIAAL_NETWERK", CURRENT)
+        assert (after.role, after.rule_set.version) == ("MANTELZORGER", CURRENT)
+        assert before.rule_set.sha256 == after.rule_set.sha256
 
-    def test_the_decision_names_version_window_and_reference_date(
+    def test_the_decision_names_release_window_and_reference_date(
         self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
     ) -> None:
-        """RuleSetRef carries the validity window and the date the decision applied to."""
-        ref = stub.Evaluate(_on(rule_set, dt.date(2026, 6, 1))).decision.rule_set
-        assert (ref.valid_from.year, ref.valid_until.year, ref.valid_until.month) == (2015, 2026, 12)
-        assert (ref.reference_date.year, ref.reference_date.month, ref.reference_date.day) == (2026, 6, 1)
-        later = stub.Evaluate(_on(rule_set, dt.date(2030, 1, 1))).decision.rule_set
-        assert later.version == "1.1.0" and not later.HasField("valid_until")
+        """RuleSetRef carries the release, the window it covers and the date the decision applied to."""
+        for day in (dt.date(2015, 1, 1), dt.date(2026, 6, 1), dt.date(2040, 1, 1)):
+            ref = stub.Evaluate(_on(rule_set, day)).decision.rule_set
+            assert (ref.version, ref.valid_from.year, ref.HasField("valid_until")) == (CURRENT, 2015, False)
+            assert (ref.reference_date.year, ref.reference_date.month, ref.reference_date.day) == (
+                day.year,
+                day.month,
+                day.day,
+            )
 
     def test_without_a_date_today_decides(self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet) -> None:
         """An absent reference date means today."""
@@ -88,11 +93,14 @@ class TestAsOfEvaluation:
 
 
 class TestPinningAndCoverage:
-    """A pinned version must exist and be in force; a date no version covers is refused."""
+    """A pinned release must exist and cover the date; a date no release covers is refused."""
 
-    def test_a_pinned_version_in_force_decides(self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet) -> None:
-        """Pinning 1.0.0 on a date it covers gives 1.0.0."""
+    def test_a_superseded_release_decides_only_when_pinned(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """Pinning 1.0.0 on a date it covers gives 1.0.0 (for replay); without a pin the current release decides."""
         assert stub.Evaluate(_on(rule_set, dt.date(2020, 5, 5), "1.0.0")).decision.rule_set.version == "1.0.0"
+        assert stub.Evaluate(_on(rule_set, dt.date(2020, 5, 5))).decision.rule_set.version == CURRENT
 
     def test_a_pinned_version_outside_its_window_is_a_failed_precondition(
         self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
@@ -122,11 +130,7 @@ class TestPinningAndCoverage:
         info = error_details_pb2.ErrorInfo()
         assert status.details[0].Unpack(info)
         assert info.reason == "NO_RULE_SET_IN_FORCE"
-        assert dict(info.metadata) == {
-            "reference_date": "1990-01-01",
-            "version 1.0.0": "2015-01-01..2026-12-31",
-            "version 1.1.0": "2027-01-01..",
-        }
+        assert dict(info.metadata) == {"reference_date": "1990-01-01", f"version {CURRENT}": "2015-01-01.."}
 
     def test_an_impossible_date_is_an_invalid_argument(
         self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
@@ -142,12 +146,16 @@ class TestPinningAndCoverage:
 class TestCatalogue:
     """Intake wizards build forms from the catalogue API."""
 
-    def test_list_rule_sets_gives_every_version_with_its_window(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
-        """Two versions, 96 rules each, exactly one in force today."""
-        listed = stub.ListRuleSets(pb.ListRuleSetsRequest()).rule_sets
-        assert [r.version for r in listed] == ["1.0.0", "1.1.0"]
-        assert all(r.rule_count == 96 and len(r.sha256) == 64 for r in listed)
-        assert [r.in_force_today for r in listed].count(True) == 1
+    def test_list_rule_sets_marks_the_superseded_releases(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """Three releases; 1.0.0 and 1.1.0 are superseded by the current one, which alone decides today."""
+        listed = {r.version: r for r in stub.ListRuleSets(pb.ListRuleSetsRequest()).rule_sets}
+        assert set(listed) == {"1.0.0", "1.1.0", CURRENT}
+        assert {v: r.superseded_by for v, r in listed.items()} == {"1.0.0": CURRENT, "1.1.0": CURRENT, CURRENT: ""}
+        assert list(listed[CURRENT].supersedes) == ["1.0.0", "1.1.0"]
+        assert listed[CURRENT].rule_count == len(rule_set.rules) and len(listed[CURRENT].sha256) == 64
+        assert [v for v, r in listed.items() if r.in_force_today] == [CURRENT]
 
     def test_describe_by_version_gives_facts_codes_and_rules_in_english(
         self, stub: pb_grpc.RolwijzerServiceStub
@@ -169,11 +177,19 @@ class TestCatalogue:
         assert [r.rule_id for r in described.rules][:2] == ["A1-initiative-related", "A1-initiative-unrelated"]
         params = {p.name: p.value for p in described.parameters}
         assert params["intensity_boundary"] == "strict"
+        assert described.rule_set.superseded_by == CURRENT
 
     def test_describe_by_date_uses_the_parameters_of_that_date(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
-        """On 2027-02-01 version 1.1.0 applies with the inclusive boundary; texts default to Dutch."""
+        """On 2027-02-01 the current release applies with the inclusive boundary; texts default to Dutch."""
         req = pb.DescribeRuleSetRequest(reference_date=date_pb2.Date(year=2027, month=2, day=1))
         described = stub.DescribeRuleSet(req)
-        assert described.rule_set.version == "1.1.0"
+        assert described.rule_set.version == CURRENT
         assert {p.name: p.value for p in described.parameters}["intensity_boundary"] == "inclusive"
         assert described.facts[0].question.startswith("Welke relatie")
+
+    def test_describe_shows_every_dated_entry(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """The boundary parameter lists both entries with their dates, whatever the reference date."""
+        req = pb.DescribeRuleSetRequest(reference_date=date_pb2.Date(year=2016, month=2, day=1))
+        boundary = {p.name: p for p in stub.DescribeRuleSet(req).parameters}["intensity_boundary"]
+        assert boundary.value == "strict"
+        assert [(v.valid_from.year, v.value) for v in boundary.values] == [(2015, "strict"), (2027, "inclusive")]

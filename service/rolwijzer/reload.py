@@ -8,6 +8,7 @@ change is refused: the versions in service stay, the problems are logged and kep
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -19,10 +20,11 @@ import structlog
 
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
+from rolwijzer.stopsignal import StopSignal
 
 log = structlog.get_logger("rolwijzer.rules")
 
-Fingerprint = tuple[tuple[str, int, int], ...]
+Fingerprint = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,14 @@ class _Generation:
 
 
 def fingerprint(root: Path) -> Fingerprint:
-    """Names, modification times and sizes of the rule files under `root`: changes when any file does."""
+    """Names and content hashes of the rule files under `root`: changes when any file's content does.
+
+    Contents, not modification times: a file replaced within one clock tick, or while the clock is faked or jumps
+    back, keeps its time but not its hash.
+    """
     found = []
     for path in sorted(root.rglob("*.yaml")):
-        stat = path.stat()
-        found.append((path.relative_to(root).as_posix(), stat.st_mtime_ns, stat.st_size))
+        found.append((path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).hexdigest()))
     return tuple(found)
 
 
@@ -133,7 +138,7 @@ class EngineHolder:
             )
             return True
 
-    def watch(self, interval: float, stop: threading.Event) -> threading.Thread:
+    def watch(self, interval: float, stop: StopSignal) -> threading.Thread:
         """Poll the rule files every `interval` seconds and reload when they change, until `stop` is set."""
 
         def poll() -> None:

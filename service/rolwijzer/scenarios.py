@@ -4,10 +4,14 @@ A scenario has `facts` and `expected`. Expected keys are complete, unordered set
 compared, unless the file is in the shared format (scenarios with `beschrijving`) or the scenario says
 `compare: all`, where a missing key means empty. `includes` and `excludes` check single codes; `fires` lists
 rule ids that must fire.
+
+`reference_date` (YYYY-MM-DD), beside `scenarios:` for the whole file or on one scenario, is the day the
+scenario is decided on; without it the server decides on its today, like any request without a date.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,7 @@ class Scenario:
     file: str
     facts: Mapping[str, Any]
     raw: Mapping[str, Any]
+    reference_date: dt.date | None = None
 
 
 def load_scenarios(path: Path) -> list[Scenario]:
@@ -47,16 +52,28 @@ def load_scenarios(path: Path) -> list[Scenario]:
     except (OSError, yaml.YAMLError) as err:
         raise ScenarioFileError(f"{path}: cannot be read: {' '.join(str(err).split())}") from err
     items = loaded.get("scenarios") if isinstance(loaded, dict) else None
-    if not isinstance(items, list):
+    if not isinstance(loaded, dict) or not isinstance(items, list):
         raise ScenarioFileError(f"{path}: needs a top-level `scenarios:` list")
+    file_date = _reference_date(loaded, f"{path}")
     found = []
     for index, item in enumerate(items, start=1):
         if not isinstance(item, dict) or "facts" not in item or not isinstance(item["facts"], dict):
             raise ScenarioFileError(f"{path}: scenario #{index} needs `facts` (a mapping)")
         scenario_id = str(item.get("id", f"#{index}"))
         name = str(item.get("name") or item.get("beschrijving") or scenario_id)
-        found.append(Scenario(scenario_id, name, path.name, item["facts"], item))
+        day = _reference_date(item, f"{path}: scenario {scenario_id}") or file_date
+        found.append(Scenario(scenario_id, name, path.name, item["facts"], item, day))
     return found
+
+
+def _reference_date(holder: Mapping[str, Any], where: str) -> dt.date | None:
+    value = holder.get("reference_date")
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ScenarioFileError(f"{where}: reference_date {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def decision_sets(decision: pb.Decision) -> dict[str, Any]:
@@ -126,6 +143,17 @@ def fact_value(value: object, is_set: bool) -> pb.FactValue:
     return pb.FactValue(symbol=str(value))
 
 
-def situation_request(facts: Mapping[str, Any], set_facts: set[str] | frozenset[str]) -> pb.EvaluateRequest:
+def situation_request(
+    facts: Mapping[str, Any], set_facts: set[str] | frozenset[str], reference_date: dt.date | None = None
+) -> pb.EvaluateRequest:
     """An EvaluateRequest for the plain facts of a scenario; `set_facts` names the facts that take sets."""
-    return pb.EvaluateRequest(facts={name: fact_value(value, name in set_facts) for name, value in facts.items()})
+    built = pb.EvaluateRequest(facts={name: fact_value(value, name in set_facts) for name, value in facts.items()})
+    if reference_date is not None:
+        built.reference_date.year, built.reference_date.month = reference_date.year, reference_date.month
+        built.reference_date.day = reference_date.day
+    return built
+
+
+def scenario_request(scenario: Scenario, set_facts: set[str] | frozenset[str]) -> pb.EvaluateRequest:
+    """The EvaluateRequest of a scenario: its facts, on its reference date when it has one."""
+    return situation_request(scenario.facts, set_facts, scenario.reference_date)

@@ -132,8 +132,8 @@ def date_to_proto(value: dt.date | None) -> date_pb2.Date | None:
     return date_pb2.Date(year=value.year, month=value.month, day=value.day) if value else None
 
 
-def rule_set_info(rule_set: RuleSet, language: str, today: dt.date) -> pb.RuleSetInfo:
-    """The summary of one version."""
+def rule_set_info(rule_set: RuleSet, language: str, today: dt.date, superseded_by: str = "") -> pb.RuleSetInfo:
+    """The summary of one release; `superseded_by` names the release that corrects it, if any."""
     return pb.RuleSetInfo(
         id=rule_set.id,
         version=rule_set.version,
@@ -141,8 +141,10 @@ def rule_set_info(rule_set: RuleSet, language: str, today: dt.date) -> pb.RuleSe
         valid_until=date_to_proto(rule_set.valid_until),
         sha256=rule_set.sha256,
         rule_count=len(rule_set.rules),
-        in_force_today=rule_set.in_force_on(today),
+        in_force_today=not superseded_by and rule_set.in_force_on(today),
         title=rule_set.title.get(language),
+        superseded_by=superseded_by,
+        supersedes=list(rule_set.supersedes),
     )
 
 
@@ -154,8 +156,10 @@ _FACT_KINDS = {
 }
 
 
-def describe(selection: Selection, language: str, today: dt.date) -> pb.DescribeRuleSetResponse:
-    """The catalogues and rules of the selected version, texts in `language`."""
+def describe(
+    selection: Selection, language: str, today: dt.date, superseded_by: str = ""
+) -> pb.DescribeRuleSetResponse:
+    """The catalogues, rules and dated entries of the selected release, texts in `language`."""
     rs = selection.rule_set
     codes = [
         pb.CodeDescription(code=r.code, kind=kind, text=r.text.get(language), citations=_citations(r.citations))
@@ -174,7 +178,7 @@ def describe(selection: Selection, language: str, today: dt.date) -> pb.Describe
     ]
     day = selection.ref.reference_date
     return pb.DescribeRuleSetResponse(
-        rule_set=rule_set_info(rs, language, today),
+        rule_set=rule_set_info(rs, language, today, superseded_by),
         facts=[_fact_description(f, language) for f in rs.facts.values()],
         codes=codes,
         rules=[
@@ -186,11 +190,18 @@ def describe(selection: Selection, language: str, today: dt.date) -> pb.Describe
                 condition=condition_text(rule.when),
                 conclusion=conclusion_text(rule.then),
                 note=rule.note,
+                valid_from=date_to_proto(rule.valid_from),
+                valid_until=date_to_proto(rule.valid_until),
             )
             for rule in sorted(rs.rules, key=lambda r: selection.compiled.rule_order[r.id])
         ],
         parameters=[
-            pb.ParameterDescription(name=p.name, explanation=p.explain.get(language), value=_text(p.value_on(day)))
+            pb.ParameterDescription(
+                name=p.name,
+                explanation=p.explain.get(language),
+                value=_text(p.value_on(day)),
+                values=[pb.ParameterValue(valid_from=date_to_proto(since), value=_text(v)) for since, v in p.values],
+            )
             for p in rs.parameters.values()
         ],
     )

@@ -31,6 +31,7 @@ from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
 from rolwijzer.logs import FORMATS, configure_logging
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSetError
+from rolwijzer.stopsignal import StopSignal
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
@@ -361,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
         holder.close()
         return 2
-    stopped = threading.Event()
+    stopped = StopSignal()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         # Drain: health says NOT_SERVING at once, so balancers stop sending; calls in flight get the grace period.

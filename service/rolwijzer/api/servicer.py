@@ -192,7 +192,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     ) -> pb.ListRuleSetsResponse:
         with self._holder.engine() as engine:
             today = dt.date.today()
-            return pb.ListRuleSetsResponse(rule_sets=[rule_set_info(r, "nl", today) for r in engine.rule_sets])
+            return pb.ListRuleSetsResponse(rule_sets=_infos(engine, today))
 
     def DescribeRuleSet(  # noqa: N802
         self, request: pb.DescribeRuleSetRequest, context: grpc.ServicerContext
@@ -208,7 +208,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                     selection = _select(engine, request.reference_date, "")
             except _Refused as refused:
                 _abort(context, as_grpc(refused.status))
-            return describe(selection, language, dt.date.today())
+            superseded_by = engine.versions.superseded_by.get(selection.rule_set.version, "")
+            return describe(selection, language, dt.date.today(), superseded_by)
 
     def GetStatus(  # noqa: N802
         self, request: pb.GetStatusRequest, context: grpc.ServicerContext
@@ -217,7 +218,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         with self._holder.engine() as engine:
             today = dt.date.today()
             return pb.GetStatusResponse(
-                rule_sets=[rule_set_info(r, "nl", today) for r in engine.rule_sets],
+                rule_sets=_infos(engine, today),
                 loaded_at=self._holder.loaded_at.isoformat(),
                 last_reload_error=(
                     pb.ReloadError(attempted_at=failure.attempted_at.isoformat(), problems=list(failure.problems))
@@ -225,6 +226,11 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                     else None
                 ),
             )
+
+
+def _infos(engine: Engine, today: dt.date) -> list[pb.RuleSetInfo]:
+    """Every loaded release, oldest first, the superseded ones marked."""
+    return [rule_set_info(r, "nl", today, engine.versions.superseded_by.get(r.version, "")) for r in engine.rule_sets]
 
 
 def _abort(context: grpc.ServicerContext, status: grpc.Status) -> NoReturn:

@@ -10,6 +10,7 @@ from typing import TypeVar, cast
 
 import grpc
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
@@ -79,9 +80,15 @@ def connect(server: str, tls: ClientTls | None = None) -> tuple[grpc.Channel, pb
         if tls is not None and secure
         else (grpc.insecure_channel(server))
     )
+    # A health check that waits for the connection, bounded by gRPC's own deadline: Python's timed waits (as in
+    # channel_ready_future) never time out under a faked clock (see rolwijzer.stopsignal).
     try:
-        grpc.channel_ready_future(channel).result(timeout=CONNECT_SECONDS)
-    except grpc.FutureTimeoutError:
+        health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=CONNECT_SECONDS, wait_for_ready=True
+        )
+    except grpc.RpcError as err:
+        if cast(grpc.Call, err).code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+            return channel, pb_grpc.RolwijzerServiceStub(channel)  # it answers, so it can be reached
         channel.close()
         hint = "check the server's TLS settings and --ca/--cert/--key" if secure else "is it running? `make run`"
         raise CliError(EXIT_UNREACHABLE, f"cannot reach the Rolwijzer server at {server} ({hint})") from None

@@ -1,4 +1,4 @@
-"""`rolwijzer-rules check DIR`: validate a folder of rule-set versions offline, as the server would load it."""
+"""`rolwijzer-rules check DIR`: validate a folder of releases offline, as the server would load it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rolwijzer.engine import Engine
-from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
+from rolwijzer.rules import Problem, RuleSetError, load_rule_sets, version_key
 
 
 def check(folder: Path) -> list[Problem]:
@@ -37,10 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem)
         print(f"{len(problems)} problem(s) in {args.folder}", file=sys.stderr)
         return 1
-    for rule_set in load_rule_sets(args.folder):
+    rule_sets = load_rule_sets(args.folder)
+    superseded_by = {old: r.version for r in rule_sets for old in r.supersedes}
+    for rule_set in sorted(rule_sets, key=lambda r: version_key(r.version)):
+        status = f"superseded by {superseded_by[rule_set.version]}" if rule_set.version in superseded_by else "current"
+        dated = sorted(d.isoformat() for d in rule_set.change_dates() - {rule_set.valid_from})
         print(
             f"ok  {rule_set.id} {rule_set.version}  {rule_set.window():<24} {len(rule_set.rules)} rules  "
-            f"sha256 {rule_set.sha256[:12]}  ({rule_set.folder})"
+            f"sha256 {rule_set.sha256[:12]}  {status}"
+            + (f"  dated entries from {', '.join(dated)}" if dated else "")
+            + f"  ({rule_set.folder})"
         )
     return 0
 

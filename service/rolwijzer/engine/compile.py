@@ -87,7 +87,7 @@ def compile_stage(rule_set: RuleSet, stage: str, day: dt.date) -> CompiledStage:
     compiler = _Compiler(rule_set, day)
     definitions: dict[str, Json] = {}
     compiled: dict[str, CompiledRule] = {}
-    for priority, rule in enumerate(rule_set.stage_rules(stage), start=1):
+    for priority, rule in enumerate(rule_set.stage_rules(stage, day), start=1):
         for name, expression, codes in compiler.expand(rule):
             if expression is False:
                 continue

@@ -1,7 +1,10 @@
-"""Rule-set versions over time: which version and which parameter values decide on a given day.
+"""Releases over time: which release, and which of its dated entries, decide on a given day.
 
-Every version is compiled when it is loaded, once for each stretch of its validity window in which all its
-parameters keep one value, so a request never compiles and a compile error is found before a version serves.
+A release is one immutable rule set. The newest release that covers a day decides it; a release that a loaded
+release supersedes is chosen only when a request pins its version. Inside a release, changes in the law are dated
+entries (parameter values, rules with `valid_from` / `valid_until`). Every release is compiled when it is loaded,
+once for each stretch of its window in which its dated entries keep one state, so a request never compiles and a
+compile error is found before a release serves.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rolwijzer.engine.stages import CompiledRuleSet
-from rolwijzer.rules.model import RuleSet
+from rolwijzer.rules.model import RuleSet, version_key
 
 
 @dataclass(frozen=True)
@@ -57,19 +60,26 @@ class Versions:
     """The loaded versions, compiled, and the choice between them by date or by pin."""
 
     def __init__(self, rule_sets: Sequence[RuleSet]) -> None:
-        self.rule_sets = tuple(sorted(rule_sets, key=lambda r: r.valid_from))
-        self._compiled: dict[tuple[str, tuple[tuple[str, str], ...]], CompiledRuleSet] = {}
+        self.rule_sets = tuple(sorted(rule_sets, key=lambda r: version_key(r.version)))
+        self.superseded_by = {old: r.version for r in self.rule_sets for old in r.supersedes}
+        # Newest first, so the first current release that covers a day decides it.
+        self._current = sorted(
+            (r for r in self.rule_sets if r.version not in self.superseded_by),
+            key=lambda r: version_key(r.version),
+            reverse=True,
+        )
+        self._compiled: dict[tuple[str, _State], CompiledRuleSet] = {}
         try:
             for rule_set in self.rule_sets:
-                for day in _parameter_dates(rule_set):
+                for day in sorted(rule_set.change_dates()):
                     self._compiled_for(rule_set, day)
         except Exception:
             self.close()
             raise
 
     def windows(self) -> dict[str, str]:
-        """Each version with its validity window."""
-        return {r.version: r.window() for r in self.rule_sets}
+        """Each release that is chosen by date, with the window it covers."""
+        return {r.version: r.window() for r in sorted(self._current, key=lambda r: r.valid_from)}
 
     def select(self, day: dt.date | None = None, version: str | None = None) -> Selection:
         """The version for `day` (today when None), or the pinned `version`, which must be in force on `day`.
@@ -85,15 +95,16 @@ class Versions:
                 raise UnknownVersion(version, [r.version for r in self.rule_sets])
             candidates = matches
         else:
-            candidates = list(self.rule_sets)
+            candidates = self._current
         chosen = next((r for r in candidates if r.in_force_on(day)), None)
         if chosen is None:
-            raise NoRuleSetInForce(day, self.windows(), version)
+            windows = {version: candidates[0].window()} if version else self.windows()
+            raise NoRuleSetInForce(day, windows, version)
         ref = RuleSetRef(chosen.id, chosen.version, chosen.sha256, chosen.valid_from, chosen.valid_until, day)
         return Selection(chosen, self._compiled_for(chosen, day), ref)
 
     def _compiled_for(self, rule_set: RuleSet, day: dt.date) -> CompiledRuleSet:
-        key = (rule_set.sha256, _parameter_values(rule_set, day))
+        key = (rule_set.sha256, _state_on(rule_set, day))
         found = self._compiled.get(key)
         if found is None:
             found = self._compiled[key] = CompiledRuleSet(rule_set, day)
@@ -110,13 +121,11 @@ class Versions:
         self._compiled.clear()
 
 
-def _parameter_dates(rule_set: RuleSet) -> list[dt.date]:
-    """The first day of every stretch of the window in which the parameters keep their values."""
-    dates = {rule_set.valid_from}
-    for parameter in rule_set.parameters.values():
-        dates.update(day for day, _ in parameter.values if rule_set.in_force_on(day))
-    return sorted(dates)
+_State = tuple[tuple[tuple[str, str], ...], frozenset[str]]
 
 
-def _parameter_values(rule_set: RuleSet, day: dt.date) -> tuple[tuple[str, str], ...]:
-    return tuple((name, repr(p.value_on(day))) for name, p in sorted(rule_set.parameters.items()))
+def _state_on(rule_set: RuleSet, day: dt.date) -> _State:
+    """What the dated entries say on `day`: every parameter's value and the dated rules in force."""
+    values = tuple((name, repr(p.value_on(day))) for name, p in sorted(rule_set.parameters.items()))
+    dated = frozenset(r.id for r in rule_set.rules if (r.valid_from or r.valid_until) and r.in_force_on(day))
+    return values, dated

@@ -17,6 +17,7 @@ from rolwijzer.rules.model import (
     RuleSet,
     Text,
     conflict_code,
+    version_key,
 )
 from rolwijzer.rules.validate import Problem
 
@@ -36,4 +37,5 @@ __all__ = [
     "load_rule_set",
     "load_rule_sets",
     "rule_set_sha256",
+    "version_key",
 ]

@@ -38,6 +38,7 @@ from rolwijzer.rules.model import (
     Scalar,
     SymbolDef,
     Text,
+    version_key,
 )
 from rolwijzer.rules.validate import Problem, validate_rule_set
 
@@ -124,10 +125,12 @@ def find_rule_set_folders(root: Path | str) -> list[Path]:
 
 
 def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
-    """Load every rule-set version under `root`, ordered by validity, and check that their windows do not overlap.
+    """Load every release under `root`, oldest version first, and check that the current ones do not overlap.
+
+    A release named in another's `supersedes` is loaded too (for replay and pins) but is not current.
 
     Raises:
-        RuleSetError: any version has problems, none is found, or two versions are in force on the same day.
+        RuleSetError: any release has problems, none is found, or two current releases cover the same day.
     """
     base = Path(root)
     problems: list[Problem] = []
@@ -141,7 +144,7 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
             loaded.append(load_rule_set(folder, label))
         except RuleSetError as err:
             problems.extend(err.problems)
-    loaded.sort(key=lambda r: r.valid_from)
+    loaded.sort(key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:
         raise RuleSetError(problems)
@@ -155,7 +158,9 @@ def _overlaps(versions: list[RuleSet]) -> Iterator[Problem]:
         if key in seen:
             yield Problem(f"{version.folder}/ruleset.yaml", "-", f"version {version.version} is loaded twice")
         seen.add(key)
-    for earlier, later in itertools.pairwise(versions):
+    superseded = {(r.id, old) for r in versions for old in r.supersedes}
+    current = sorted((r for r in versions if (r.id, r.version) not in superseded), key=lambda r: r.valid_from)
+    for earlier, later in itertools.pairwise(current):
         if earlier.valid_until is None or later.valid_from <= earlier.valid_until:
             yield Problem(
                 f"{later.folder}/ruleset.yaml",
@@ -233,11 +238,24 @@ def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Rea
         predicates={p.name: p for p in predicates.values()},
         rules=rules,
         sources=dict(reader.sources),
+        supersedes=_supersedes(reader, meta_file, meta),
     )
 
 
+def _supersedes(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tuple[str, ...]:
+    raw = meta.get("supersedes", [])
+    versions = tuple(str(v) for v in raw) if isinstance(raw, list) else ()
+    if not isinstance(raw, list):
+        reader.problem(file, "-", "supersedes must be a list of earlier release versions")
+    own = version_key(str(meta.get("version", "")))
+    for version in versions:
+        if version_key(version) >= own:
+            reader.problem(file, "-", f"supersedes {version}, which is not an earlier release")
+    return versions
+
+
 def _window(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tuple[dt.date, dt.date | None]:
-    known = {"id", "version", "title", "specification", "valid_from", "valid_until", "changes"}
+    known = {"id", "version", "title", "specification", "valid_from", "valid_until", "changes", "supersedes"}
     if set(meta) - known:
         reader.problem(file, "-", f"unknown keys {sorted(set(meta) - known)}")
     valid_from, valid_until = meta.get("valid_from"), meta.get("valid_until")
@@ -477,13 +495,24 @@ def _rules(
         if not rule_id:
             reader.problem(file, "-", "a rule without an id")
             continue
-        unknown_keys = set(raw) - {"id", "stage", "when", "then", "explain", "cite", "note"}
+        unknown_keys = set(raw) - {
+            "id",
+            "stage",
+            "when",
+            "then",
+            "explain",
+            "cite",
+            "note",
+            "valid_from",
+            "valid_until",
+        }
         if unknown_keys:
             reader.problem(file, rule_id, f"unknown keys {sorted(unknown_keys)}")
         when = _condition(reader, file, rule_id, raw.get("when"), conditions)
         then = _conclusion(reader, file, rule_id, raw.get("then"))
         explain = reader.text(file, rule_id, raw.get("explain"), "explanation")
         citations = reader.citations(file, rule_id, raw.get("cite"))
+        valid_from, valid_until = _dated(reader, file, rule_id, raw)
         if when is None or then is None:
             continue
         yield Rule(
@@ -495,7 +524,26 @@ def _rules(
             citations=citations,
             file=file,
             note=str(raw.get("note", "")),
+            valid_from=valid_from,
+            valid_until=valid_until,
         )
+
+
+def _dated(
+    reader: _Reader, file: str, rule_id: str, raw: Mapping[str, AnyType]
+) -> tuple[dt.date | None, dt.date | None]:
+    """A rule's dated entry: the day it takes effect and the last day it applies, either may be open."""
+    found: list[dt.date | None] = []
+    for key in ("valid_from", "valid_until"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, dt.date):
+            reader.problem(file, rule_id, f"{key} must be a date (YYYY-MM-DD)")
+            value = None
+        found.append(value)
+    since, until = found
+    if since is not None and until is not None and until < since:
+        reader.problem(file, rule_id, "valid_until is before valid_from")
+    return since, until
 
 
 def _conclusion(reader: _Reader, file: str, rule_id: str, raw: object) -> Conclusion | None:

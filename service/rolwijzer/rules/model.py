@@ -308,6 +308,15 @@ class Rule:
     citations: tuple[Citation, ...]
     file: str
     note: str = ""
+    # A dated entry: a change in the law that adds or ends a rule on a day; None is open.
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+
+    def in_force_on(self, day: dt.date) -> bool:
+        """True when the rule applies on `day` (always, unless it is dated)."""
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
 
 @dataclass(frozen=True)
@@ -340,9 +349,11 @@ class RuleSet:
     predicates: Mapping[str, Predicate]
     rules: tuple[Rule, ...]
     sources: Mapping[str, str]
+    # The earlier releases this release corrects: they are never chosen by date while this one is loaded.
+    supersedes: tuple[str, ...] = ()
 
     def in_force_on(self, day: dt.date) -> bool:
-        """True when `day` lies in this version's validity window."""
+        """True when `day` lies in the window this release covers."""
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
 
     def window(self) -> str:
@@ -368,11 +379,23 @@ class RuleSet:
             return found
         return self.codes["CONFLICT_<FACT>"]
 
-    def stage_rules(self, stage: str) -> tuple[Rule, ...]:
-        """The rules of one stage, in the order the files state them."""
-        return tuple(r for r in self.rules if r.stage == stage)
+    def stage_rules(self, stage: str, day: dt.date | None = None) -> tuple[Rule, ...]:
+        """The rules of one stage, in the order the files state them; on `day`, only the rules in force then."""
+        return tuple(r for r in self.rules if r.stage == stage and (day is None or r.in_force_on(day)))
+
+    def change_dates(self) -> set[dt.date]:
+        """The days inside the window on which a dated entry (of a parameter or a rule) takes or ends effect."""
+        days = {since for p in self.parameters.values() for since, _ in p.values}
+        days.update(r.valid_from for r in self.rules if r.valid_from is not None)
+        days.update(r.valid_until + dt.timedelta(days=1) for r in self.rules if r.valid_until is not None)
+        return {d for d in days if self.in_force_on(d)} | {self.valid_from}
 
 
 def conflict_code(fact: str) -> str:
     """The flag raised when `fact` is given as a list of possible values (domain.md §6 A6)."""
     return f"CONFLICT_{fact.upper()}"
+
+
+def version_key(version: str) -> tuple[tuple[int, str], ...]:
+    """A release version as a sort key: "1.10.0" after "1.9.0"; parts that are not numbers compare as text."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in version.split("."))

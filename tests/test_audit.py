@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
 from rolwijzer.scenarios import load_scenarios
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import RULES_ROOT, SCENARIOS, request
+from support import CURRENT_RELEASE, RULES_ROOT, SCENARIOS, request
 
 CLI = Path(sys.executable).parent / "rolwijzer"
 FIELDS = {
@@ -67,8 +68,11 @@ def _decide_all(holder: EngineHolder, config: AuditConfig, rule_set: RuleSet, co
         audit.close()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CLI), "audit", *args], capture_output=True, text=True, timeout=120, check=False)
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, **env} if env else None
+    return subprocess.run(
+        [str(CLI), "audit", *args], capture_output=True, text=True, timeout=120, check=False, env=environment
+    )
 
 
 class TestRecords:
@@ -83,7 +87,7 @@ class TestRecords:
         records = [json.loads(line) for line in path.read_text().splitlines()]
         assert [r["decision_id"] for r in records] == ids
         assert all(set(r) == FIELDS for r in records)
-        assert records[0]["rule_set"]["version"] == "1.0.0" and len(records[0]["facts_sha256"]) == 64
+        assert records[0]["rule_set"]["version"] == CURRENT_RELEASE and len(records[0]["facts_sha256"]) == 64
         assert "neighbour" not in path.read_text() or "facts" not in records[0]
         done = _cli("verify", str(path))
         assert done.returncode == 0 and "20 records, chain intact" in done.stdout
@@ -95,6 +99,19 @@ class TestRecords:
         _decide_all(holder, AuditConfig(path), rule_set, 3)
         assert len(path.read_text().splitlines()) == 6
         assert _cli("verify", str(path)).returncode == 0
+
+    def test_a_long_path_is_reported_on_one_line_whatever_the_width(
+        self, holder: EngineHolder, rule_set: RuleSet, tmp_path: Path
+    ) -> None:
+        """In a pipe with COLUMNS=40, a path of over 120 characters and the count stay on one line."""
+        folder = tmp_path / ("a-folder-with-a-long-name-" * 5)
+        folder.mkdir()
+        path = folder / "decisions.jsonl"
+        assert len(str(path)) > 120
+        _decide_all(holder, AuditConfig(path), rule_set, 3)
+        done = _cli("verify", str(path), env={"COLUMNS": "40"})
+        assert done.returncode == 0
+        assert done.stdout.splitlines() == [f"{path}: 3 records, chain intact"]
 
 
 class TestTampering:

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 from rolwijzer.scenarios import load_scenarios
-from support import SCENARIOS
+from support import CURRENT_RELEASE, SCENARIOS
 
 CLI = Path(sys.executable).parent / "rolwijzer"
 NEIGHBOUR_ANSWERS = "neighbour\nstructural\n4\n1.5\n"
+NEIGHBOUR_FACTS = ("--fact", "relation_to_beneficiary=neighbour", "--fact", "regularity=occasional_on_request")
+BOX_DRAWING = set("─│╭╮╰╯┃━┏┓┗┛┡┩┌┐└┘├┤┬┴┼╇╈╋")
+NARROW = {"COLUMNS": "40"}
 
 
-def _run(server: str, *args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ROLWIJZER_SERVER", "ROLWIJZER_LANG")}
+def _run(
+    server: str, *args: str, stdin: str = "", cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    dropped = ("ROLWIJZER_SERVER", "ROLWIJZER_LANG", "FORCE_COLOR", "TTY_COMPATIBLE")
+    env = {**{k: v for k, v in os.environ.items() if k not in dropped}, **(env or {})}
     return subprocess.run(
         [str(CLI), "--server", server, *args],
         input=stdin,
@@ -63,7 +72,7 @@ class TestEvaluate:
             "duration_months=unknown",
         )
         assert done.returncode == 0, done.stderr
-        assert "M A N T E L Z O R G E R" in done.stdout
+        assert "Role: MANTELZORGER" in done.stdout.splitlines()
         for text in ("AANSPR_HELPER", "the helper personally", "AVP_ADVIES", "BW 6:162", "R6c", "Rules applied"):
             assert text in done.stdout
         assert "\x1b[" not in done.stdout, "no colour codes when the output is not a terminal"
@@ -80,7 +89,7 @@ class TestEvaluate:
             "regularity=occasional_on_request",
         )
         decision = json.loads(done.stdout)
-        assert decision["role"] == "SOCIAAL_NETWERK" and decision["ruleSet"]["version"] == "1.0.0"
+        assert decision["role"] == "SOCIAAL_NETWERK" and decision["ruleSet"]["version"] == CURRENT_RELEASE
 
     def test_a_situation_file_is_read_and_a_fact_overrides_it(self, server_address: str, tmp_path: Path) -> None:
         """--file gives the facts; a --fact given as well wins."""
@@ -138,7 +147,7 @@ class TestAsk:
         assert done.returncode == 0, done.stderr
         order = [done.stdout.index(q) for q in ("What relationship", "How regularly", "How many hours", "For how many")]
         assert order == sorted(order), "asked most decisive first: relation, regularity, hours, duration"
-        assert "S O C I A A L _ N E T W E R K" in done.stdout and "R6d" in done.stdout
+        assert "Role: SOCIAAL_NETWERK" in done.stdout.splitlines() and "R6d" in done.stdout
         scenario = yaml.safe_load(saved.read_text())["scenarios"][0]
         assert scenario["facts"] == {
             "relation_to_beneficiary": "neighbour",
@@ -155,7 +164,7 @@ class TestAsk:
         saved = tmp_path / "open.yaml"
         done = _run(server_address, "ask", "--save", str(saved), stdin="weet niet\n" * 10, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert "O N B E P A A L D" in done.stdout
+        assert "Rol: ONBEPAALD" in done.stdout.splitlines()
         assert yaml.safe_load(saved.read_text())["scenarios"][0]["facts"]["relation_to_beneficiary"] == "unknown"
         assert [p.name for p in tmp_path.iterdir()] == ["open.yaml"], "the answers left over create no file"
 
@@ -266,3 +275,78 @@ class TestRules:
         assert done.returncode == 0
         for rule_id in ("A1-initiative-related", "R1", "W5-arts", "D2-deficient", "E7", "F4", "G-avp", "H4-ask"):
             assert rule_id in done.stdout
+
+
+class TestPipedOutput:
+    """Output that is not a terminal is plain lines, never wrapped or truncated, whatever COLUMNS says."""
+
+    def test_evaluate_prints_the_decision_id_and_the_role_whole_without_boxes(self, server_address: str) -> None:
+        """With COLUMNS=40 the full decision id and the unspaced role each stand on one line; nothing is boxed."""
+        done = _run(server_address, "evaluate", *NEIGHBOUR_FACTS, env=NARROW)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert "Rol: SOCIAAL_NETWERK" in lines
+        version = next(line for line in lines if line.startswith("Regelset: "))
+        found = re.search(r"· (\S+)$", version)
+        assert found is not None, version
+        assert str(uuid.UUID(found.group(1))) == found.group(1), "the whole decision id, as the server made it"
+        assert not BOX_DRAWING & set(done.stdout)
+        assert "\x1b[" not in done.stdout
+
+    def test_every_finding_and_rule_of_the_decision_stays_on_one_line(self, server_address: str) -> None:
+        """Each code with its text, and each applied rule with its explanation, is one line of the plain report."""
+        decision = json.loads(_run(server_address, "--lang", "en", "evaluate", "--json", *NEIGHBOUR_FACTS).stdout)
+        done = _run(server_address, "--lang", "en", "evaluate", *NEIGHBOUR_FACTS, env=NARROW)
+        lines = done.stdout.splitlines()
+        findings = decision["liabilities"] + decision["obligations"] + decision.get("flags", [])
+        for finding in findings:
+            assert any(finding["code"] in line and finding["text"] in line for line in lines), finding["code"]
+        for rule in decision["firedRules"]:
+            line = f"  {rule['ruleId']} ({rule['stage']}) — {rule['explanation']}"
+            assert any(printed.startswith(line) for printed in lines), rule["ruleId"]
+
+    def test_a_passing_scenario_is_one_short_line_and_a_failing_one_lists_its_differences(
+        self, server_address: str, tmp_path: Path
+    ) -> None:
+        """`pass  file:id` without the description; `FAIL  file:id: difference; difference`; then the summary."""
+        suite = tmp_path / "two.yaml"
+        friend = {"relation_to_beneficiary": "friend", "regularity": "occasional_on_request"}
+        suite.write_text(
+            yaml.safe_dump(
+                {
+                    "scenarios": [
+                        {
+                            "id": "friend-now-and-then",
+                            "name": "A friend who does the shopping now and then, on request",
+                            "facts": friend,
+                            "expected": {"role": "SOCIAAL_NETWERK"},
+                        },
+                        {
+                            "id": "wrong",
+                            "facts": friend,
+                            "expected": {"role": "MANTELZORGER", "flags": ["VRAAG_FEITEN"]},
+                        },
+                    ]
+                }
+            )
+        )
+        done = _run(server_address, "--lang", "en", "test", str(suite), env=NARROW)
+        assert done.returncode == 1
+        lines = done.stdout.splitlines()
+        assert lines[0] == "pass  two.yaml:friend-now-and-then"
+        assert lines[1].startswith("FAIL  two.yaml:wrong: ")
+        assert (
+            "role: expected MANTELZORGER, got SOCIAAL_NETWERK" in lines[1] and "flags: missing VRAAG_FEITEN" in lines[1]
+        )
+        assert "1 passed, 1 failed" in lines
+        assert "shopping" not in done.stdout
+        assert any(line.startswith("rules fired: ") for line in lines)
+        assert not BOX_DRAWING & set(done.stdout)
+
+    def test_rules_and_explain_print_one_item_per_line(self, server_address: str) -> None:
+        """`rules` is one line per rule; `explain` one line per field and per source."""
+        listed = _run(server_address, "--lang", "en", "rules", env=NARROW).stdout.splitlines()
+        assert any(line.startswith("R6c (B) — Structural help from a social relation") for line in listed)
+        explained = _run(server_address, "--lang", "en", "explain", "R6c", env=NARROW).stdout
+        assert "Condition: related and regularity is structural and intensity_met" in explained.splitlines()
+        assert not BOX_DRAWING & set("".join(listed) + explained)

@@ -10,6 +10,7 @@ from pathlib import Path
 import questionary
 import yaml
 from rich.console import Console
+from rich.text import Text
 
 from rolwijzer.cli.client import call
 from rolwijzer.cli.render import words
@@ -100,12 +101,20 @@ def _ask(fact: pb.FactDescription, language: str, pick: Picker, ask_number: Call
 
 
 def line_picker(console: Console, read: Callable[[], str | None]) -> tuple[Picker, Callable[[str], str | None]]:
-    """Numbered answers read line by line: for pipes, scripts and plain terminals."""
+    """Numbered answers read line by line: for pipes, scripts and plain terminals.
+
+    Questions and answers are server texts: printed as Text (never read as markup), one per line; in a pipe the console
+    soft-wraps (see `make_console`), so nothing is wrapped or cropped.
+    """
+
+    def show(text: Text) -> None:
+        console.print(text, soft_wrap=True)
 
     def pick(question: str, choices: list[tuple[str, str]]) -> str | None:
-        console.print(f"\n[bold]{question}[/bold]")
+        console.print()
+        show(Text(question, style="bold"))
         for number, (value, label) in enumerate(choices, start=1):
-            console.print(f"  {number}. {label}  [dim]({value})[/dim]")
+            show(Text.assemble(f"  {number}. {label}  ", (f"({value})", "dim")))
         while True:
             raw = read()
             if raw is None:
@@ -116,10 +125,11 @@ def line_picker(console: Console, read: Callable[[], str | None]) -> tuple[Picke
             for value, label in choices:
                 if text.lower() in (value.lower(), label.lower()):
                     return value
-            console.print(f"[red]choose 1-{len(choices)}[/red]")
+            show(Text(f"choose 1-{len(choices)}", style="red"))
 
     def ask_number(question: str) -> str | None:
-        console.print(f"\n[bold]{question}[/bold]")
+        console.print()
+        show(Text(question, style="bold"))
         return read()
 
     return pick, ask_number

@@ -1,4 +1,8 @@
-"""`rolwijzer audit verify|replay FILE`: check a decision log's chain; re-decide its records. Runs locally."""
+"""`rolwijzer audit verify|replay FILE`: check a decision log's chain; re-decide its records. Runs locally.
+
+Every line is printed whole (never wrapped or cropped, not read as markup), on a terminal and in a pipe alike, so that
+paths and decision ids can be copied and grepped.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rich.console import Console
 from rolwijzer.api.convert import facts_from_proto
 from rolwijzer.audit import read_records, verify
 from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, CliError
+from rolwijzer.cli.render import print_line
 from rolwijzer.engine import Engine, EvaluationError, InvalidFacts, NoRuleSetInForce, UnknownVersion
 from rolwijzer.rules import RuleSetError, load_rule_sets
 from rolwijzer.v1 import rolwijzer_pb2 as pb
@@ -22,11 +27,11 @@ def run_verify(path: Path, console: Console) -> int:
     problems = verify(path)
     records = sum(1 for _ in read_records(path))
     for problem in problems:
-        console.print(problem, markup=False, highlight=False)
+        print_line(console, problem)
     if problems:
-        console.print(f"{path}: {len(problems)} problem(s) in {records} records", highlight=False)
+        print_line(console, f"{path}: {len(problems)} problem(s) in {records} records")
         return EXIT_FAILED
-    console.print(f"{path}: {records} records, chain intact", highlight=False)
+    print_line(console, f"{path}: {records} records, chain intact")
     return 0
 
 
@@ -47,12 +52,10 @@ def run_replay(path: Path, rules: Path, console: Console) -> int:
             changes = _replay(engine, record)
             if changes:
                 differing += 1
-                console.print(f"line {number} ({record.get('decision_id')}): " + "; ".join(changes), markup=False)
+                print_line(console, f"line {number} ({record.get('decision_id')}): " + "; ".join(changes))
     finally:
         engine.close()
-    console.print(
-        f"{replayed} replayed, {differing} would now differ, {skipped} without facts (not replayable)", highlight=False
-    )
+    print_line(console, f"{replayed} replayed, {differing} would now differ, {skipped} without facts (not replayable)")
     return EXIT_FAILED if differing else 0
 
 

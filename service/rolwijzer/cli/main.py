@@ -18,8 +18,9 @@ from rich.console import Console
 from rolwijzer.api.server import DEFAULT_RULES
 from rolwijzer.cli import ask, audit_cmd, suite
 from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, ClientTls, CliError, call, connect, default_server
+from rolwijzer.cli.console import make_console
 from rolwijzer.cli.facts import parse_fact, read_situation
-from rolwijzer.cli.render import print_decision, print_rule, print_rules
+from rolwijzer.cli.render import print_decision, print_line, print_rule, print_rules
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
@@ -90,8 +91,8 @@ def _env_path(name: str) -> Path | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; print errors as one plain message and return the exit code."""
     args = _parser().parse_args(argv)
-    console = Console()
-    errors = Console(stderr=True)
+    console = make_console()
+    errors = make_console(stderr=True)
     try:
         if args.command == "audit":
             if args.audit_command == "verify":
@@ -101,10 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with channel:
             return _run(args, stub, console)
     except CliError as err:
-        errors.print(str(err), markup=False, highlight=False)
+        print_line(errors, str(err))
         return err.exit_code
     except KeyboardInterrupt:
-        errors.print("stopped")
+        print_line(errors, "stopped")
         return EXIT_FAILED
 
 
@@ -171,12 +172,13 @@ def _ask(
         if interactive:
             answer = ask.terminal_text(prompt)
         else:
-            console.print(f"\n{prompt}")
+            console.print()
+            print_line(console, prompt)
             answer = ask.read_line()
         target = Path(answer.strip()) if answer and answer.strip() else None
     if target is not None:
         ask.save_scenario(target, intake, decision, "Intake via rolwijzer ask")
-        console.print(f"→ {target}")
+        print_line(console, f"→ {target}")
     return 0
 
 

@@ -1,4 +1,8 @@
-"""Print decisions and rules for legal staff with rich: the role large, then every finding with its sources."""
+"""Print decisions and rules for legal staff with rich: the role large, then every finding with its sources.
+
+On a terminal: a panel and tables. Anywhere else (a pipe, a file, a test): plain lines, one item per line, nothing
+wrapped or truncated, no box drawing and no colour, so that paths, ids, roles and codes stay whole and greppable.
+"""
 
 from __future__ import annotations
 
@@ -72,18 +76,30 @@ def words(language: str) -> dict[str, str]:
     return WORDS.get(language, WORDS["nl"])
 
 
+def print_line(console: Console, text: str) -> None:
+    """One line of data exactly as given: never wrapped, cropped, styled or read as markup."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False, emoji=False)
+
+
+def _flat(text: str) -> str:
+    """A text from the server on one line (its line breaks become spaces)."""
+    return " ".join(text.splitlines())
+
+
 def print_decision(console: Console, decision: pb.Decision, language: str) -> None:
     """The decision as a report: role, liabilities, obligations, flags, missing facts, rules applied."""
     w = words(language)
-    title = " ".join(decision.role)
-    heading = Text(title, style="bold magenta", justify="center")
+    if not console.is_terminal:
+        _print_decision_plain(console, decision, w)
+        return
+    heading = Text(decision.role, style="bold magenta", justify="center")
     lines: list[Text | Table] = [heading, Text(decision.role_text, justify="center")]
     if decision.volunteer_deployer:
         lines.append(Text(f"{w['deployer']}: {decision.volunteer_deployer}", justify="center", style="bold"))
     if decision.role_candidates:
         lines.append(Text(f"{w['candidates']}: {', '.join(decision.role_candidates)}", justify="center"))
     ref = decision.rule_set
-    subtitle = f"{w['version']} {ref.id} {ref.version}  ·  {_date(ref.reference_date)}  ·  {decision.decision_id}"
+    subtitle = Text(f"{w['version']} {ref.id} {ref.version}  ·  {_date(ref.reference_date)}  ·  {decision.decision_id}")
     console.print(Panel(Group(*lines), title=w["role"], subtitle=subtitle, padding=(1, 2)))
     _findings(console, w["liabilities"], decision.liabilities, w, with_party=True)
     _findings(console, w["obligations"], decision.obligations, w)
@@ -94,7 +110,8 @@ def print_decision(console: Console, decision: pb.Decision, language: str) -> No
         table.add_column(w["answers"], ratio=2)
         for missing in decision.missing_facts:
             table.add_row(
-                Text(f"{missing.question}\n", style="bold") + Text(missing.fact, style="dim"), ", ".join(missing.values)
+                Text(f"{missing.question}\n", style="bold") + Text(missing.fact, style="dim"),
+                Text(", ".join(missing.values)),
             )
         console.print(table)
     table = Table(title=w["fired"], title_justify="left", expand=True, show_header=False)
@@ -105,6 +122,48 @@ def print_decision(console: Console, decision: pb.Decision, language: str) -> No
         right.append(f"\n{_sources(rule.citations)}", style="dim")
         table.add_row(Text(rule.rule_id, style="bold") + Text(f"\n{w['stage']} {rule.stage}", style="dim"), right)
     console.print(table)
+
+
+def _print_decision_plain(console: Console, decision: pb.Decision, w: dict[str, str]) -> None:
+    ref = decision.rule_set
+    lines = [f"{w['role']}: {decision.role}"]
+    if decision.role_text:
+        lines.append(_flat(decision.role_text))
+    if decision.volunteer_deployer:
+        lines.append(f"{w['deployer'].capitalize()}: {decision.volunteer_deployer}")
+    if decision.role_candidates:
+        lines.append(f"{w['candidates']}: {', '.join(decision.role_candidates)}")
+    lines.append(f"{w['version']}: {ref.id} {ref.version} · {_date(ref.reference_date)} · {decision.decision_id}")
+    for title, findings, with_party in (
+        (w["liabilities"], decision.liabilities, True),
+        (w["obligations"], decision.obligations, False),
+        (w["flags"], decision.flags, False),
+    ):
+        if not findings:
+            lines.append(f"{title}: {w['none']}")
+            continue
+        lines.append(f"{title}:")
+        for finding in findings:
+            party = f" ({finding.party})" if with_party and finding.party else ""
+            rules = f" [{w['rules'].lower()}: {', '.join(finding.rule_ids)}]" if finding.rule_ids else ""
+            lines.append(
+                f"  {finding.code}{party} — {_flat(finding.text)}{_plain_sources(finding.citations, w)}{rules}"
+            )
+    if decision.missing_facts:
+        lines.append(f"{w['missing']}:")
+        for missing in decision.missing_facts:
+            answers = f" — {w['answers'].lower()}: {', '.join(missing.values)}" if missing.values else ""
+            lines.append(f"  {missing.fact} — {_flat(missing.question)}{answers}")
+    lines.append(f"{w['fired']}:")
+    for rule in decision.fired_rules:
+        lines.append(f"  {rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}{_plain_sources(rule.citations, w)}")
+    for line in lines:
+        print_line(console, line)
+
+
+def _plain_sources(citations: Iterable[pb.Citation], w: dict[str, str]) -> str:
+    sources = _sources(citations)
+    return f" [{w['sources'].lower()}: {sources}]" if sources else ""
 
 
 def _findings(
@@ -140,26 +199,45 @@ def _date(value: object) -> str:
 def print_rule(console: Console, rule: pb.RuleDescription, language: str) -> None:
     """One rule: explanation, condition and conclusion in readable form, and sources."""
     w = words(language)
+    if not console.is_terminal:
+        lines = [
+            rule.rule_id,
+            f"{w['stage']}: {rule.stage}",
+            f"{w['explanation']}: {_flat(rule.explanation)}",
+            f"{w['condition']}: {_flat(rule.condition)}",
+            f"{w['conclusion']}: {_flat(rule.conclusion)}",
+            f"{w['sources']}:",
+            *(f"  {c.reference} ({_flat(c.title)})" if c.title else f"  {c.reference}" for c in rule.citations),
+        ]
+        if rule.note:
+            lines.append(f"{w['note']}: {_flat(rule.note)}")
+        for line in lines:
+            print_line(console, line)
+        return
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    table.add_row(w["stage"], rule.stage)
-    table.add_row(w["explanation"], rule.explanation)
-    table.add_row(w["condition"], rule.condition)
-    table.add_row(w["conclusion"], rule.conclusion)
-    table.add_row(w["sources"], "\n".join(f"{c.reference}  ({c.title})" for c in rule.citations))
+    table.add_row(w["stage"], Text(rule.stage))
+    table.add_row(w["explanation"], Text(rule.explanation))
+    table.add_row(w["condition"], Text(rule.condition))
+    table.add_row(w["conclusion"], Text(rule.conclusion))
+    table.add_row(w["sources"], Text("\n".join(f"{c.reference}  ({c.title})" for c in rule.citations)))
     if rule.note:
-        table.add_row(w["note"], rule.note)
-    console.print(Panel(table, title=f"[bold]{rule.rule_id}[/bold]", title_align="left"))
+        table.add_row(w["note"], Text(rule.note))
+    console.print(Panel(table, title=Text(rule.rule_id, style="bold"), title_align="left"))
 
 
 def print_rules(console: Console, rules: Iterable[pb.RuleDescription], language: str) -> None:
     """Every rule by stage, with its explanation."""
     w = words(language)
+    if not console.is_terminal:
+        for rule in rules:
+            print_line(console, f"{rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}")
+        return
     table = Table(expand=True)
     table.add_column(w["stage"], no_wrap=True)
     table.add_column("", no_wrap=True, style="bold")
     table.add_column(w["explanation"], ratio=1)
     for rule in rules:
-        table.add_row(rule.stage, rule.rule_id, rule.explanation)
+        table.add_row(Text(rule.stage), Text(rule.rule_id), Text(rule.explanation))
     console.print(table)

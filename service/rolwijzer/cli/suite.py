@@ -10,9 +10,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, call
-from rolwijzer.scenarios import Scenario, ScenarioFileError, differences, load_scenarios, situation_request
+from rolwijzer.cli.render import print_line
+from rolwijzer.scenarios import Scenario, ScenarioFileError, differences, load_scenarios, scenario_request
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
@@ -64,10 +66,11 @@ def run(
 ) -> list[Result]:
     """Evaluate every scenario; a progress bar is shown for more than a handful on a terminal."""
     results: list[Result] = []
-    with Progress(console=console, transient=True, disable=len(scenarios) < PROGRESS_FROM) as progress:
+    disable = len(scenarios) < PROGRESS_FROM or not console.is_terminal
+    with Progress(console=console, transient=True, disable=disable) as progress:
         task = progress.add_task("scenarios", total=len(scenarios))
         for scenario in scenarios:
-            request = situation_request(scenario.facts, set_facts)
+            request = scenario_request(scenario, set_facts)
             request.language, request.case_reference = language, f"test:{scenario.id}"[:128]
             try:
                 decision = call(stub.Evaluate, request, server).decision
@@ -86,6 +89,9 @@ def print_report(
 ) -> None:
     """A line per scenario, the summary line, and which rules fired in at least one scenario, by stage."""
     en = language == "en"
+    if not console.is_terminal:
+        _print_report_plain(console, results, rules, en)
+        return
     table = Table(expand=True)
     table.add_column("", no_wrap=True)
     table.add_column("scenario", no_wrap=True)
@@ -93,25 +99,59 @@ def print_report(
     for result in results:
         mark = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
         label = f"{result.scenario.file}:{result.scenario.id}"
-        table.add_row(mark, label, "\n".join(result.differences) or result.scenario.name)
+        table.add_row(mark, Text(label), Text("\n".join(result.differences) or result.scenario.name))
     console.print(table)
     passed = sum(r.passed for r in results)
     console.print(f"{passed} passed, {len(results) - passed} failed", highlight=False)
-    fired = set().union(*(r.fired for r in results)) if results else set()
+    fired = _fired(results)
     coverage = Table(title="rule coverage" if en else "regeldekking", title_justify="left", expand=True)
     coverage.add_column("stage" if en else "fase", no_wrap=True)
     coverage.add_column("fired" if en else "gevuurd", no_wrap=True)
     coverage.add_column("never fired" if en else "nooit gevuurd", ratio=1)
+    for stage, ids in _stages(rules).items():
+        never = [i for i in ids if i not in fired]
+        coverage.add_row(Text(stage), f"{len(ids) - len(never)}/{len(ids)}", Text(", ".join(never) or "—"))
+    console.print(coverage)
+    console.print(_fired_line(rules, fired, en), highlight=False)
+
+
+def _print_report_plain(
+    console: Console, results: Sequence[Result], rules: Sequence[pb.RuleDescription], en: bool
+) -> None:
+    """The report as plain lines: `pass  file:id` or `FAIL  file:id: difference; ...`, summary, coverage by stage."""
+    for result in results:
+        label = f"{result.scenario.file}:{result.scenario.id}"
+        if result.passed:
+            print_line(console, f"pass  {label}")
+        else:
+            print_line(console, f"FAIL  {label}: {'; '.join(' '.join(d.splitlines()) for d in result.differences)}")
+    passed = sum(r.passed for r in results)
+    print_line(console, f"{passed} passed, {len(results) - passed} failed")
+    fired = _fired(results)
+    print_line(console, "rule coverage:" if en else "regeldekking:")
+    for stage, ids in _stages(rules).items():
+        never = [i for i in ids if i not in fired]
+        line = f"{stage}  {len(ids) - len(never)}/{len(ids)}"
+        if never:
+            line += f"  {'never fired' if en else 'nooit gevuurd'}: {', '.join(never)}"
+        print_line(console, line)
+    print_line(console, _fired_line(rules, fired, en))
+
+
+def _fired(results: Sequence[Result]) -> set[str]:
+    return set().union(*(r.fired for r in results)) if results else set()
+
+
+def _stages(rules: Sequence[pb.RuleDescription]) -> dict[str, list[str]]:
     stages: dict[str, list[str]] = {}
     for rule in rules:
         stages.setdefault(rule.stage, []).append(rule.rule_id)
-    for stage, ids in stages.items():
-        never = [i for i in ids if i not in fired]
-        coverage.add_row(stage, f"{len(ids) - len(never)}/{len(ids)}", ", ".join(never) or "—")
-    console.print(coverage)
-    total = len(rules)
+    return stages
+
+
+def _fired_line(rules: Sequence[pb.RuleDescription], fired: set[str], en: bool) -> str:
     covered = sum(1 for r in rules if r.rule_id in fired)
-    console.print(f"rules fired: {covered}/{total}" if en else f"regels gevuurd: {covered}/{total}", highlight=False)
+    return f"rules fired: {covered}/{len(rules)}" if en else f"regels gevuurd: {covered}/{len(rules)}"
 
 
 def write_junit(path: Path, results: Sequence[Result]) -> None:

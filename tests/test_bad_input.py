@@ -41,6 +41,16 @@ def _one(stub: pb_grpc.RolwijzerServiceStub, name: str, value: pb.FactValue) -> 
 class TestFactViolations:
     """Each kind of bad fact is named with its field and a reason a person can act on."""
 
+    def test_many_long_violations_stay_an_invalid_argument(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """64 unknown facts with 200-character names: INVALID_ARGUMENT with the rest summed up, never a trailer
+        too large for the client (RESOURCE_EXHAUSTED)."""
+        facts = {f"{index:02d}" + "x" * 198: pb.FactValue(symbol="y" * 200) for index in range(64)}
+        found = _violations(stub, pb.EvaluateRequest(facts=facts))
+        assert 10 < len(found) < 64
+        assert found["facts"].endswith("more violation(s) not shown")
+        shown = len(found) - 1
+        assert found["facts"] == f"{64 - shown} more violation(s) not shown"
+
     def test_an_unknown_fact_name_is_refused_with_a_suggestion(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
         """A misspelt fact name is refused and the closest real name is suggested."""
         text = _one(stub, "relation_to_benificiary", pb.FactValue(symbol="partner"))

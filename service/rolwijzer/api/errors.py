@@ -12,19 +12,30 @@ from grpc_status import rpc_status
 from rolwijzer.engine import Violation
 
 DOMAIN = "rolwijzer.v1"
+# The details travel base64-encoded in a trailer, and gRPC clients refuse trailers over 8 KiB by default (the call
+# then fails with RESOURCE_EXHAUSTED instead of INVALID_ARGUMENT): keep the encoded BadRequest well below that.
+DETAILS_BUDGET_BYTES = 5_000
+DESCRIPTION_MAX_CHARS = 300
 
 
 def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb2.Status:
-    """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field."""
+    """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field.
+
+    Violations beyond the size budget are summed up in a last violation of `facts` ("N more not shown").
+    """
+    bad_request = error_details_pb2.BadRequest()
+    for index, violation in enumerate(violations):
+        description = violation.description
+        if len(description) > DESCRIPTION_MAX_CHARS:
+            description = description[: DESCRIPTION_MAX_CHARS - 1] + "…"
+        entry = error_details_pb2.BadRequest.FieldViolation(field=violation.field, description=description)
+        if bad_request.ByteSize() + entry.ByteSize() > DETAILS_BUDGET_BYTES:
+            rest = len(violations) - index
+            bad_request.field_violations.add(field="facts", description=f"{rest} more violation(s) not shown")
+            break
+        bad_request.field_violations.append(entry)
     detail = any_pb2.Any()
-    detail.Pack(
-        error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in violations
-            ]
-        )
-    )
+    detail.Pack(bad_request)
     return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
 
 

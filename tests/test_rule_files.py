@@ -35,12 +35,13 @@ class TestTheShippedRuleSet:
         """Stages A to H each hold rules; facts and codes match domain.md §5 and §7."""
         stages = {rule.stage for rule in rule_set.rules}
         assert stages == {"A1", "A", "B", "B-context", "C", "D1", "D2", "D", "E", "F", "G", "H-enumeration", "H"}
-        assert len(rule_set.facts) == 33
+        assert len(rule_set.facts) == 36  # §5's 33 and revision 2's within_deployment and two age groups
         assert {f.name for f in rule_set.facts.values() if f.decides_role} == {
             "relation_to_beneficiary",
             "naaste_of_other_client",
             "initiative",
             "registered_volunteer",
+            "within_deployment",
             "helper_employment",
             "acting_capacity",
             "payment",

@@ -15,7 +15,7 @@ DOMAIN = "rolwijzer.v1"
 # The details travel base64-encoded in a trailer, and gRPC clients refuse trailers over 8 KiB by default (the call
 # then fails with RESOURCE_EXHAUSTED instead of INVALID_ARGUMENT): keep the encoded BadRequest well below that.
 DETAILS_BUDGET_BYTES = 5_000
-DESCRIPTION_MAX_CHARS = 300
+DESCRIPTION_MAX_CHARS = 1_000
 
 
 def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb2.Status:

@@ -286,7 +286,7 @@ class Encoder:
             elif kind == self._KNOWN:
                 append(YES if isinstance(value, float) else NO)
             elif kind == self._ONE_OF:
-                append(YES if isinstance(value, OneOf) else NO)
+                append(YES if isinstance(value, OneOf) and value.reported else NO)
             else:
                 append(YES if isinstance(value, frozenset) and symbol in value else NO)
         return tuple(found)

@@ -121,7 +121,8 @@ def _check(fact: FactDef, given: FactInput) -> FactValue:
     if fact.type == FactType.SYMBOL and isinstance(given, SymbolInput):
         if given.value not in fact.symbol_values:
             raise _Bad(f"{given.value!r} is not allowed; allowed: {', '.join(fact.symbol_values)}")
-        return given.value
+        meant = fact.aliases.get(given.value)
+        return OneOf(meant, reported=False) if meant else given.value
     if fact.type == FactType.BOOLEAN and isinstance(given, BooleanInput):
         return "true" if given.value else "false"
     if fact.type == FactType.NUMBER and isinstance(given, NumberInput):
@@ -149,7 +150,8 @@ def _one_of(fact: FactDef, raw: tuple[str, ...]) -> OneOf:
     bad = [v for v in distinct if v not in allowed]
     if bad:
         raise _Bad(f"{', '.join(map(repr, bad))} not allowed in one_of; allowed: {', '.join(allowed)}")
-    return OneOf(distinct)
+    aliases = fact.aliases
+    return OneOf(tuple(dict.fromkeys(m for v in distinct for m in aliases.get(v, (v,)))))
 
 
 def _number(value: float) -> float:

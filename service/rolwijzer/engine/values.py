@@ -9,9 +9,14 @@ from rolwijzer.rules.model import UNKNOWN
 
 @dataclass(frozen=True)
 class OneOf:
-    """Exactly one of `values` holds, but it is not known which (conflicting reports)."""
+    """Exactly one of `values` holds, but it is not known which.
+
+    `reported` is True for conflicting reports (the caller gave one_of) and False for a catalogue symbol that
+    means one of several (for example `contracted`), which raises no conflict flag.
+    """
 
     values: tuple[str | float, ...]
+    reported: bool = True
 
 
 # A symbol or boolean ("true"/"false"/"unknown"), a number (or "unknown"), a set of symbols, or a OneOf.

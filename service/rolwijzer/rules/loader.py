@@ -37,6 +37,7 @@ from rolwijzer.rules.model import (
     RuleSet,
     Scalar,
     SymbolDef,
+    UNKNOWN,
     Text,
     version_key,
 )
@@ -322,11 +323,20 @@ def _symbols(
         return ()
     found = []
     for item in raw:
-        if not isinstance(item, dict) or set(item) != {"value", "nl", "en"}:
-            reader.problem(file, name, f"symbol entry {item!r} needs exactly value, nl and en")
+        if not isinstance(item, dict) or not {"value", "nl", "en"} <= set(item) <= {"value", "nl", "en", "means"}:
+            reader.problem(file, name, f"symbol entry {item!r} needs value, nl and en (and may have means)")
             continue
         label = reader.text(file, name, item, f"symbol {item['value']!r}")
-        found.append(SymbolDef(str(item["value"]), label))
+        means = item.get("means", [])
+        if not isinstance(means, list) or len(means) == 1:
+            reader.problem(file, name, f"symbol {item['value']!r}: means must list at least two other symbols")
+            means = []
+        found.append(SymbolDef(str(item["value"]), label, tuple(str(m) for m in means)))
+    plain = {s.value for s in found if not s.means} - {UNKNOWN}
+    for symbol in found:
+        for meant in symbol.means:
+            if meant not in plain:
+                reader.problem(file, name, f"symbol {symbol.value!r}: means {meant!r}, which is no plain symbol")
     return tuple(found)
 
 

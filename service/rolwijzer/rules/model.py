@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -64,10 +65,15 @@ class Citation:
 
 @dataclass(frozen=True)
 class SymbolDef:
-    """One allowed symbol of a fact, with its labels."""
+    """One allowed symbol of a fact, with its labels.
+
+    A symbol with `means` is accepted as input and read as "one of these, not known which" (for example
+    `contracted`: agency worker or self-employed); it is enumerated like a one_of but is not a conflicting report.
+    """
 
     value: str
     label: Text
+    means: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,11 @@ class FactDef:
     def symbol_values(self) -> tuple[str, ...]:
         """The allowed symbols (for booleans "true" and "false", and "unknown" where allowed)."""
         return tuple(s.value for s in self.symbols)
+
+    @functools.cached_property
+    def aliases(self) -> Mapping[str, tuple[str, ...]]:
+        """The symbols that stand for one of several others, with what they mean."""
+        return {s.value: s.means for s in self.symbols if s.means}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import yaml
 
 from rolwijzer.rules.conditions import ConditionError, parse_condition
 from rolwijzer.rules.model import (
+    UNKNOWN,
     Aggregate,
     Bucket,
     Citation,
@@ -37,7 +38,6 @@ from rolwijzer.rules.model import (
     RuleSet,
     Scalar,
     SymbolDef,
-    UNKNOWN,
     Text,
     version_key,
 )

@@ -40,7 +40,7 @@ from rolwijzer.rules.model import (
     Text,
     version_key,
 )
-from rolwijzer.rules.validate import Problem, validate_rule_set
+from rolwijzer.rules.validate import Problem, internal_references, validate_rule_set
 
 # libyaml's loader is ~10x faster than the pure-Python one (measured: 0.6 s for both versions); same safe schema.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -127,24 +127,31 @@ def find_rule_set_folders(root: Path | str) -> list[Path]:
 def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
     """Load every release under `root`, oldest version first, and check that the current ones do not overlap.
 
-    A release named in another's `supersedes` is loaded too (for replay and pins) but is not current.
+    A release named in another's `supersedes` is loaded too (for replay and pins) but is not current. Only the
+    current releases must cite findable sources (no seed file names, no domain.md): a superseded release is
+    published and immutable, and keeps loading as it was written.
 
     Raises:
-        RuleSetError: any release has problems, none is found, or two current releases cover the same day.
+        RuleSetError: any release has problems, none is found, two current releases cover the same day, or a
+            current release cites a seed file or domain.md.
     """
     base = Path(root)
     problems: list[Problem] = []
-    loaded: list[RuleSet] = []
+    labelled: list[tuple[str, RuleSet]] = []
     folders = find_rule_set_folders(base)
     if not folders:
         raise RuleSetError([Problem(str(base), "-", "no rule-set version (no folder with a ruleset.yaml)")])
     for folder in folders:
         label = "" if folder == base else f"{folder.relative_to(base).as_posix()}/"
         try:
-            loaded.append(load_rule_set(folder, label))
+            labelled.append((label, load_rule_set(folder, label)))
         except RuleSetError as err:
             problems.extend(err.problems)
-    loaded.sort(key=lambda r: version_key(r.version))
+    superseded = {(r.id, old) for _, r in labelled for old in r.supersedes}
+    for label, rule_set in labelled:
+        if (rule_set.id, rule_set.version) not in superseded:
+            problems.extend(Problem(label + p.file, p.item, p.message) for p in internal_references(rule_set))
+    loaded = sorted((r for _, r in labelled), key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:
         raise RuleSetError(problems)

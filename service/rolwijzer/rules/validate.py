@@ -12,6 +12,7 @@ from rolwijzer.rules.model import (
     AggregateTest,
     AllOf,
     AnyOf,
+    Citation,
     CodeKind,
     CodeTest,
     Condition,
@@ -38,6 +39,8 @@ _OPS_BY_TYPE = {
 _ROLE_STAGES = set(STAGE_IDS[STAGE_IDS.index("B-context") :]) - {"H"}
 _NORMALISING = {"A1", "A"}
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A seed's file name (000_6e9bdd5e69beac01.txt) or our own specification: nothing a reader can look up.
+_INTERNAL_REFERENCE = re.compile(r"[0-9]{3}_[0-9a-f]{16}|domain\.md")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,33 @@ class Problem:
 def validate_rule_set(rule_set: RuleSet) -> list[Problem]:
     """Return every problem of `rule_set`; an empty list means it is sound."""
     return list(_check(rule_set))
+
+
+def internal_references(rs: RuleSet) -> list[Problem]:
+    """Citations and source titles that name a seed file or domain.md instead of a source a reader can find.
+
+    Only current releases are held to this: a published release is immutable, so the loader asks it of the
+    releases no other release supersedes (see `load_rule_sets`).
+    """
+    found = [
+        Problem("sources.yaml", source, f"source {source} names a seed file or domain.md; name the source by its title")
+        for source, title in rs.sources.items()
+        if _INTERNAL_REFERENCE.search(f"{source} {title}")
+    ]
+    cited: list[tuple[str, str, tuple[Citation, ...]]] = [(r.file, r.id, r.citations) for r in rs.rules]
+    cited += [("predicates.yaml", p.name, p.citations) for p in rs.predicates.values()]
+    cited += [("parameters.yaml", p.name, p.citations) for p in rs.parameters.values()]
+    cited += [("facts.yaml", f.name, f.citations) for f in rs.facts.values()]
+    cited += [("facts.yaml", g.name, g.citations) for g in rs.groups.values()]
+    cited += [("codes.yaml", c.code, c.citations) for c in (*rs.roles.values(), *rs.deployers.values())]
+    cited += [("codes.yaml", c.code, c.citations) for c in rs.codes.values()]
+    found += [
+        Problem(file, item, f"citation {c.reference!r} names a seed file or domain.md; cite a source and its section")
+        for file, item, citations in cited
+        for c in citations
+        if _INTERNAL_REFERENCE.search(c.reference)
+    ]
+    return found
 
 
 def _check(rs: RuleSet) -> Iterator[Problem]:

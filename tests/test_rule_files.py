@@ -211,6 +211,15 @@ class TestFindableSources:
             assert internal_references(loaded[version]), version
             assert version in loaded["2.0.0"].supersedes
 
+    def test_a_current_release_that_fails_to_load_does_not_put_its_predecessors_on_trial(self, tmp_path: Path) -> None:
+        """With 2.0.0 unreadable, 1.0.0 and 1.1.0 are not judged as if they were current: only 2.0.0's problem shows."""
+        root = tmp_path / "rules"
+        shutil.copytree(RULES_ROOT, root)
+        path = root / "informele-zorg" / "2.0.0" / "stage-b.yaml"
+        path.write_text(path.read_text(encoding="utf-8").replace("rules:\n", "rules:\n  - id: [unclosed\n", 1))
+        problems = _release_problems(root)
+        assert problems and all(p.startswith("informele-zorg/2.0.0/stage-b.yaml: -: cannot be read") for p in problems)
+
 
 def test_the_server_refuses_to_start_on_a_bad_rule_file(tmp_path: Path) -> None:
     """`rolwijzer-server --rules BAD` exits with code 2 and names the file, rule and problem."""

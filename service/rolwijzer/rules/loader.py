@@ -147,8 +147,10 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
             labelled.append((label, load_rule_set(folder, label)))
         except RuleSetError as err:
             problems.extend(err.problems)
+    # Which releases are current is known only when every release was read: a release that failed to load might
+    # supersede others, so their citations are judged once it loads.
     superseded = {(r.id, old) for _, r in labelled for old in r.supersedes}
-    for label, rule_set in labelled:
+    for label, rule_set in labelled if not problems else ():
         if (rule_set.id, rule_set.version) not in superseded:
             problems.extend(Problem(label + p.file, p.item, p.message) for p in internal_references(rule_set))
     loaded = sorted((r for _, r in labelled), key=lambda r: version_key(r.version))

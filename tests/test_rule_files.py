@@ -125,6 +125,18 @@ class TestBrokenFiles:
                 "stage-b.yaml: R2: unknown stage 'Q'",
             ),
             ("stage-b.yaml", "rules:\n", "rules:\n  - id: [unclosed\n", "stage-b.yaml: -: cannot be read as YAML"),
+            (
+                "stage-e.yaml",
+                "      en: For its professionals the organisation's general duty of good care applies.\n",
+                "      en: For its professionals {hourz} applies.\n",
+                "stage-e.yaml: E6: unknown placeholder {hourz}",
+            ),
+            (
+                "codes.yaml",
+                "Structurele hulp onder de intensiteitsgrens",
+                "Structurele hulp onder de {intensity_hours} uur",
+                "codes.yaml: CTX_INTENSITY_REVIEW: the Dutch and the English text use different placeholders",
+            ),
         ],
         ids=[
             "unknown-fact",
@@ -137,6 +149,8 @@ class TestBrokenFiles:
             "role-before-stage-b",
             "unknown-stage",
             "invalid-yaml",
+            "unknown-placeholder",
+            "placeholders-differ-by-language",
         ],
     )
     def test_the_problem_names_file_rule_and_reason(

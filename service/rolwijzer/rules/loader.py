@@ -413,7 +413,22 @@ def _parameters(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> It
             allowed=tuple(str(a) for a in allowed) if isinstance(allowed, list) else (),
             fact=str(raw["fact"]) if "fact" in raw else None,
             citations=reader.citations(file, name, raw.get("cite")),
+            texts=_param_texts(reader, file, name, raw.get("texts", {})),
         )
+
+
+def _param_texts(reader: _Reader, file: str, name: str, raw: object) -> dict[str, dict[str, Text]]:
+    """A parameter's `texts`: for each placeholder, its Dutch and English wording under each allowed value."""
+    if not isinstance(raw, dict) or not all(isinstance(by_value, dict) for by_value in raw.values()):
+        reader.problem(file, name, "`texts` maps each placeholder to a text per allowed value")
+        return {}
+    return {
+        str(placeholder): {
+            str(value): reader.text(file, name, text, f"text of {{{placeholder}}} for {value}")
+            for value, text in by_value.items()
+        }
+        for placeholder, by_value in raw.items()
+    }
 
 
 def _param_value(raw: object) -> Scalar | tuple[str, ...]:

@@ -29,6 +29,7 @@ from rolwijzer.rules.model import (
     Rule,
     RuleSet,
 )
+from rolwijzer.rules.texts import PATTERN_PLACEHOLDER, placeholders_in, texts_of
 
 _OPS_BY_TYPE = {
     FactType.SYMBOL: {FactOp.IS, FactOp.IS_NOT, FactOp.IN, FactOp.ABSENT},
@@ -92,6 +93,7 @@ def _check(rs: RuleSet) -> Iterator[Problem]:
         yield Problem("ruleset.yaml", "-", "needs an id and a version")
     yield from _check_facts(rs)
     yield from _check_groups_and_parameters(rs)
+    yield from _check_texts(rs)
     for predicate in rs.predicates.values():
         yield from _check_condition(rs, "predicates.yaml", predicate.name, predicate.when, None)
     seen: set[str] = set()
@@ -157,6 +159,43 @@ def _check_groups_and_parameters(rs: RuleSet) -> Iterator[Problem]:
                 fact = rs.facts.get(param.fact or "")
                 if fact is None or not set(value) <= set(fact.symbol_values):
                     yield Problem("parameters.yaml", param.name, "a list value needs `fact` and its symbols")
+
+
+def _check_texts(rs: RuleSet) -> Iterator[Problem]:
+    """Placeholders: defined once, worded for every allowed value, and every one a text uses is known."""
+    parameters = set(rs.parameters)
+    defined: set[str] = set()
+    for param in rs.parameters.values():
+        for placeholder, by_value in param.texts.items():
+            if placeholder in parameters | defined | {PATTERN_PLACEHOLDER} or not placeholders_in(f"{{{placeholder}}}"):
+                yield Problem("parameters.yaml", param.name, f"placeholder {{{placeholder}}} is taken or not a name")
+            defined.add(placeholder)
+            if not param.allowed or set(by_value) != set(param.allowed):
+                yield Problem(
+                    "parameters.yaml",
+                    param.name,
+                    f"texts of {{{placeholder}}} need one wording for each allowed value {list(param.allowed)}",
+                )
+            for value, text in by_value.items():
+                for name in sorted((placeholders_in(text.nl) | placeholders_in(text.en)) - parameters):
+                    yield Problem(
+                        "parameters.yaml",
+                        param.name,
+                        f"the wording of {{{placeholder}}} for {value} may name parameter values only, not {{{name}}}",
+                    )
+    known = parameters | defined
+    for file, item, text in texts_of(rs):
+        nl, en = placeholders_in(text.nl), placeholders_in(text.en)
+        allowed = known | ({PATTERN_PLACEHOLDER} if file == "codes.yaml" and _is_pattern(rs, item) else set())
+        for name in sorted((nl | en) - allowed):
+            yield Problem(file, item, f"unknown placeholder {{{name}}}; a text may use {sorted(known)}")
+        if nl != en:
+            yield Problem(file, item, "the Dutch and the English text use different placeholders")
+
+
+def _is_pattern(rs: RuleSet, code: str) -> bool:
+    found = rs.codes.get(code)
+    return found is not None and found.pattern
 
 
 def _param_number(rs: RuleSet, ref: ParamRef) -> float | None:

@@ -137,6 +137,12 @@ class TestBrokenFiles:
                 "Structurele hulp onder de {intensity_hours} uur",
                 "codes.yaml: CTX_INTENSITY_REVIEW: the Dutch and the English text use different placeholders",
             ),
+            (
+                "parameters.yaml",
+                '        inclusive: {nl: "minimaal {intensity_hours} uur", en: "at least {intensity_hours} hours"}\n',
+                "",
+                "parameters.yaml: intensity_boundary: texts of {hours} need one wording for each allowed value",
+            ),
         ],
         ids=[
             "unknown-fact",
@@ -151,6 +157,7 @@ class TestBrokenFiles:
             "invalid-yaml",
             "unknown-placeholder",
             "placeholders-differ-by-language",
+            "a-boundary-value-without-wording",
         ],
     )
     def test_the_problem_names_file_rule_and_reason(

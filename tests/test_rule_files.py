@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from rolwijzer.rules import RuleSet, RuleSetError, load_rule_set
-from support import RULES
+from rolwijzer.rules import RuleSet, RuleSetError, load_rule_set, load_rule_sets
+from rolwijzer.rules.validate import internal_references
+from support import RULES, RULES_ROOT
 
 
 def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
@@ -25,6 +26,12 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
 def _problems(folder: Path) -> list[str]:
     with pytest.raises(RuleSetError) as caught:
         load_rule_set(folder)
+    return [str(p) for p in caught.value.problems]
+
+
+def _release_problems(folder: Path) -> list[str]:
+    with pytest.raises(RuleSetError) as caught:
+        load_rule_sets(folder)
     return [str(p) for p in caught.value.problems]
 
 
@@ -119,6 +126,24 @@ class TestBrokenFiles:
                 "stage-b.yaml: R2: unknown stage 'Q'",
             ),
             ("stage-b.yaml", "rules:\n", "rules:\n  - id: [unclosed\n", "stage-b.yaml: -: cannot be read as YAML"),
+            (
+                "stage-e.yaml",
+                "      en: For its professionals the organisation's general duty of good care applies.\n",
+                "      en: For its professionals {hourz} applies.\n",
+                "stage-e.yaml: E6: unknown placeholder {hourz}",
+            ),
+            (
+                "codes.yaml",
+                "Structurele hulp onder de intensiteitsgrens",
+                "Structurele hulp onder de {intensity_hours} uur",
+                "codes.yaml: CTX_INTENSITY_REVIEW: the Dutch and the English text use different placeholders",
+            ),
+            (
+                "parameters.yaml",
+                '        inclusive: {nl: "minimaal {intensity_hours} uur", en: "at least {intensity_hours} hours"}\n',
+                "",
+                "parameters.yaml: intensity_boundary: texts of {hours} need one wording for each allowed value",
+            ),
         ],
         ids=[
             "unknown-fact",
@@ -131,6 +156,9 @@ class TestBrokenFiles:
             "role-before-stage-b",
             "unknown-stage",
             "invalid-yaml",
+            "unknown-placeholder",
+            "placeholders-differ-by-language",
+            "a-boundary-value-without-wording",
         ],
     )
     def test_the_problem_names_file_rule_and_reason(
@@ -148,6 +176,71 @@ class TestBrokenFiles:
         problems = _problems(folder)
         assert any("E6: unknown code 'NOPE'" in p for p in problems)
         assert any("R2: unknown fact 'pay'" in p for p in problems)
+
+
+class TestFindableSources:
+    """The current release cites what a reader can find; superseded releases load as they were published."""
+
+    SEED_FILE = "001_a381be725bee7cce.txt"
+
+    @pytest.mark.parametrize(
+        ("file", "old", "new", "expected"),
+        [
+            (
+                "stage-b.yaml",
+                '    cite: ["CRvB 2017:17"]\n',
+                f'    cite: ["CRvB 2017:17", "S001 § Definitie ({SEED_FILE})"]\n',
+                f"stage-b.yaml: R2: citation 'S001 § Definitie ({SEED_FILE})' names a seed file or domain.md",
+            ),
+            (
+                "sources.yaml",
+                "(DPRS) — Betrokken mantelzorger(s) en/of sociaal netwerk (zonder jaar)",
+                f"(DPRS) — Betrokken mantelzorger(s) en/of sociaal netwerk (seed {SEED_FILE})",
+                "sources.yaml: S001: source S001 names a seed file or domain.md",
+            ),
+            (
+                "sources.yaml",
+                "sources:\n",
+                'sources:\n  - {id: domain.md, title: "Rolwijzer kennisbank"}\n',
+                "sources.yaml: domain.md: source domain.md names a seed file or domain.md",
+            ),
+        ],
+        ids=["seed-file-in-a-citation", "seed-file-in-a-source-title", "domain-md-as-a-source"],
+    )
+    def test_a_seed_file_name_or_domain_md_is_refused_with_file_and_id(
+        self, tmp_path: Path, file: str, old: str, new: str, expected: str
+    ) -> None:
+        """A copy of the current release with such a reference does not load; the problem says where."""
+        problems = _release_problems(_broken(tmp_path, file, old, new))
+        assert any(p.startswith(expected) for p in problems), problems
+
+    def test_a_citation_of_domain_md_is_refused_even_when_the_source_is_listed(self, tmp_path: Path) -> None:
+        """Putting domain.md back among the sources does not make a citation of it acceptable."""
+        folder = _broken(tmp_path, "sources.yaml", "sources:\n", 'sources:\n  - {id: domain.md, title: "Kennisbank"}\n')
+        path = folder / "stage-b.yaml"
+        path.write_text(path.read_text(encoding="utf-8").replace('cite: ["CRvB 2017:17"]', 'cite: ["domain.md §6 R2"]'))
+        problems = _release_problems(folder)
+        assert any(p.startswith("stage-b.yaml: R2: citation 'domain.md §6 R2' names a seed") for p in problems)
+
+    def test_the_shipped_current_release_cites_no_seed_file_and_no_domain_md(self, rule_set: RuleSet) -> None:
+        """Every citation and source title of the current release is findable."""
+        assert internal_references(rule_set) == []
+
+    def test_the_superseded_releases_keep_their_old_citations_and_load(self) -> None:
+        """1.0.0 and 1.1.0 still name seed files and domain.md; they load because 2.0.0 supersedes them."""
+        loaded = {r.version: r for r in load_rule_sets(RULES_ROOT)}
+        for version in ("1.0.0", "1.1.0"):
+            assert internal_references(loaded[version]), version
+            assert version in loaded["2.0.0"].supersedes
+
+    def test_a_current_release_that_fails_to_load_does_not_put_its_predecessors_on_trial(self, tmp_path: Path) -> None:
+        """With 2.0.0 unreadable, 1.0.0 and 1.1.0 are not judged as if they were current: only 2.0.0's problem shows."""
+        root = tmp_path / "rules"
+        shutil.copytree(RULES_ROOT, root)
+        path = root / "informele-zorg" / "2.0.0" / "stage-b.yaml"
+        path.write_text(path.read_text(encoding="utf-8").replace("rules:\n", "rules:\n  - id: [unclosed\n", 1))
+        problems = _release_problems(root)
+        assert problems and all(p.startswith("informele-zorg/2.0.0/stage-b.yaml: -: cannot be read") for p in problems)
 
 
 def test_the_server_refuses_to_start_on_a_bad_rule_file(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ class BaselineServicer(RolwijzerServicer):
         with holder.engine() as engine:
             selection = engine.select()
             decision = engine.evaluate(facts_from_proto(facts), selection)
-            text = report(selection.rule_set, decision, "nl")
+            text = report(selection, decision, "nl")
         self._response = pb.EvaluateResponse(decision=decision_to_proto(text, "baseline", ""))
 
     def Evaluate(  # noqa: N802 - the method name is fixed by the generated base class

@@ -27,6 +27,7 @@ from rolwijzer.engine import (
 from rolwijzer.rules import RuleSet
 from rolwijzer.rules.describe import conclusion_text, condition_text
 from rolwijzer.rules.model import Citation, FactDef, FactType
+from rolwijzer.rules.texts import RenderedTexts
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 
@@ -55,7 +56,7 @@ def _fact(value: pb.FactValue) -> FactInput:
 def decision_to_proto(report: Report, decision_id: str, case_reference: str) -> pb.Decision:
     """The Decision message of a report."""
     decision = report.decision
-    version = (decision.rule_set.sha256, report.language)
+    version = (report.texts_key, report.language)
     return pb.Decision(
         decision_id=decision_id,
         case_reference=case_reference,
@@ -83,8 +84,8 @@ def decision_to_proto(report: Report, decision_id: str, case_reference: str) -> 
     )
 
 
-# The text and citations of a code or rule are fixed per rule-set version and language: build their messages once
-# (measured: building citations was a quarter of turning a decision into its message).
+# The text and citations of a code or rule are fixed per release, dated state of its texts and language: build their
+# messages once (measured: building citations was a quarter of turning a decision into its message).
 _FINDINGS: dict[tuple[str, str, str], pb.Finding] = {}
 _RULES: dict[tuple[str, str, str], pb.FiredRule] = {}
 
@@ -159,10 +160,10 @@ _FACT_KINDS = {
 def describe(
     selection: Selection, language: str, today: dt.date, superseded_by: str = ""
 ) -> pb.DescribeRuleSetResponse:
-    """The catalogues, rules and dated entries of the selected release, texts in `language`."""
-    rs = selection.rule_set
+    """The catalogues, rules and dated entries of the selected release, texts in `language` as on its date."""
+    rs, texts = selection.rule_set, selection.compiled.texts
     codes = [
-        pb.CodeDescription(code=r.code, kind=kind, text=r.text.get(language), citations=_citations(r.citations))
+        pb.CodeDescription(code=r.code, kind=kind, text=texts.get(r.text, language), citations=_citations(r.citations))
         for kind, catalogue in (("role", rs.roles), ("deployer", rs.deployers))
         for r in catalogue.values()
     ]
@@ -170,8 +171,8 @@ def describe(
         pb.CodeDescription(
             code=c.code,
             kind=c.kind.value,
-            text=c.text.get(language),
-            party=c.party.get(language) if c.party else "",
+            text=texts.get(c.text, language),
+            party=texts.get(c.party, language) if c.party else "",
             citations=_citations(c.citations),
         )
         for c in rs.codes.values()
@@ -179,13 +180,13 @@ def describe(
     day = selection.ref.reference_date
     return pb.DescribeRuleSetResponse(
         rule_set=rule_set_info(rs, language, today, superseded_by),
-        facts=[_fact_description(f, language) for f in rs.facts.values()],
+        facts=[_fact_description(f, language, texts) for f in rs.facts.values()],
         codes=codes,
         rules=[
             pb.RuleDescription(
                 rule_id=rule.id,
                 stage=rule.stage,
-                explanation=rule.explain.get(language),
+                explanation=texts.get(rule.explain, language),
                 citations=_citations(rule.citations),
                 condition=condition_text(rule.when),
                 conclusion=conclusion_text(rule.then),
@@ -198,7 +199,7 @@ def describe(
         parameters=[
             pb.ParameterDescription(
                 name=p.name,
-                explanation=p.explain.get(language),
+                explanation=texts.get(p.explain, language),
                 value=_text(p.value_on(day)),
                 values=[pb.ParameterValue(valid_from=date_to_proto(since), value=_text(v)) for since, v in p.values],
             )
@@ -207,18 +208,18 @@ def describe(
     )
 
 
-def _fact_description(fact: FactDef, language: str) -> pb.FactDescription:
+def _fact_description(fact: FactDef, language: str, texts: RenderedTexts) -> pb.FactDescription:
     default = "conditional" if fact.default_conditional else _text(fact.default)
     return pb.FactDescription(
         name=fact.name,
         kind=_FACT_KINDS[fact.type],
-        symbols=[pb.SymbolDescription(value=s.value, label=s.label.get(language)) for s in fact.symbols],
+        symbols=[pb.SymbolDescription(value=s.value, label=texts.get(s.label, language)) for s in fact.symbols],
         unknown_allowed=fact.unknown_allowed,
         default_value=default,
         decides_role=fact.decides_role,
-        question=fact.question.get(language),
-        help=fact.help.get(language),
-        unit=fact.unit.get(language) if fact.unit else "",
+        question=texts.get(fact.question, language),
+        help=texts.get(fact.help, language),
+        unit=texts.get(fact.unit, language) if fact.unit else "",
     )
 
 

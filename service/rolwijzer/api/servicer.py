@@ -154,7 +154,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                     engine.check(inputs, selection)  # only to name bad facts together with the other fields
                 else:
                     decision = engine.evaluate(inputs, selection, deadline=deadline)  # checks the facts itself
-                    text = report(selection.rule_set, decision, language)
+                    text = report(selection, decision, language)
             except InvalidFacts as err:
                 violations.extend(err.violations)
             except DeadlineExceeded as err:

@@ -1,11 +1,17 @@
-"""Turn a decision's codes into texts and citations in one language, from the rule set's catalogues."""
+"""Turn a decision's codes into texts and citations in one language, from the rule set's catalogues.
+
+Texts are those of the decision's reference date: a placeholder says what the parameters in force say
+(rolwijzer.rules.texts), so "meer dan 8 uur" under the strict boundary and "minimaal 8 uur" under the inclusive one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rolwijzer.engine.decision import Decision, Finding
-from rolwijzer.rules.model import LANGUAGES, Citation, RuleSet
+from rolwijzer.engine.versions import Selection
+from rolwijzer.rules.model import LANGUAGES, Citation
+from rolwijzer.rules.texts import PATTERN_PLACEHOLDER
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,11 @@ class TextRule:
 
 @dataclass(frozen=True)
 class Report:
-    """A decision with every text in one language."""
+    """A decision with every text in one language; `texts_key` tells apart releases and dated states of its texts."""
 
     decision: Decision
     language: str
+    texts_key: str
     role_text: str
     liabilities: tuple[TextFinding, ...]
     obligations: tuple[TextFinding, ...]
@@ -57,34 +64,37 @@ class UnsupportedLanguage(ValueError):
     """The requested language is not one the rule set is written in."""
 
 
-def report(rule_set: RuleSet, decision: Decision, language: str) -> Report:
-    """Attach the texts of `language` ("nl" or "en") to `decision`.
+def report(selection: Selection, decision: Decision, language: str) -> Report:
+    """Attach the texts of `language` ("nl" or "en") to `decision`, made with `selection`, as on its reference date.
 
     Raises:
         UnsupportedLanguage: `language` is not "nl" or "en".
     """
     if language not in LANGUAGES:
         raise UnsupportedLanguage(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
+    rule_set, texts = selection.rule_set, selection.compiled.texts
 
     def finding(found: Finding) -> TextFinding:
         entry = rule_set.code(found.code)
-        fact = found.code.removeprefix("CONFLICT_").lower()
-        text = entry.text.get(language).replace("{fact}", fact) if entry.pattern else entry.text.get(language)
-        party = entry.party.get(language) if entry.party else ""
+        text = texts.get(entry.text, language)
+        if entry.pattern:
+            text = text.replace(f"{{{PATTERN_PLACEHOLDER}}}", found.code.removeprefix("CONFLICT_").lower())
+        party = texts.get(entry.party, language) if entry.party else ""
         return TextFinding(found.code, text, party, entry.citations, found.rule_ids)
 
     def missing(fact_name: str, values: tuple[str, ...]) -> TextMissingFact:
         fact = rule_set.facts[fact_name]
-        return TextMissingFact(fact_name, fact.question.get(language), fact.help.get(language), values)
+        return TextMissingFact(fact_name, texts.get(fact.question, language), texts.get(fact.help, language), values)
 
     def rule_text(rule_id: str) -> TextRule:
         rule = rule_set.rule(rule_id)
-        return TextRule(rule.id, rule.stage, rule.explain.get(language), rule.citations)
+        return TextRule(rule.id, rule.stage, texts.get(rule.explain, language), rule.citations)
 
     return Report(
         decision=decision,
         language=language,
-        role_text=rule_set.roles[decision.role].text.get(language),
+        texts_key=texts.key,
+        role_text=texts.get(rule_set.roles[decision.role].text, language),
         liabilities=tuple(finding(f) for f in decision.liabilities),
         obligations=tuple(finding(f) for f in decision.obligations),
         flags=tuple(finding(f) for f in decision.flags),

@@ -23,6 +23,7 @@ from rolwijzer.engine.compile import (
 )
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
 from rolwijzer.rules.model import STAGE_IDS, RuleSet
+from rolwijzer.rules.texts import RenderedTexts
 
 NORMALISE_INPUT = ("A1", "A")
 COMBINATION_STAGES = ("B", "B-context", "C", "D1", "D2", "D", "E", "F", "G")
@@ -37,11 +38,14 @@ class EvaluationError(RuntimeError):
 
 
 class CompiledRuleSet:
-    """Every stage of a rule set, compiled for the parameters in force on one day."""
+    """Every stage of a rule set, compiled for the parameters in force on one day, and its texts for that day."""
 
     def __init__(self, rule_set: RuleSet, day: dt.date) -> None:
         self.rule_set = rule_set
         self.day = day
+        # One per release and stretch of constant dated entries (Versions keeps one compiled form per stretch), so
+        # each text is rendered once per stretch and language, and then looked up.
+        self.texts = RenderedTexts(rule_set, day)
         self.serial = next(_serials)  # unique for the life of the process, unlike id()
         self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}

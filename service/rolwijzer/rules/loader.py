@@ -41,7 +41,7 @@ from rolwijzer.rules.model import (
     Text,
     version_key,
 )
-from rolwijzer.rules.validate import Problem, validate_rule_set
+from rolwijzer.rules.validate import Problem, internal_references, validate_rule_set
 
 # libyaml's loader is ~10x faster than the pure-Python one (measured: 0.6 s for both versions); same safe schema.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -128,24 +128,33 @@ def find_rule_set_folders(root: Path | str) -> list[Path]:
 def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
     """Load every release under `root`, oldest version first, and check that the current ones do not overlap.
 
-    A release named in another's `supersedes` is loaded too (for replay and pins) but is not current.
+    A release named in another's `supersedes` is loaded too (for replay and pins) but is not current. Only the
+    current releases must cite findable sources (no seed file names, no domain.md): a superseded release is
+    published and immutable, and keeps loading as it was written.
 
     Raises:
-        RuleSetError: any release has problems, none is found, or two current releases cover the same day.
+        RuleSetError: any release has problems, none is found, two current releases cover the same day, or a
+            current release cites a seed file or domain.md.
     """
     base = Path(root)
     problems: list[Problem] = []
-    loaded: list[RuleSet] = []
+    labelled: list[tuple[str, RuleSet]] = []
     folders = find_rule_set_folders(base)
     if not folders:
         raise RuleSetError([Problem(str(base), "-", "no rule-set version (no folder with a ruleset.yaml)")])
     for folder in folders:
         label = "" if folder == base else f"{folder.relative_to(base).as_posix()}/"
         try:
-            loaded.append(load_rule_set(folder, label))
+            labelled.append((label, load_rule_set(folder, label)))
         except RuleSetError as err:
             problems.extend(err.problems)
-    loaded.sort(key=lambda r: version_key(r.version))
+    # Which releases are current is known only when every release was read: a release that failed to load might
+    # supersede others, so their citations are judged once it loads.
+    superseded = {(r.id, old) for _, r in labelled for old in r.supersedes}
+    for label, rule_set in labelled if not problems else ():
+        if (rule_set.id, rule_set.version) not in superseded:
+            problems.extend(Problem(label + p.file, p.item, p.message) for p in internal_references(rule_set))
+    loaded = sorted((r for _, r in labelled), key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:
         raise RuleSetError(problems)
@@ -414,7 +423,22 @@ def _parameters(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> It
             allowed=tuple(str(a) for a in allowed) if isinstance(allowed, list) else (),
             fact=str(raw["fact"]) if "fact" in raw else None,
             citations=reader.citations(file, name, raw.get("cite")),
+            texts=_param_texts(reader, file, name, raw.get("texts", {})),
         )
+
+
+def _param_texts(reader: _Reader, file: str, name: str, raw: object) -> dict[str, dict[str, Text]]:
+    """A parameter's `texts`: for each placeholder, its Dutch and English wording under each allowed value."""
+    if not isinstance(raw, dict) or not all(isinstance(by_value, dict) for by_value in raw.values()):
+        reader.problem(file, name, "`texts` maps each placeholder to a text per allowed value")
+        return {}
+    return {
+        str(placeholder): {
+            str(value): reader.text(file, name, text, f"text of {{{placeholder}}} for {value}")
+            for value, text in by_value.items()
+        }
+        for placeholder, by_value in raw.items()
+    }
 
 
 def _param_value(raw: object) -> Scalar | tuple[str, ...]:

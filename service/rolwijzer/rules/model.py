@@ -151,7 +151,11 @@ class Group:
 
 @dataclass(frozen=True)
 class Parameter:
-    """A parameter with dated values (openfisca style): the latest value dated on or before a day applies."""
+    """A parameter with dated values (openfisca style): the latest value dated on or before a day applies.
+
+    `texts` gives the wording a text's placeholder takes under each allowed value: {placeholder: {value: Text}},
+    for example {"hours": {"strict": "meer dan {intensity_hours} uur", "inclusive": "minimaal ..."}}.
+    """
 
     name: str
     explain: Text
@@ -159,6 +163,7 @@ class Parameter:
     allowed: tuple[str, ...]
     fact: str | None
     citations: tuple[Citation, ...]
+    texts: Mapping[str, Mapping[str, Text]] = field(default_factory=dict)
 
     def value_on(self, day: dt.date) -> Scalar | tuple[str, ...] | None:
         """Return the value in force on `day`, or None when the parameter has no value yet."""

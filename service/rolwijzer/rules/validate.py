@@ -12,6 +12,7 @@ from rolwijzer.rules.model import (
     AggregateTest,
     AllOf,
     AnyOf,
+    Citation,
     CodeKind,
     CodeTest,
     Condition,
@@ -28,6 +29,7 @@ from rolwijzer.rules.model import (
     Rule,
     RuleSet,
 )
+from rolwijzer.rules.texts import PATTERN_PLACEHOLDER, placeholders_in, texts_of
 
 _OPS_BY_TYPE = {
     FactType.SYMBOL: {FactOp.IS, FactOp.IS_NOT, FactOp.IN, FactOp.ABSENT},
@@ -38,6 +40,8 @@ _OPS_BY_TYPE = {
 _ROLE_STAGES = set(STAGE_IDS[STAGE_IDS.index("B-context") :]) - {"H"}
 _NORMALISING = {"A1", "A"}
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A seed's file name (000_6e9bdd5e69beac01.txt) or our own specification: nothing a reader can look up.
+_INTERNAL_REFERENCE = re.compile(r"[0-9]{3}_[0-9a-f]{16}|domain\.md")
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,39 @@ def validate_rule_set(rule_set: RuleSet) -> list[Problem]:
     return list(_check(rule_set))
 
 
+def internal_references(rs: RuleSet) -> list[Problem]:
+    """Citations and source titles that name a seed file or domain.md instead of a source a reader can find.
+
+    Only current releases are held to this: a published release is immutable, so the loader asks it of the
+    releases no other release supersedes (see `load_rule_sets`).
+    """
+    found = [
+        Problem("sources.yaml", source, f"source {source} names a seed file or domain.md; name the source by its title")
+        for source, title in rs.sources.items()
+        if _INTERNAL_REFERENCE.search(f"{source} {title}")
+    ]
+    cited: list[tuple[str, str, tuple[Citation, ...]]] = [(r.file, r.id, r.citations) for r in rs.rules]
+    cited += [("predicates.yaml", p.name, p.citations) for p in rs.predicates.values()]
+    cited += [("parameters.yaml", p.name, p.citations) for p in rs.parameters.values()]
+    cited += [("facts.yaml", f.name, f.citations) for f in rs.facts.values()]
+    cited += [("facts.yaml", g.name, g.citations) for g in rs.groups.values()]
+    cited += [("codes.yaml", c.code, c.citations) for c in (*rs.roles.values(), *rs.deployers.values())]
+    cited += [("codes.yaml", c.code, c.citations) for c in rs.codes.values()]
+    found += [
+        Problem(file, item, f"citation {c.reference!r} names a seed file or domain.md; cite a source and its section")
+        for file, item, citations in cited
+        for c in citations
+        if _INTERNAL_REFERENCE.search(c.reference)
+    ]
+    return found
+
+
 def _check(rs: RuleSet) -> Iterator[Problem]:
     if not rs.id or not rs.version:
         yield Problem("ruleset.yaml", "-", "needs an id and a version")
     yield from _check_facts(rs)
     yield from _check_groups_and_parameters(rs)
+    yield from _check_texts(rs)
     for predicate in rs.predicates.values():
         yield from _check_condition(rs, "predicates.yaml", predicate.name, predicate.when, None)
     seen: set[str] = set()
@@ -127,6 +159,43 @@ def _check_groups_and_parameters(rs: RuleSet) -> Iterator[Problem]:
                 fact = rs.facts.get(param.fact or "")
                 if fact is None or not set(value) <= set(fact.symbol_values):
                     yield Problem("parameters.yaml", param.name, "a list value needs `fact` and its symbols")
+
+
+def _check_texts(rs: RuleSet) -> Iterator[Problem]:
+    """Placeholders: defined once, worded for every allowed value, and every one a text uses is known."""
+    parameters = set(rs.parameters)
+    defined: set[str] = set()
+    for param in rs.parameters.values():
+        for placeholder, by_value in param.texts.items():
+            if placeholder in parameters | defined | {PATTERN_PLACEHOLDER} or not placeholders_in(f"{{{placeholder}}}"):
+                yield Problem("parameters.yaml", param.name, f"placeholder {{{placeholder}}} is taken or not a name")
+            defined.add(placeholder)
+            if not param.allowed or set(by_value) != set(param.allowed):
+                yield Problem(
+                    "parameters.yaml",
+                    param.name,
+                    f"texts of {{{placeholder}}} need one wording for each allowed value {list(param.allowed)}",
+                )
+            for value, text in by_value.items():
+                for name in sorted((placeholders_in(text.nl) | placeholders_in(text.en)) - parameters):
+                    yield Problem(
+                        "parameters.yaml",
+                        param.name,
+                        f"the wording of {{{placeholder}}} for {value} may name parameter values only, not {{{name}}}",
+                    )
+    known = parameters | defined
+    for file, item, text in texts_of(rs):
+        nl, en = placeholders_in(text.nl), placeholders_in(text.en)
+        allowed = known | ({PATTERN_PLACEHOLDER} if file == "codes.yaml" and _is_pattern(rs, item) else set())
+        for name in sorted((nl | en) - allowed):
+            yield Problem(file, item, f"unknown placeholder {{{name}}}; a text may use {sorted(known)}")
+        if nl != en:
+            yield Problem(file, item, "the Dutch and the English text use different placeholders")
+
+
+def _is_pattern(rs: RuleSet, code: str) -> bool:
+    found = rs.codes.get(code)
+    return found is not None and found.pattern
 
 
 def _param_number(rs: RuleSet, ref: ParamRef) -> float | None:

@@ -4,6 +4,8 @@ superseded releases answer only when pinned; the catalogue is served."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 from typing import cast
 
 import grpc
@@ -11,10 +13,13 @@ import pytest
 from google.rpc import error_details_pb2
 from google.type import date_pb2
 from grpc_status import rpc_status
+from rolwijzer.api import create_server
+from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
+from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import request
+from support import RULES_ROOT, request
 
 CURRENT = "2.0.0"  # the newest release, which corrects 1.0.0 and 1.1.0 for every date
 AT_THRESHOLD = {
@@ -193,3 +198,47 @@ class TestCatalogue:
         boundary = {p.name: p for p in stub.DescribeRuleSet(req).parameters}["intensity_boundary"]
         assert boundary.value == "strict"
         assert [(v.valid_from.year, v.value) for v in boundary.values] == [(2015, "strict"), (2027, "inclusive")]
+
+
+class TestDatedRules:
+    """A rule with valid_from / valid_until applies only on the dates of its entry, inside one release."""
+
+    def test_a_dated_rule_applies_only_within_its_dates(self, tmp_path: Path, rule_set: RuleSet) -> None:
+        """A rule dated 2030 fires on 2030-06-01, not on 2029-12-31 or 2031-01-01; DescribeRuleSet shows its dates."""
+        root = tmp_path / "rules"
+        shutil.copytree(RULES_ROOT, root, ignore=shutil.ignore_patterns("README.md"))
+        stage_e = root / "informele-zorg" / CURRENT / "stage-e.yaml"
+        stage_e.write_text(stage_e.read_text(encoding="utf-8") + DATED_RULE, encoding="utf-8")
+        holder = EngineHolder(root, DEFAULT_MAX_COMBINATIONS)
+        server, port = create_server("127.0.0.1:0", holder)
+        server.start()
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.RolwijzerServiceStub(channel)
+                facts = dict(AT_THRESHOLD, hours_per_week=2, duration_months=1)
+                fired = {
+                    day: "E-dated-example"
+                    in {r.rule_id for r in stub.Evaluate(_on(rule_set, day, facts=facts)).decision.fired_rules}
+                    for day in (dt.date(2029, 12, 31), dt.date(2030, 6, 1), dt.date(2031, 1, 1))
+                }
+                assert fired == {dt.date(2029, 12, 31): False, dt.date(2030, 6, 1): True, dt.date(2031, 1, 1): False}
+                described = stub.DescribeRuleSet(pb.DescribeRuleSetRequest(reference_date=_date(dt.date(2020, 1, 1))))
+                rule = {r.rule_id: r for r in described.rules}["E-dated-example"]
+                assert (rule.valid_from.year, rule.valid_until.year, rule.valid_until.month) == (2030, 2030, 12)
+        finally:
+            server.stop(grace=None)
+            holder.close()
+
+
+DATED_RULE = """
+  - id: E-dated-example
+    stage: E
+    valid_from: 2030-01-01
+    valid_until: 2030-12-31
+    when: {role: SOCIAAL_NETWERK}
+    then: {codes: [REVIEW_JURIST]}
+    explain:
+      nl: Een voorbeeld van een regel die een wetswijziging voor één jaar invoert.
+      en: An example of a rule that a change in the law introduces for one year.
+    cite: ["BW 6:162"]
+"""

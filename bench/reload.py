@@ -23,8 +23,8 @@ from rolwijzer.api import create_server  # noqa: E402 - after the path set-up fo
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS  # noqa: E402
 from rolwijzer.logs import configure_logging  # noqa: E402
 from rolwijzer.reload import EngineHolder  # noqa: E402
-from rolwijzer.stopsignal import StopSignal  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
+from rolwijzer.waiting import StopSignal  # noqa: E402
 from support import RULES_ROOT, request  # noqa: E402
 
 RELOADS = 10

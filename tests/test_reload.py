@@ -20,9 +20,9 @@ from rolwijzer.api import create_server
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
-from rolwijzer.stopsignal import StopSignal
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from rolwijzer.waiting import StopSignal
 from support import CURRENT_RELEASE, RULES_ROOT, request
 
 WATCH_INTERVAL = 0.05

@@ -200,8 +200,9 @@ class TestLimits:
 
 def test_sigterm_drains_calls_in_flight_and_exits_0(rule_set: RuleSet) -> None:
     """On SIGTERM health turns NOT_SERVING at once, calls in flight still finish, and the process exits 0."""
+    # Three expensive calls are admitted at once here: this test is about the drain, not about admission.
     process = subprocess.Popen(
-        [str(BIN / "rolwijzer-server"), "--address", "127.0.0.1:0"],
+        [str(BIN / "rolwijzer-server"), "--address", "127.0.0.1:0", "--expensive-concurrency", "3"],
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
@@ -212,7 +213,7 @@ def test_sigterm_drains_calls_in_flight_and_exits_0(rule_set: RuleSet) -> None:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.RolwijzerServiceStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
-            # 1,200 combinations: each call runs for about 0.1 s, so three are in flight when the signal comes.
+            # Some 2,900 combinations: each call runs for about 0.1 s, so three are in flight when the signal comes.
             facts = {
                 "relation_to_beneficiary": "unknown",
                 "helper_employment": "unknown",

@@ -20,7 +20,7 @@ import structlog
 
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
-from rolwijzer.stopsignal import StopSignal
+from rolwijzer.waiting import StopSignal
 
 log = structlog.get_logger("rolwijzer.rules")
 

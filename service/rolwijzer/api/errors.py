@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -57,6 +57,17 @@ def deadline_exceeded(message: str) -> status_pb2.Status:
 def unavailable(message: str) -> status_pb2.Status:
     """UNAVAILABLE: the server cannot answer now (for example the decision log cannot be written)."""
     return _with_info(code_pb2.UNAVAILABLE, message, "DECISION_LOG_UNAVAILABLE", {})
+
+
+def resource_exhausted(message: str, reason: str, retry_after_seconds: float) -> status_pb2.Status:
+    """RESOURCE_EXHAUSTED with an ErrorInfo and a RetryInfo: the server is busy, come back after the delay."""
+    status = _with_info(code_pb2.RESOURCE_EXHAUSTED, message, reason, {})
+    retry = any_pb2.Any()
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(int(retry_after_seconds * 1e9))
+    retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    status.details.append(retry)
+    return status
 
 
 def as_grpc(status: status_pb2.Status) -> grpc.Status:

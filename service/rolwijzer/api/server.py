@@ -31,9 +31,9 @@ from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
 from rolwijzer.logs import FORMATS, configure_logging
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSetError
-from rolwijzer.stopsignal import StopSignal
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from rolwijzer.waiting import StopSignal
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -41,6 +41,19 @@ DEFAULT_RULES = Path(__file__).resolve().parents[3] / "rules"
 GRACE_SECONDS = 5.0
 DRAIN_NOTICE_SECONDS = 1.0
 DEFAULT_LIMITS = Limits()
+# HTTP/2 limits on every connection: streams per connection; pings a client may send (keepalive enforcement);
+# idle connections closed after 5 minutes and every connection recycled after 30 (with 30 s to finish its calls),
+# which also ends a stream whose caller stopped reading its answers.
+CONNECTION_LIMITS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_concurrent_streams", 100),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
+    ("grpc.http2.max_ping_strikes", 2),
+    ("grpc.max_connection_idle_ms", 300_000),
+    ("grpc.max_connection_age_ms", 1_800_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+)
 
 log = structlog.get_logger("rolwijzer.server")
 
@@ -69,9 +82,12 @@ def create_server(
     options = [
         ("grpc.so_reuseport", 1 if share_port else 0),
         ("grpc.max_receive_message_length", limits.max_request_bytes),
+        *CONNECTION_LIMITS,
     ]
+    # Each open batch stream holds a thread for as long as it lives; the servicer admits at most
+    # `limits.max_streams` of them, so they get threads of their own and unary calls and health keep theirs.
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=max_workers),
+        ThreadPoolExecutor(max_workers=max_workers + limits.max_streams),
         options=options,
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
     )
@@ -277,6 +293,30 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=defaults.default_deadline_seconds,
         help="seconds an evaluation may take when the caller sets no deadline (default %(default)s)",
     )
+    limits.add_argument(
+        "--expensive-combinations",
+        type=int,
+        default=defaults.expensive_combinations,
+        help="a request spanning more combinations is expensive (default %(default)s)",
+    )
+    limits.add_argument(
+        "--expensive-concurrency",
+        type=int,
+        default=defaults.expensive_concurrency,
+        help="expensive evaluations at once; more get RESOURCE_EXHAUSTED with RetryInfo (default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-streams",
+        type=int,
+        default=defaults.max_streams,
+        help="EvaluateBatch streams open at once, each with its own thread (default %(default)s)",
+    )
+    limits.add_argument(
+        "--stream-idle-seconds",
+        type=float,
+        default=defaults.stream_idle_seconds,
+        help="a stream that sends no item for this long ends with DEADLINE_EXCEEDED (default %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -343,6 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_values=args.max_values,
         max_concurrent_rpcs=args.max_concurrent_rpcs,
         default_deadline_seconds=args.default_deadline,
+        expensive_combinations=args.expensive_combinations,
+        expensive_concurrency=args.expensive_concurrency,
+        max_streams=args.max_streams,
+        stream_idle_seconds=args.stream_idle_seconds,
     )
     checker = health.HealthServicer()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,14 +32,17 @@ from rolwijzer.api.errors import (
     failed_precondition,
     internal,
     invalid_argument,
+    resource_exhausted,
     unavailable,
 )
 from rolwijzer.audit import AuditLog, AuditUnavailable
 from rolwijzer.engine import (
     DeadlineExceeded,
+    Decision,
     Engine,
     InvalidFacts,
     NoRuleSetInForce,
+    Plan,
     Selection,
     TooManyCombinations,
     UnknownVersion,
@@ -49,10 +53,35 @@ from rolwijzer.reload import EngineHolder
 from rolwijzer.rules.model import LANGUAGES
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from rolwijzer.waiting import Closed, Handoff
 
 MAX_CASE_REFERENCE = 128
+EXPENSIVE_RETRY_SECONDS = 1.0
+STREAM_RETRY_SECONDS = 1.0
 
 log = structlog.get_logger("rolwijzer.decisions")
+
+
+def _read_in_background(requests: Iterator[object]) -> Handoff[object]:
+    """Read a stream's requests in a thread of their own, handing them over one at a time.
+
+    gRPC reads the next request only when the last one is taken, so nothing piles up; the consumer can wait with a
+    timeout, which gRPC's own request iterator does not offer.
+    """
+    items: Handoff[object] = Handoff()
+
+    def read() -> None:
+        try:
+            for item in requests:
+                items.give(item)
+        except (Closed, grpc.RpcError):
+            pass  # the stream ended (closed by the servicer, or cancelled by the caller)
+        finally:
+            items.close()
+            items.leave()
+
+    threading.Thread(target=read, name="batch-reader", daemon=True).start()
+    return items
 
 
 class _Refused(Exception):
@@ -69,6 +98,10 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         self._holder = holder
         self._limits = limits
         self._audit = audit
+        # Admission by cost: expensive evaluations get their own small budget, so they never hold every request
+        # thread; streams get slots, each with a thread of its own beside the request threads (create_server).
+        self._expensive = threading.BoundedSemaphore(limits.expensive_concurrency)
+        self._streams = threading.BoundedSemaphore(limits.max_streams)
 
     def Evaluate(  # noqa: N802 - the method name is fixed by the generated base class
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
@@ -81,17 +114,35 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     def EvaluateBatch(  # noqa: N802
         self, requests: Iterator[pb.EvaluateBatchRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.EvaluateBatchResponse]:
-        # One item at a time: gRPC reads the next request only when this one is answered, so nothing piles up.
-        for item in requests:
-            if not isinstance(item, pb.EvaluateBatchRequest):  # bytes that are no EvaluateBatchRequest
-                violation = Violation("item", "the bytes are not a valid EvaluateBatchRequest message")
-                yield pb.EvaluateBatchResponse(status=invalid_argument("undecodable item", [violation]))
-                continue
-            try:
-                decision = self._decide(item.request, self._deadline(context))
-                yield pb.EvaluateBatchResponse(item_id=item.item_id, decision=decision)
-            except _Refused as refused:
-                yield pb.EvaluateBatchResponse(item_id=item.item_id, status=refused.status)
+        if not self._streams.acquire(blocking=False):
+            message = f"{self._limits.max_streams} batch streams are open already; try again shortly"
+            _abort(context, as_grpc(resource_exhausted(message, "TOO_MANY_STREAMS", STREAM_RETRY_SECONDS)))
+        items = _read_in_background(requests)
+        try:
+            while True:
+                # A stream that sends nothing ends, so a silent caller cannot keep the thread for ever.
+                try:
+                    item = items.take(self._limits.stream_idle_seconds)
+                except TimeoutError:
+                    idle = f"no item for {self._limits.stream_idle_seconds:g} s: the stream is closed"
+                    _abort(context, as_grpc(deadline_exceeded(idle)))
+                except Closed:
+                    return
+                yield self._batch_answer(item, context)
+        finally:
+            items.close()
+            items.leave()
+            self._streams.release()
+
+    def _batch_answer(self, item: object, context: grpc.ServicerContext) -> pb.EvaluateBatchResponse:
+        if not isinstance(item, pb.EvaluateBatchRequest):  # bytes that are no EvaluateBatchRequest
+            violation = Violation("item", "the bytes are not a valid EvaluateBatchRequest message")
+            return pb.EvaluateBatchResponse(status=invalid_argument("undecodable item", [violation]))
+        try:
+            decision = self._decide(item.request, self._deadline(context))
+            return pb.EvaluateBatchResponse(item_id=item.item_id, decision=decision)
+        except _Refused as refused:
+            return pb.EvaluateBatchResponse(item_id=item.item_id, status=refused.status)
 
     def _decide(self, request: pb.EvaluateRequest, deadline: float) -> pb.Decision:
         """Check, decide (or take the decision from the cache), record and log one request.
@@ -153,8 +204,11 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 if violations:
                     engine.check(inputs, selection)  # only to name bad facts together with the other fields
                 else:
-                    decision = engine.evaluate(inputs, selection, deadline=deadline)  # checks the facts itself
+                    plan = engine.plan(inputs, selection)  # checks the facts itself
+                    decision = self._run_admitted(engine, plan, deadline)
                     text = report(selection, decision, language)
+            except _Refused:
+                raise
             except InvalidFacts as err:
                 violations.extend(err.violations)
             except DeadlineExceeded as err:
@@ -178,6 +232,25 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             kept.CopyFrom(answer)
             engine.cache.put(key, (kept, decision.combinations))
             return answer, decision.combinations
+
+    def _run_admitted(self, engine: Engine, plan: Plan, deadline: float) -> Decision:
+        """Evaluate `plan`; an expensive one only within its budget, else refuse at once.
+
+        Raises:
+            _Refused: RESOURCE_EXHAUSTED with a RetryInfo when the budget for expensive evaluations is in use.
+        """
+        if plan.combinations <= self._limits.expensive_combinations:
+            return engine.run(plan, deadline)
+        if not self._expensive.acquire(blocking=False):
+            message = (
+                f"{plan.combinations} combinations of open facts: the server evaluates "
+                f"{self._limits.expensive_concurrency} such request(s) at a time; answer more facts or try again"
+            )
+            raise _Refused(resource_exhausted(message, "EXPENSIVE_REQUESTS_BUSY", EXPENSIVE_RETRY_SECONDS))
+        try:
+            return engine.run(plan, deadline)
+        finally:
+            self._expensive.release()
 
     def _deadline(self, context: grpc.ServicerContext) -> float:
         """The monotonic time by which the evaluation must end: the caller's deadline or the default, sooner."""

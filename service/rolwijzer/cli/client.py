@@ -81,7 +81,7 @@ def connect(server: str, tls: ClientTls | None = None) -> tuple[grpc.Channel, pb
         else (grpc.insecure_channel(server))
     )
     # A health check that waits for the connection, bounded by gRPC's own deadline: Python's timed waits (as in
-    # channel_ready_future) never time out under a faked clock (see rolwijzer.stopsignal).
+    # channel_ready_future) never time out under a faked clock (see rolwijzer.waiting).
     try:
         health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), timeout=CONNECT_SECONDS, wait_for_ready=True

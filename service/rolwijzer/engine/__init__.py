@@ -2,7 +2,7 @@
 
 from rolwijzer.engine.decision import Decision, Finding, MissingFact
 from rolwijzer.engine.enumeration import TooManyCombinations
-from rolwijzer.engine.evaluator import DEFAULT_MAX_COMBINATIONS, DeadlineExceeded, Engine
+from rolwijzer.engine.evaluator import DEFAULT_MAX_COMBINATIONS, DeadlineExceeded, Engine, Plan
 from rolwijzer.engine.inputs import (
     BooleanInput,
     FactInput,
@@ -34,6 +34,7 @@ __all__ = [
     "NoRuleSetInForce",
     "NumberInput",
     "OneOfInput",
+    "Plan",
     "Report",
     "RuleSetRef",
     "Selection",

@@ -5,11 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 from rolwijzer.cache import LruCache
 from rolwijzer.engine.aggregate import Combination, combine
 from rolwijzer.engine.decision import Decision
-from rolwijzer.engine.enumeration import TooManyCombinations, combinations, count_combinations, open_domains
+from rolwijzer.engine.enumeration import (
+    Domain,
+    TooManyCombinations,
+    combinations,
+    count_combinations,
+    open_domains,
+)
 from rolwijzer.engine.inputs import FactInput, check_facts
 from rolwijzer.engine.stages import NORMALISE_INPUT, Outcome, StageRunner
 from rolwijzer.engine.values import Facts
@@ -19,6 +26,18 @@ from rolwijzer.rules.model import FactType, RuleSet
 
 class DeadlineExceeded(TimeoutError):
     """The evaluation did not finish by its deadline; nothing is returned."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked, normalised situation and the combinations of its open facts, ready to be evaluated."""
+
+    selection: Selection
+    runner: StageRunner
+    facts: Facts
+    normalised: Outcome
+    domains: list[Domain]
+    combinations: int
 
 
 DEFAULT_MAX_COMBINATIONS = 20_000  # about 2 s of evaluation on the 2-core machine (0.11 ms each)
@@ -87,9 +106,19 @@ class Engine:
             DeadlineExceeded: the deadline passed before every combination was evaluated.
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
+        return self.run(self.plan(inputs, selection), deadline)
+
+    def plan(self, inputs: Mapping[str, FactInput], selection: Selection | None = None) -> Plan:
+        """Check and normalise `inputs` and count the combinations to evaluate, without evaluating them.
+
+        A caller can weigh the cost (`Plan.combinations`) before it spends it with `run`.
+
+        Raises:
+            InvalidFacts: a fact is unknown, of the wrong kind, or not allowed.
+            TooManyCombinations: the open facts span more combinations than `max_combinations`.
+        """
         selection = selection or self.select()
-        rule_set = selection.rule_set
-        facts = _with_defaults(rule_set, check_facts(rule_set, inputs))
+        facts = _with_defaults(selection.rule_set, check_facts(selection.rule_set, inputs))
         runner = StageRunner(selection.compiled)
         normalised = Outcome()
         runner.normalise(facts, NORMALISE_INPUT, normalised)
@@ -97,12 +126,22 @@ class Engine:
         count = count_combinations(domains)
         if count > self.max_combinations:
             raise TooManyCombinations(count, self.max_combinations, [d.fact for d in domains])
+        return Plan(selection, runner, facts, normalised, domains, count)
+
+    def run(self, plan: Plan, deadline: float | None = None) -> Decision:
+        """Evaluate every combination of a plan and judge them together (stage H).
+
+        Raises:
+            DeadlineExceeded: the deadline (a `time.monotonic()` value) passed first.
+            EvaluationError: the rule set could not decide (a defect, never the caller's fault).
+        """
         decided: list[Combination] = []
-        for assignment, combined, outcome in combinations(runner, facts, domains, normalised):
+        runner, count = plan.runner, plan.combinations
+        for assignment, combined, outcome in combinations(runner, plan.facts, plan.domains, plan.normalised):
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded(f"stopped after {len(decided)} of {count} combinations: the time ran out")
             decided.append(Combination(assignment, runner.decide(combined, outcome)))
-        return combine(runner, normalised, domains, decided, selection.ref)
+        return combine(runner, plan.normalised, plan.domains, decided, plan.selection.ref)
 
     def close(self) -> None:
         """Free the compiled rulesets; the engine must not be used afterwards."""

@@ -1,0 +1,130 @@
+"""Waiting between threads with timeouts that elapse on any clock: a stop flag and a one-item handoff.
+
+`threading.Event.wait(timeout)` and `queue.Queue.get(timeout)` wait with `sem_clockwait` on the monotonic clock.
+libfaketime, which the suite runs under to check future dates, fakes that clock but does not intercept
+`sem_clockwait`, so such a wait never times out there. `select()` takes a relative timeout and works under a
+faked, jumping or real clock alike; setting a flag or handing over an item writes to a pipe, so a waiter wakes at
+once.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from typing import Generic, TypeVar
+
+__all__ = ["Closed", "Handoff", "StopSignal"]
+
+T = TypeVar("T")
+
+
+class StopSignal:
+    """Set once, from any thread or a signal handler's thread; `wait` returns when set or when time is up."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        self._lock = threading.Lock()
+        self._set = False
+
+    def set(self) -> None:
+        """Set the flag and wake every waiter."""
+        with self._lock:
+            if self._set:
+                return
+            self._set = True
+            os.write(self._write, b"x")
+
+    def is_set(self) -> bool:
+        """True once `set` was called."""
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the flag is set or `timeout` seconds have passed (forever when None); return the flag."""
+        if not self._set:
+            select.select([self._read], [], [], timeout)
+        return self._set
+
+    def close(self) -> None:
+        """Release the pipe; the flag must not be used afterwards."""
+        os.close(self._read)
+        os.close(self._write)
+
+
+class Closed(Exception):
+    """The handoff was closed: nothing more will be given or taken."""
+
+
+class Handoff(Generic[T]):
+    """One item at a time from a producer thread to a consumer, who may give up after a timeout.
+
+    `give` returns only when the consumer has taken the item, so a fast producer never piles items up; `take`
+    waits at most its timeout. `close` wakes both sides with `Closed`. Producer and consumer each call `leave`
+    once when they are done; the last one to leave frees the pipes.
+    """
+
+    def __init__(self) -> None:
+        self._ready_read, self._ready_write = os.pipe()
+        self._taken_read, self._taken_write = os.pipe()
+        self._lock = threading.Lock()
+        self._items: list[T] = []
+        self._closed = False
+        self._parties = 2
+
+    def give(self, item: T) -> None:
+        """Hand `item` over and wait until it is taken.
+
+        Raises:
+            Closed: the handoff was closed (the item may not have been taken).
+        """
+        with self._lock:
+            if self._closed:
+                raise Closed
+            self._items.append(item)
+            os.write(self._ready_write, b"x")
+        select.select([self._taken_read], [], [])
+        with self._lock:
+            if self._closed:
+                raise Closed
+            os.read(self._taken_read, 1)
+
+    def take(self, timeout: float) -> T:
+        """The next item, waiting at most `timeout` seconds.
+
+        Raises:
+            TimeoutError: nothing was given in time.
+            Closed: the handoff was closed.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"nothing was given for {timeout:g} s")
+            readable, _, _ = select.select([self._ready_read], [], [], remaining)
+            if not readable:
+                continue
+            with self._lock:
+                if self._closed:
+                    raise Closed
+                os.read(self._ready_read, 1)
+                item = self._items.pop()
+                os.write(self._taken_write, b"x")
+            return item
+
+    def close(self) -> None:
+        """Wake both sides with `Closed`; later calls raise `Closed` too."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.write(self._ready_write, b"x")
+                os.write(self._taken_write, b"x")
+
+    def leave(self) -> None:
+        """Say this side is done (once per side); the last side to leave frees the pipes."""
+        with self._lock:
+            self._parties -= 1
+            last = self._parties == 0
+        if last:
+            for fd in (self._ready_read, self._ready_write, self._taken_read, self._taken_write):
+                os.close(fd)

@@ -20,6 +20,7 @@ import structlog
 
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
+from rolwijzer.rules.validate import report_lines
 from rolwijzer.stopsignal import StopSignal
 
 log = structlog.get_logger("rolwijzer.rules")
@@ -87,7 +88,7 @@ class EngineHolder:
         except RuleSetError:
             raise
         except Exception as err:  # a compile error in durable-rules: reported like a rule-file problem
-            raise RuleSetError([Problem("-", "-", f"cannot compile: {err}")]) from err
+            raise RuleSetError([Problem("-", "-", f"cannot compile: {type(err).__name__}: {err}")]) from err
 
     @contextmanager
     def engine(self) -> Iterator[Engine]:
@@ -117,7 +118,8 @@ class EngineHolder:
             try:
                 engine = self._build()
             except RuleSetError as err:
-                problems = tuple(str(p) for p in err.problems)
+                # Bounded: at most MAX_REPORTED_PROBLEMS lines of at most MAX_PROBLEM_CHARS characters each.
+                problems = tuple(report_lines(err.problems))
                 self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), problems)
                 self._current.fingerprint = print_fp  # do not retry the same broken files every poll
                 log.error("rules_reload_failed", reason=reason, problems=list(problems))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets, version_key
+from rolwijzer.rules.validate import report_lines
 
 
 def check(folder: Path) -> list[Problem]:
@@ -33,8 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     problems = check(args.folder)
     if problems:
-        for problem in problems:
-            print(problem)
+        for line in report_lines(problems):
+            print(line)
         print(f"{len(problems)} problem(s) in {args.folder}", file=sys.stderr)
         return 1
     rule_sets = load_rule_sets(args.folder)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from rolwijzer.rules.model import (
@@ -44,16 +44,49 @@ _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _INTERNAL_REFERENCE = re.compile(r"[0-9]{3}_[0-9a-f]{16}|domain\.md")
 
 
+# A problem is read in a log line, a terminal and a GetStatus answer: it is one line of at most MAX_PROBLEM_CHARS
+# characters, whatever a file holds (a rule id or a YAML excerpt can be megabytes long), and a report lists at most
+# MAX_REPORTED_PROBLEMS of them (a generated file can hold thousands of mistakes; the first ones show the kind).
+MAX_PROBLEM_CHARS = 300
+MAX_REPORTED_PROBLEMS = 50
+_MAX_FILE_CHARS = 120
+_MAX_ITEM_CHARS = 60
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line (runs of white space made one space), cut to at most `limit` characters with "…"."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: max(limit - 1, 0)] + "…"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a rule file: the file, the rule or entry it concerns, and what is wrong."""
+    """One problem in a rule file: the file, the rule or entry it concerns, and what is wrong.
+
+    Each part is clipped on creation, so the whole line is at most MAX_PROBLEM_CHARS characters.
+    """
 
     file: str
     item: str
     message: str
 
+    def __post_init__(self) -> None:
+        file, item = clip(self.file, _MAX_FILE_CHARS), clip(self.item, _MAX_ITEM_CHARS)
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "item", item)
+        object.__setattr__(self, "message", clip(self.message, MAX_PROBLEM_CHARS - len(file) - len(item) - 4))
+
     def __str__(self) -> str:
         return f"{self.file}: {self.item}: {self.message}"
+
+
+def report_lines(problems: Iterable[Problem]) -> list[str]:
+    """The problems as lines for a log, a terminal or GetStatus: the first MAX_REPORTED_PROBLEMS, then how many more."""
+    found = list(problems)
+    lines = [str(p) for p in found[:MAX_REPORTED_PROBLEMS]]
+    if len(found) > MAX_REPORTED_PROBLEMS:
+        lines.append(f"… and {len(found) - MAX_REPORTED_PROBLEMS} more problem(s)")
+    return lines
 
 
 def validate_rule_set(rule_set: RuleSet) -> list[Problem]:

@@ -8,7 +8,6 @@ change is refused: the versions in service stay, the problems are logged and kep
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import structlog
 
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
+from rolwijzer.rules.files import fingerprint as files_fingerprint
 from rolwijzer.rules.validate import report_lines
 from rolwijzer.stopsignal import StopSignal
 
@@ -51,19 +51,10 @@ def fingerprint(root: Path) -> Fingerprint:
     """Names and content hashes of the rule files under `root`: changes when any file's content does.
 
     Contents, not modification times: a file replaced within one clock tick, or while the clock is faked or jumps
-    back, keeps its time but not its hash.
+    back, keeps its time but not its hash. A file that cannot be read (a FIFO, a dangling symlink, a file that
+    vanished) is listed with its reason instead of being opened; see `rolwijzer.rules.files.fingerprint`.
     """
-    found = []
-    for path in sorted(root.rglob("*.yaml")):
-        found.append((path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).hexdigest()))
-    return tuple(found)
-
-
-def _safe_fingerprint(root: Path) -> Fingerprint | None:
-    try:
-        return fingerprint(root)
-    except OSError:  # a file vanished while being listed; the next look will see the result
-        return None
+    return files_fingerprint(root)
 
 
 class EngineHolder:
@@ -145,12 +136,12 @@ class EngineHolder:
 
         def poll() -> None:
             while not stop.wait(interval):
-                seen = _safe_fingerprint(self.root)
+                seen = fingerprint(self.root)
                 if seen == self._current.fingerprint:
                     continue
                 # An editor or a deploy writes several files: wait until they stop changing, then load once.
                 while not stop.wait(interval):
-                    settled = _safe_fingerprint(self.root)
+                    settled = fingerprint(self.root)
                     if settled == seen:
                         break
                     seen = settled

@@ -2,7 +2,8 @@
 
 A reload loads, checks and compiles every version off to the side, then swaps the new engine in with one
 assignment. Calls hold the engine they started with; a replaced engine is closed when its last call ends. A bad
-change is refused: the versions in service stay, the problems are logged and kept for GetStatus.
+change is refused: the versions in service stay, the problems are logged and kept for GetStatus. The watcher
+outlives every error: it reports it the same way and keeps looking.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import structlog
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
 from rolwijzer.rules.files import fingerprint as files_fingerprint
-from rolwijzer.rules.validate import report_lines
+from rolwijzer.rules.validate import clip, report_lines
 from rolwijzer.stopsignal import StopSignal
 
 log = structlog.get_logger("rolwijzer.rules")
@@ -135,22 +136,35 @@ class EngineHolder:
         """Poll the rule files every `interval` seconds and reload when they change, until `stop` is set."""
 
         def poll() -> None:
+            reported = ""
             while not stop.wait(interval):
-                seen = fingerprint(self.root)
-                if seen == self._current.fingerprint:
-                    continue
-                # An editor or a deploy writes several files: wait until they stop changing, then load once.
-                while not stop.wait(interval):
-                    settled = fingerprint(self.root)
-                    if settled == seen:
-                        break
-                    seen = settled
-                if not stop.is_set():
-                    self.reload("files changed")
+                try:
+                    self._look(interval, stop)
+                    reported = ""
+                except Exception as err:  # the watcher must outlive anything: report it, look again next time
+                    reason = clip(f"{type(err).__name__}: {err}", 200)
+                    self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), (f"the rules watcher failed: {reason}",))
+                    if reason != reported:  # once per distinct failure, not on every look
+                        log.error("rules_watch_failed", reason=reason)
+                        reported = reason
 
         thread = threading.Thread(target=poll, name="rules-watch", daemon=True)
         thread.start()
         return thread
+
+    def _look(self, interval: float, stop: StopSignal) -> None:
+        """One look of the watcher: reload when the files changed and then stayed the same for `interval`."""
+        seen = fingerprint(self.root)
+        if seen == self._current.fingerprint:
+            return
+        # An editor or a deploy writes several files: wait until they stop changing, then load once.
+        while not stop.wait(interval):
+            settled = fingerprint(self.root)
+            if settled == seen:
+                break
+            seen = settled
+        if not stop.is_set():
+            self.reload("files changed")
 
     def close(self) -> None:
         """Close the engine in service (at shutdown, after the server stopped)."""

@@ -2,7 +2,7 @@
 
 Every problem found is collected with its file and rule id; `load_rule_set` raises one `RuleSetError` that lists
 them all, so a lawyer fixing a file sees every mistake at once. Files are read by `files.py`, which bounds what a
-file may cost (see there).
+file may cost (see there), and a release with a `manifest.yaml` is loaded only when it is complete (manifest.py).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any as AnyType
 
 from rolwijzer.rules.conditions import ConditionError, parse_condition
 from rolwijzer.rules.files import (
+    MANIFEST,
     MAX_FILES_PER_RELEASE,
     MAX_NODES_PER_RELEASE,
     MAX_RELEASE_BYTES,
@@ -30,6 +32,7 @@ from rolwijzer.rules.files import (
     release_folders,
     yaml_names,
 )
+from rolwijzer.rules.manifest import manifest_problems, parse_manifest
 from rolwijzer.rules.model import (
     UNKNOWN,
     Aggregate,
@@ -88,6 +91,8 @@ class _Reader:
     label: str = ""
     budget: _Budget = field(default_factory=_Budget)
     problems: list[Problem] = field(default_factory=list)
+    # Differences from the manifest: reported first, after the content is checked as usual.
+    incomplete: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     contents: dict[str, bytes] = field(default_factory=dict)
 
@@ -145,11 +150,11 @@ def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> RuleSet:
     reader = _Reader(path, root, label, budget)
     documents = _read_documents(path, reader)
     if reader.problems:
-        raise RuleSetError(reader.problems)
+        raise RuleSetError(reader.incomplete + reader.problems)
     rule_set = _build(documents, reader)
     reader.problems.extend(Problem(label + p.file, p.item, p.message) for p in validate_rule_set(rule_set))
-    if reader.problems:
-        raise RuleSetError(reader.problems)
+    if reader.incomplete or reader.problems:
+        raise RuleSetError(reader.incomplete + reader.problems)
     return rule_set
 
 
@@ -190,9 +195,21 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
     labelled: list[tuple[str, RuleSet]] = []
     if not folders:
         raise RuleSetError([Problem(str(root), "-", "no rule-set version (no folder with a ruleset.yaml)")])
+    # Once one release carries a manifest, each must: a release still being copied in, its manifest not yet
+    # written, is then refused instead of going live half-written.
+    with_manifest = {folder for folder in folders if os.path.lexists(folder / MANIFEST)}
     budget = _Budget()
     for folder in folders:
         label = "" if folder == base else f"{folder.relative_to(base).as_posix()}/"
+        if with_manifest and folder not in with_manifest:
+            problems.append(
+                Problem(
+                    label + MANIFEST,
+                    "-",
+                    "missing, while other releases have one: the release may be incomplete; "
+                    "write it with `rolwijzer-rules manifest`",
+                )
+            )
         try:
             labelled.append((label, _load(folder, label, opened, budget)))
         except RuleSetError as err:
@@ -241,11 +258,15 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
     contents = _read_contents(folder, names, reader)
     if contents is None:
         return {}  # the release is over a limit: nothing of it was read
-    if not names:
+    if MANIFEST in names:
+        _check_manifest(names, contents, reader)
+    if not [n for n in names if n != MANIFEST]:
         reader.problem(str(folder), "-", "no .yaml files")
     documents: dict[str, tuple[str, dict[str, AnyType]]] = {}
     nodes_left = MAX_NODES_PER_RELEASE
     for name, data in contents.items():
+        if name == MANIFEST:
+            continue
         try:
             loaded, nodes = parse_yaml(data, nodes_left)
         except UnsafeFile as err:
@@ -300,7 +321,7 @@ def _read_contents(folder: Path, names: list[str], reader: _Reader) -> dict[str,
             return None
         contents[name] = data
     reader.budget.bytes -= read
-    reader.contents = contents
+    reader.contents = {name: data for name, data in contents.items() if name != MANIFEST}
     return contents
 
 
@@ -308,15 +329,29 @@ def _mib(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MiB"
 
 
+def _check_manifest(names: list[str], contents: dict[str, bytes], reader: _Reader) -> None:
+    """Compare the release with its manifest; each difference is a problem of `reader.incomplete`."""
+    if MANIFEST not in contents:
+        return  # unreadable: reported already
+    try:
+        declared = parse_manifest(parse_yaml(contents[MANIFEST])[0])
+    except (UnsafeFile, ValueError) as err:
+        reader.problem(MANIFEST, "-", str(err))
+        return
+    present = {name: contents.get(name) for name in names if name != MANIFEST}
+    for file, message in manifest_problems(declared, present):
+        reader.incomplete.append(Problem(reader.label + file, "-", message))
+
+
 def rule_set_sha256(folder: Path | str) -> str:
-    """The sha256 over the rule set's files: their names and contents, in name order.
+    """The sha256 over the rule set's files: their names and contents, in name order (the manifest left out).
 
     Raises:
         UnsafeFile: a file cannot be read safely (see files.py).
     """
     path = Path(folder)
     root = open_root(path)
-    return _sha256({name: read_bytes(path / name, root) for name in yaml_names(path)})
+    return _sha256({name: read_bytes(path / name, root) for name in yaml_names(path) if name != MANIFEST})
 
 
 def _sha256(contents: Mapping[str, bytes]) -> str:

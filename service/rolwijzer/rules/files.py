@@ -284,7 +284,10 @@ def _check_events(text: str, max_nodes: int) -> int:
         if isinstance(event, _VALUES):
             nodes += 1
             if nodes > max_nodes:
-                raise UnsafeFile(f"holds more than {max_nodes} YAML values {_at(event)}")
+                raise UnsafeFile(
+                    f"holds more than {max_nodes} YAML values {_at(event)} (at most {MAX_NODES_PER_FILE} per file, "
+                    f"{MAX_NODES_PER_RELEASE} per release)"
+                )
         if isinstance(event, _OPENING):
             depth += 1
             if depth > MAX_DEPTH:

@@ -20,6 +20,7 @@ from rolwijzer.rules.conditions import ConditionError, parse_condition
 from rolwijzer.rules.files import (
     MANIFEST,
     MAX_FILES_PER_RELEASE,
+    MAX_NODES_PER_FILE,
     MAX_NODES_PER_RELEASE,
     MAX_RELEASE_BYTES,
     MAX_ROOT_BYTES,
@@ -268,7 +269,7 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
         if name == MANIFEST:
             continue
         try:
-            loaded, nodes = parse_yaml(data, nodes_left)
+            loaded, nodes = parse_yaml(data, min(MAX_NODES_PER_FILE, nodes_left))
         except UnsafeFile as err:
             reader.problem(name, "-", str(err))
             continue

@@ -249,6 +249,19 @@ class TestOversizedFiles:
             "over the limit of 4 MiB"
         ]
 
+    def test_a_small_file_with_unknown_keys_is_refused_too(self, release: Path) -> None:
+        """Below the limits, a file that is no part of a release, or a section with a stray key, is named."""
+        (release / "big.yaml").write_text("unknown_key: x\n", encoding="utf-8")
+        facts = release / "facts.yaml"
+        facts.write_text(facts.read_text(encoding="utf-8") + "extra: 1\n", encoding="utf-8")
+        with pytest.raises(RuleSetError) as caught:
+            load_rule_set(release)
+        assert [str(p) for p in caught.value.problems] == [
+            "big.yaml: -: is no file of a release: a rule file holds `rules:`; the others are ruleset, sources, "
+            "facts, codes, parameters and predicates.yaml",
+            "facts.yaml: -: unknown top-level keys ['extra']",
+        ]
+
     def test_a_file_that_grows_after_its_size_was_checked_is_cut_off_and_refused(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -363,7 +376,7 @@ class TestDeepNesting:
             (release / f"stage-x{index}.yaml").write_text("x: [" + "a," * 19_000 + "a]\n", encoding="utf-8")
         with pytest.raises(RuleSetError) as caught:
             load_rule_set(release)
-        problems = [str(p) for p in caught.value.problems]
+        problems = [str(p) for p in caught.value.problems if "holds more than" in str(p)]
         assert len(problems) == 1 and problems[0].startswith("stage-x3.yaml: -: holds more than"), problems
         assert problems[0].endswith("(at most 20000 per file, 80000 per release)")
 

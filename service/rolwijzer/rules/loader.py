@@ -278,12 +278,29 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
             reader.problem(name, "-", "must hold a mapping at the top level")
             continue
         key = name if "rules" in loaded else name.removesuffix(".yaml")
+        if key not in (name, "ruleset") and key not in _SECTIONS:
+            reader.problem(name, "-", "is no file of a release: a rule file holds `rules:`; the others are " + _FILES)
+            continue
+        allowed = {"rules"} if key == name else _SECTIONS.get(key, set(loaded))  # ruleset.yaml: see _window
+        if set(loaded) - allowed:
+            reader.problem(name, "-", f"unknown top-level keys {sorted(str(k) for k in set(loaded) - allowed)}")
         documents[key] = (name, loaded)
     reported = {p.file for p in reader.problems}  # a file that is there but unreadable has its own problem
     for required in ("ruleset", "sources", "facts", "codes", "parameters", "predicates"):
         if required not in documents and f"{reader.label}{required}.yaml" not in reported:
             reader.problem(f"{required}.yaml", "-", "missing")
     return documents
+
+
+# The top-level keys of each file of a release but ruleset.yaml, whose keys are checked with its content (_window).
+_SECTIONS: dict[str, set[AnyType]] = {
+    "sources": {"sources"},
+    "facts": {"facts", "groups"},
+    "codes": {"roles", "deployers", "codes"},
+    "parameters": {"parameters"},
+    "predicates": {"predicates"},
+}
+_FILES = "ruleset, sources, facts, codes, parameters and predicates.yaml"
 
 
 def _read_contents(folder: Path, names: list[str], reader: _Reader) -> dict[str, bytes] | None:

@@ -50,7 +50,7 @@ def main() -> None:
     configure_logging("json", logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "rules"
-        shutil.copytree(RULES_ROOT, root, ignore=shutil.ignore_patterns("README.md"))
+        shutil.copytree(RULES_ROOT, root, ignore=shutil.ignore_patterns("README.md", "manifest.yaml"))
         holder = EngineHolder(root, DEFAULT_MAX_COMBINATIONS)
         durations = []
         for _ in range(RELOADS):

@@ -132,4 +132,3 @@ class TestAdmissionByCost:
             retry = error_details_pb2.RetryInfo()
             assert any(detail.Unpack(retry) for detail in status.details)
             assert retry.retry_delay.seconds == 1
-

@@ -20,6 +20,7 @@ from rolwijzer.api import create_server
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
+from rolwijzer.rules.manifest import write_manifests
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from rolwijzer.waiting import StopSignal
@@ -55,6 +56,7 @@ def _add_release(root: Path, base: str, version: str, parameter_change: tuple[st
     _edit(staging / "ruleset.yaml", f"version: {base}", f"version: {version}")
     _edit(staging / "ruleset.yaml", "supersedes: [", f"supersedes: [{base}, ")
     _edit(staging / "parameters.yaml", *parameter_change)
+    assert write_manifests(staging).written  # a deploy writes the new release's manifest before moving it in
     os.rename(staging, root / "informele-zorg" / version)
 
 

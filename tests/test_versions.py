@@ -206,7 +206,7 @@ class TestDatedRules:
     def test_a_dated_rule_applies_only_within_its_dates(self, tmp_path: Path, rule_set: RuleSet) -> None:
         """A rule dated 2030 fires on 2030-06-01, not on 2029-12-31 or 2031-01-01; DescribeRuleSet shows its dates."""
         root = tmp_path / "rules"
-        shutil.copytree(RULES_ROOT, root, ignore=shutil.ignore_patterns("README.md"))
+        shutil.copytree(RULES_ROOT, root, ignore=shutil.ignore_patterns("README.md", "manifest.yaml"))
         stage_e = root / "informele-zorg" / CURRENT / "stage-e.yaml"
         stage_e.write_text(stage_e.read_text(encoding="utf-8") + DATED_RULE, encoding="utf-8")
         holder = EngineHolder(root, DEFAULT_MAX_COMBINATIONS)

@@ -2,13 +2,13 @@
 
 A reload loads, checks and compiles every version off to the side, then swaps the new engine in with one
 assignment. Calls hold the engine they started with; a replaced engine is closed when its last call ends. A bad
-change is refused: the versions in service stay, the problems are logged and kept for GetStatus.
+change is refused: the versions in service stay, the problems are logged and kept for GetStatus. The watcher
+outlives every error: it reports it the same way and keeps looking.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +20,8 @@ import structlog
 
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
+from rolwijzer.rules.files import fingerprint as files_fingerprint
+from rolwijzer.rules.validate import clip, report_lines
 from rolwijzer.waiting import StopSignal
 
 log = structlog.get_logger("rolwijzer.rules")
@@ -50,19 +52,10 @@ def fingerprint(root: Path) -> Fingerprint:
     """Names and content hashes of the rule files under `root`: changes when any file's content does.
 
     Contents, not modification times: a file replaced within one clock tick, or while the clock is faked or jumps
-    back, keeps its time but not its hash.
+    back, keeps its time but not its hash. A file that cannot be read (a FIFO, a dangling symlink, a file that
+    vanished) is listed with its reason instead of being opened; see `rolwijzer.rules.files.fingerprint`.
     """
-    found = []
-    for path in sorted(root.rglob("*.yaml")):
-        found.append((path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).hexdigest()))
-    return tuple(found)
-
-
-def _safe_fingerprint(root: Path) -> Fingerprint | None:
-    try:
-        return fingerprint(root)
-    except OSError:  # a file vanished while being listed; the next look will see the result
-        return None
+    return files_fingerprint(root)
 
 
 class EngineHolder:
@@ -87,7 +80,7 @@ class EngineHolder:
         except RuleSetError:
             raise
         except Exception as err:  # a compile error in durable-rules: reported like a rule-file problem
-            raise RuleSetError([Problem("-", "-", f"cannot compile: {err}")]) from err
+            raise RuleSetError([Problem("-", "-", f"cannot compile: {type(err).__name__}: {err}")]) from err
 
     @contextmanager
     def engine(self) -> Iterator[Engine]:
@@ -117,7 +110,8 @@ class EngineHolder:
             try:
                 engine = self._build()
             except RuleSetError as err:
-                problems = tuple(str(p) for p in err.problems)
+                # Bounded: at most MAX_REPORTED_PROBLEMS lines of at most MAX_PROBLEM_CHARS characters each.
+                problems = tuple(report_lines(err.problems))
                 self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), problems)
                 self._current.fingerprint = print_fp  # do not retry the same broken files every poll
                 log.error("rules_reload_failed", reason=reason, problems=list(problems))
@@ -142,22 +136,35 @@ class EngineHolder:
         """Poll the rule files every `interval` seconds and reload when they change, until `stop` is set."""
 
         def poll() -> None:
+            reported = ""
             while not stop.wait(interval):
-                seen = _safe_fingerprint(self.root)
-                if seen == self._current.fingerprint:
-                    continue
-                # An editor or a deploy writes several files: wait until they stop changing, then load once.
-                while not stop.wait(interval):
-                    settled = _safe_fingerprint(self.root)
-                    if settled == seen:
-                        break
-                    seen = settled
-                if not stop.is_set():
-                    self.reload("files changed")
+                try:
+                    self._look(interval, stop)
+                    reported = ""
+                except Exception as err:  # the watcher must outlive anything: report it, look again next time
+                    reason = clip(f"{type(err).__name__}: {err}", 200)
+                    self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), (f"the rules watcher failed: {reason}",))
+                    if reason != reported:  # once per distinct failure, not on every look
+                        log.error("rules_watch_failed", reason=reason)
+                        reported = reason
 
         thread = threading.Thread(target=poll, name="rules-watch", daemon=True)
         thread.start()
         return thread
+
+    def _look(self, interval: float, stop: StopSignal) -> None:
+        """One look of the watcher: reload when the files changed and then stayed the same for `interval`."""
+        seen = fingerprint(self.root)
+        if seen == self._current.fingerprint:
+            return
+        # An editor or a deploy writes several files: wait until they stop changing, then load once.
+        while not stop.wait(interval):
+            settled = fingerprint(self.root)
+            if settled == seen:
+                break
+            seen = settled
+        if not stop.is_set():
+            self.reload("files changed")
 
     def close(self) -> None:
         """Close the engine in service (at shutdown, after the server stopped)."""

@@ -1,4 +1,7 @@
-"""`rolwijzer-rules check DIR`: validate a folder of releases offline, as the server would load it."""
+"""`rolwijzer-rules check DIR`: validate a folder of releases offline, as the server would load it.
+
+`rolwijzer-rules manifest DIR` writes (or refreshes) the `manifest.yaml` of every release under DIR.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets, version_key
+from rolwijzer.rules.manifest import write_manifests
+from rolwijzer.rules.validate import report_lines
 
 
 def check(folder: Path) -> list[Problem]:
@@ -30,11 +35,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check_command = commands.add_parser("check", help="validate a folder of rule-set versions; exit 1 on problems")
     check_command.add_argument("folder", type=Path, help="a rules folder, for example rules/")
+    manifest_command = commands.add_parser(
+        "manifest", help="write the manifest.yaml (every file and its sha256) of each release under a folder"
+    )
+    manifest_command.add_argument("folder", type=Path, help="a rules folder, for example rules/")
     args = parser.parse_args(argv)
+    if args.command == "manifest":
+        return _manifest(args.folder)
     problems = check(args.folder)
     if problems:
-        for problem in problems:
-            print(problem)
+        for line in report_lines(problems):
+            print(line)
         print(f"{len(problems)} problem(s) in {args.folder}", file=sys.stderr)
         return 1
     rule_sets = load_rule_sets(args.folder)
@@ -48,6 +59,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f"  dated entries from {', '.join(dated)}" if dated else "")
             + f"  ({rule_set.folder})"
         )
+    return 0
+
+
+def _manifest(folder: Path) -> int:
+    """Write the manifests; exit 1 when a release has a file that cannot be read safely (it gets no manifest)."""
+    result = write_manifests(folder)
+    for path in result.written:
+        print(f"wrote     {path}")
+    for path in result.unchanged:
+        print(f"unchanged {path}")
+    for line in report_lines(result.problems):
+        print(line)
+    if result.problems:
+        print(f"{len(result.problems)} problem(s) in {folder}", file=sys.stderr)
+        return 1
+    if not result.written and not result.unchanged:
+        print(f"no release (no folder with a ruleset.yaml) in {folder}", file=sys.stderr)
+        return 1
     return 0
 
 

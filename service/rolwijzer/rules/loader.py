@@ -1,7 +1,8 @@
 """Read a rule-set folder of YAML files into a validated `RuleSet`.
 
 Every problem found is collected with its file and rule id; `load_rule_set` raises one `RuleSetError` that lists
-them all, so a lawyer fixing a file sees every mistake at once.
+them all, so a lawyer fixing a file sees every mistake at once. Files are read by `files.py`, which bounds what a
+file may cost (see there), and a release with a `manifest.yaml` is loaded only when it is complete (manifest.py).
 """
 
 from __future__ import annotations
@@ -9,14 +10,30 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any as AnyType
 
-import yaml
-
 from rolwijzer.rules.conditions import ConditionError, parse_condition
+from rolwijzer.rules.files import (
+    MANIFEST,
+    MAX_FILES_PER_RELEASE,
+    MAX_NODES_PER_FILE,
+    MAX_NODES_PER_RELEASE,
+    MAX_RELEASE_BYTES,
+    MAX_ROOT_BYTES,
+    RulesRoot,
+    UnsafeFile,
+    open_root,
+    parse_yaml,
+    read_bytes,
+    regular_size,
+    release_folders,
+    yaml_names,
+)
+from rolwijzer.rules.manifest import manifest_problems, parse_manifest
 from rolwijzer.rules.model import (
     UNKNOWN,
     Aggregate,
@@ -41,10 +58,7 @@ from rolwijzer.rules.model import (
     Text,
     version_key,
 )
-from rolwijzer.rules.validate import Problem, internal_references, validate_rule_set
-
-# libyaml's loader is ~10x faster than the pure-Python one (measured: 0.6 s for both versions); same safe schema.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from rolwijzer.rules.validate import Problem, internal_references, report_lines, validate_rule_set
 
 _BOOLEAN_LABELS = {
     "true": Text("ja", "yes"),
@@ -58,8 +72,15 @@ class RuleSetError(Exception):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
+        lines = "\n".join(f"  {line}" for line in report_lines(problems))
         super().__init__(f"the rule set has {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass
+class _Budget:
+    """What the releases still to be read may hold together (MAX_ROOT_BYTES), counted down as they are read."""
+
+    bytes: int = MAX_ROOT_BYTES
 
 
 @dataclass
@@ -67,12 +88,21 @@ class _Reader:
     """Accumulates problems while the files are read; file names are shown under `label`."""
 
     folder: Path
+    root: RulesRoot
     label: str = ""
+    budget: _Budget = field(default_factory=_Budget)
     problems: list[Problem] = field(default_factory=list)
+    # Differences from the manifest: reported first, after the content is checked as usual.
+    incomplete: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    contents: dict[str, bytes] = field(default_factory=dict)
 
     def problem(self, file: str, item: str, message: str) -> None:
         self.problems.append(Problem(self.label + file, item, message))
+
+    def release_problem(self, message: str) -> None:
+        """A problem of the release folder as a whole."""
+        self.problems.append(Problem(self.label.rstrip("/") or str(self.folder), "-", message))
 
     def text(self, file: str, item: str, raw: object, what: str) -> Text:
         if not isinstance(raw, dict) or not all(isinstance(raw.get(lang), str) for lang in ("nl", "en")):
@@ -101,28 +131,47 @@ class _Reader:
         return max(matches, key=len) if matches else None
 
 
-def load_rule_set(folder: Path | str, label: str = "") -> RuleSet:
+def load_rule_set(folder: Path | str, label: str = "", root: RulesRoot | None = None) -> RuleSet:
     """Load, check and return the rule-set version in `folder`; problems name files as `label` + file name.
+
+    `root` is the rules root no file may leave (by default `folder` itself).
 
     Raises:
         RuleSetError: any file is unreadable or any entry is invalid; every problem is listed.
     """
     path = Path(folder)
-    reader = _Reader(path, label)
+    try:
+        opened = root or open_root(path)
+    except UnsafeFile as err:
+        raise RuleSetError([Problem(label or str(path), "-", str(err))]) from None
+    return _load(path, label, opened, _Budget())
+
+
+def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> RuleSet:
+    reader = _Reader(path, root, label, budget)
     documents = _read_documents(path, reader)
     if reader.problems:
-        raise RuleSetError(reader.problems)
+        raise RuleSetError(reader.incomplete + reader.problems)
     rule_set = _build(documents, reader)
     reader.problems.extend(Problem(label + p.file, p.item, p.message) for p in validate_rule_set(rule_set))
-    if reader.problems:
-        raise RuleSetError(reader.problems)
+    if reader.incomplete or reader.problems:
+        raise RuleSetError(reader.incomplete + reader.problems)
     return rule_set
 
 
 def find_rule_set_folders(root: Path | str) -> list[Path]:
-    """The rule-set version folders under `root` (folders holding a ruleset.yaml), `root` itself included."""
-    base = Path(root)
-    return sorted(marker.parent for marker in base.rglob("ruleset.yaml") if ".git" not in marker.parts)
+    """The rule-set version folders under `root` (folders holding a ruleset.yaml), `root` itself included.
+
+    Under a ConfigMap mount, the folders are those under the target of `root/..data`. Symlinked folders are not
+    followed.
+
+    Raises:
+        RuleSetError: the root cannot be resolved, or its `..data` link is dangling or leads outside it.
+    """
+    try:
+        return release_folders(open_root(root))
+    except UnsafeFile as err:
+        raise RuleSetError([Problem(str(root), "-", str(err))]) from None
 
 
 def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
@@ -136,16 +185,34 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
         RuleSetError: any release has problems, none is found, two current releases cover the same day, or a
             current release cites a seed file or domain.md.
     """
-    base = Path(root)
+    try:
+        # Resolved once: every file of this load is read through the same `..data` target, even if it is swapped.
+        opened = open_root(root)
+        folders = release_folders(opened)
+    except UnsafeFile as err:
+        raise RuleSetError([Problem(str(root), "-", str(err))]) from None
+    base = opened.base
     problems: list[Problem] = []
     labelled: list[tuple[str, RuleSet]] = []
-    folders = find_rule_set_folders(base)
     if not folders:
-        raise RuleSetError([Problem(str(base), "-", "no rule-set version (no folder with a ruleset.yaml)")])
+        raise RuleSetError([Problem(str(root), "-", "no rule-set version (no folder with a ruleset.yaml)")])
+    # Once one release carries a manifest, each must: a release still being copied in, its manifest not yet
+    # written, is then refused instead of going live half-written.
+    with_manifest = {folder for folder in folders if os.path.lexists(folder / MANIFEST)}
+    budget = _Budget()
     for folder in folders:
         label = "" if folder == base else f"{folder.relative_to(base).as_posix()}/"
+        if with_manifest and folder not in with_manifest:
+            problems.append(
+                Problem(
+                    label + MANIFEST,
+                    "-",
+                    "missing, while other releases have one: the release may be incomplete; "
+                    "write it with `rolwijzer-rules manifest`",
+                )
+            )
         try:
-            labelled.append((label, load_rule_set(folder, label)))
+            labelled.append((label, _load(folder, label, opened, budget)))
         except RuleSetError as err:
             problems.extend(err.problems)
     # Which releases are current is known only when every release was read: a release that failed to load might
@@ -184,32 +251,131 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
     if not folder.is_dir():
         reader.problem(str(folder), "-", "not a folder")
         return {}
-    documents: dict[str, tuple[str, dict[str, AnyType]]] = {}
-    files = sorted(folder.glob("*.yaml"))
-    if not files:
+    try:
+        names = yaml_names(folder)
+    except UnsafeFile as err:
+        reader.problem(str(folder), "-", str(err))
+        return {}
+    contents = _read_contents(folder, names, reader)
+    if contents is None:
+        return {}  # the release is over a limit: nothing of it was read
+    if MANIFEST in names:
+        _check_manifest(names, contents, reader)
+    if not [n for n in names if n != MANIFEST]:
         reader.problem(str(folder), "-", "no .yaml files")
-    for file in files:
+    documents: dict[str, tuple[str, dict[str, AnyType]]] = {}
+    nodes_left = MAX_NODES_PER_RELEASE
+    for name, data in contents.items():
+        if name == MANIFEST:
+            continue
         try:
-            loaded = yaml.load(file.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            reader.problem(file.name, "-", f"cannot be read as YAML: {_one_line(err)}")
+            loaded, nodes = parse_yaml(data, min(MAX_NODES_PER_FILE, nodes_left))
+        except UnsafeFile as err:
+            reader.problem(name, "-", str(err))
             continue
+        nodes_left -= nodes
         if not isinstance(loaded, dict):
-            reader.problem(file.name, "-", "must hold a mapping at the top level")
+            reader.problem(name, "-", "must hold a mapping at the top level")
             continue
-        key = file.name if "rules" in loaded else file.stem
-        documents[key] = (file.name, loaded)
+        key = name if "rules" in loaded else name.removesuffix(".yaml")
+        if key not in (name, "ruleset") and key not in _SECTIONS:
+            reader.problem(name, "-", "is no file of a release: a rule file holds `rules:`; the others are " + _FILES)
+            continue
+        allowed = {"rules"} if key == name else _SECTIONS.get(key, set(loaded))  # ruleset.yaml: see _window
+        if set(loaded) - allowed:
+            reader.problem(name, "-", f"unknown top-level keys {sorted(str(k) for k in set(loaded) - allowed)}")
+        documents[key] = (name, loaded)
+    reported = {p.file for p in reader.problems}  # a file that is there but unreadable has its own problem
     for required in ("ruleset", "sources", "facts", "codes", "parameters", "predicates"):
-        if required not in documents:
+        if required not in documents and f"{reader.label}{required}.yaml" not in reported:
             reader.problem(f"{required}.yaml", "-", "missing")
     return documents
 
 
+# The top-level keys of each file of a release but ruleset.yaml, whose keys are checked with its content (_window).
+_SECTIONS: dict[str, set[AnyType]] = {
+    "sources": {"sources"},
+    "facts": {"facts", "groups"},
+    "codes": {"roles", "deployers", "codes"},
+    "parameters": {"parameters"},
+    "predicates": {"predicates"},
+}
+_FILES = "ruleset, sources, facts, codes, parameters and predicates.yaml"
+
+
+def _read_contents(folder: Path, names: list[str], reader: _Reader) -> dict[str, bytes] | None:
+    """The bytes of each readable file, bounded per file, per release and for the whole root (see files.py).
+
+    The sizes are checked with `stat` before anything is read, and the bytes again as they are read. None when
+    the release as a whole is over a limit.
+    """
+    if len(names) > MAX_FILES_PER_RELEASE:
+        reader.release_problem(f"{len(names)} .yaml files, over the limit of {MAX_FILES_PER_RELEASE} per release")
+        return None
+    sizes: dict[str, int] = {}
+    for name in names:
+        try:
+            sizes[name] = regular_size(folder / name, reader.root)
+        except UnsafeFile as err:
+            reader.problem(name, "-", str(err))
+    total = sum(sizes.values())
+    if total > MAX_RELEASE_BYTES:
+        reader.release_problem(f"the .yaml files hold {total} bytes, over the limit of {_mib(MAX_RELEASE_BYTES)}")
+        return None
+    if total > reader.budget.bytes:
+        reader.release_problem(f"the releases under the rules root hold over {_mib(MAX_ROOT_BYTES)} together")
+        return None
+    contents: dict[str, bytes] = {}
+    read = 0
+    for name in sizes:
+        try:
+            data = read_bytes(folder / name, reader.root)
+        except UnsafeFile as err:
+            reader.problem(name, "-", str(err))
+            continue
+        read += len(data)
+        if read > min(MAX_RELEASE_BYTES, reader.budget.bytes):
+            reader.release_problem("the files grew over the limit of bytes per release while they were read")
+            return None
+        contents[name] = data
+    reader.budget.bytes -= read
+    reader.contents = {name: data for name, data in contents.items() if name != MANIFEST}
+    return contents
+
+
+def _mib(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB"
+
+
+def _check_manifest(names: list[str], contents: dict[str, bytes], reader: _Reader) -> None:
+    """Compare the release with its manifest; each difference is a problem of `reader.incomplete`."""
+    if MANIFEST not in contents:
+        return  # unreadable: reported already
+    try:
+        declared = parse_manifest(parse_yaml(contents[MANIFEST])[0])
+    except (UnsafeFile, ValueError) as err:
+        reader.problem(MANIFEST, "-", str(err))
+        return
+    present = {name: contents.get(name) for name in names if name != MANIFEST}
+    for file, message in manifest_problems(declared, present):
+        reader.incomplete.append(Problem(reader.label + file, "-", message))
+
+
 def rule_set_sha256(folder: Path | str) -> str:
-    """The sha256 over the rule set's files: their names and contents, in name order."""
+    """The sha256 over the rule set's files: their names and contents, in name order (the manifest left out).
+
+    Raises:
+        UnsafeFile: a file cannot be read safely (see files.py).
+    """
+    path = Path(folder)
+    root = open_root(path)
+    return _sha256({name: read_bytes(path / name, root) for name in yaml_names(path) if name != MANIFEST})
+
+
+def _sha256(contents: Mapping[str, bytes]) -> str:
     digest = hashlib.sha256()
-    for file in sorted(Path(folder).glob("*.yaml")):
-        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    for name in sorted(contents):
+        digest.update(name.encode() + b"\0" + contents[name] + b"\0")
     return digest.hexdigest()
 
 
@@ -235,7 +401,7 @@ def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Rea
         id=str(meta.get("id", "")),
         version=str(meta.get("version", "")),
         title=reader.text(meta_file, "-", meta.get("title"), "title"),
-        sha256=rule_set_sha256(reader.folder),
+        sha256=_sha256(reader.contents),
         valid_from=valid_from,
         valid_until=valid_until,
         folder=reader.label.rstrip("/") or reader.folder.name,
@@ -609,7 +775,3 @@ def _scalar(raw: object) -> Scalar:
     if isinstance(raw, int | float):
         return float(raw)
     return str(raw)
-
-
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from rolwijzer.rules.model import (
     AGGREGATES,
     STAGE_IDS,
+    UNKNOWN,
     AggregateTest,
     AllOf,
     AnyOf,
@@ -17,6 +18,7 @@ from rolwijzer.rules.model import (
     CodeTest,
     Condition,
     DeployerTest,
+    FactDef,
     FactOp,
     FactTest,
     FactType,
@@ -44,16 +46,49 @@ _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _INTERNAL_REFERENCE = re.compile(r"[0-9]{3}_[0-9a-f]{16}|domain\.md")
 
 
+# A problem is read in a log line, a terminal and a GetStatus answer: it is one line of at most MAX_PROBLEM_CHARS
+# characters, whatever a file holds (a rule id or a YAML excerpt can be megabytes long), and a report lists at most
+# MAX_REPORTED_PROBLEMS of them (a generated file can hold thousands of mistakes; the first ones show the kind).
+MAX_PROBLEM_CHARS = 300
+MAX_REPORTED_PROBLEMS = 50
+_MAX_FILE_CHARS = 120
+_MAX_ITEM_CHARS = 60
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line (runs of white space made one space), cut to at most `limit` characters with "…"."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: max(limit - 1, 0)] + "…"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a rule file: the file, the rule or entry it concerns, and what is wrong."""
+    """One problem in a rule file: the file, the rule or entry it concerns, and what is wrong.
+
+    Each part is clipped on creation, so the whole line is at most MAX_PROBLEM_CHARS characters.
+    """
 
     file: str
     item: str
     message: str
 
+    def __post_init__(self) -> None:
+        file, item = clip(self.file, _MAX_FILE_CHARS), clip(self.item, _MAX_ITEM_CHARS)
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "item", item)
+        object.__setattr__(self, "message", clip(self.message, MAX_PROBLEM_CHARS - len(file) - len(item) - 4))
+
     def __str__(self) -> str:
         return f"{self.file}: {self.item}: {self.message}"
+
+
+def report_lines(problems: Iterable[Problem]) -> list[str]:
+    """The problems as lines for a log, a terminal or GetStatus: the first MAX_REPORTED_PROBLEMS, then how many more."""
+    found = list(problems)
+    lines = [str(p) for p in found[:MAX_REPORTED_PROBLEMS]]
+    if len(found) > MAX_REPORTED_PROBLEMS:
+        lines.append(f"… and {len(found) - MAX_REPORTED_PROBLEMS} more problem(s)")
+    return lines
 
 
 def validate_rule_set(rule_set: RuleSet) -> list[Problem]:
@@ -111,6 +146,7 @@ def _check(rs: RuleSet) -> Iterator[Problem]:
     for stage in ("B", "H-enumeration", "H"):
         if not rs.stage_rules(stage):
             yield Problem("-", stage, f"stage {stage} has no rules")
+    yield from _check_decisions(rs)
 
 
 def _check_facts(rs: RuleSet) -> Iterator[Problem]:
@@ -347,3 +383,189 @@ def _check_code(rs: RuleSet, rule: Rule, code: str) -> Iterator[Problem]:
         yield Problem(rule.file, rule.id, f"unknown code {code!r}")
     elif rule.stage == "B" and found.kind != CodeKind.CONTEXT:
         yield Problem(rule.file, rule.id, f"stage B concludes context codes only, not {code}")
+
+
+# --- The invariants the engine relies on to decide every situation --------------------------------------------------
+#
+# The engine answers INTERNAL (EvaluationError) when stage B decides no role, when stage H excludes every
+# combination, or when the combinations disagree on the role and no stage H rule concludes one. A release that could
+# do so is refused here, so it is never served. The checks are sound, not complete: they accept a release only when
+# they can show the engine decides, and may refuse an unusual release that would in fact decide (then write its last
+# stage B rule as a plain catch-all). They reason in three values: a condition is surely true, surely false, or open
+# (None) for what they cannot know, such as a fact they were not told, a role, or a parameter whose dated values
+# differ. Only rules without dates count: a dated rule does not apply on every day.
+
+
+def _check_decisions(rs: RuleSet) -> Iterator[Problem]:
+    yield from _check_stage_b_decides(rs)
+    yield from _check_stage_h_decides(rs)
+    yield from _check_exclusions(rs)
+
+
+def _undated(rules: Iterable[Rule]) -> list[Rule]:
+    return [r for r in rules if r.valid_from is None and r.valid_until is None]
+
+
+def _check_stage_b_decides(rs: RuleSet) -> Iterator[Problem]:
+    """Some stage B rule decides every situation: a catch-all, or rules that decide every value of one ★ fact.
+
+    Stage B runs on one combination of stage H, in which every ★ fact holds one plain value: not unknown (the engine
+    refuses that), not an alias (the input expands it into one_of, which stage H enumerates). So when, for one ★
+    symbol or boolean fact, every such value makes some rule surely true whatever the other facts are, some rule
+    always matches. In the shipped releases that fact is relation_to_beneficiary: R7 decides `none`, R6d every
+    related value.
+    """
+    written = rs.stage_rules("B")
+    if not written:
+        return  # reported as "stage B has no rules"
+    rules = _undated(written)
+    if any(_surely(r.when, rs, {}, {}) for r in rules):
+        return
+    for fact in rs.facts.values():
+        if fact.decides_role and fact.type in (FactType.SYMBOL, FactType.BOOLEAN):
+            values = _stage_b_values(rs, fact)
+            if all(any(_surely(r.when, rs, {fact.name: v}, {}) for r in rules) for v in values):
+                return
+    last = written[-1]
+    yield Problem(
+        last.file,
+        last.id,
+        "stage B may leave the role undecided: no rule without dates matches for sure when all others fail (a "
+        "catch-all, or rules that together decide every value of one ★ fact); is the file complete?",
+    )
+
+
+def _stage_b_values(rs: RuleSet, fact: FactDef) -> list[str]:
+    """The values a ★ fact can hold in stage B: its plain symbols, and any value stage A1 or A sets it to."""
+    values = [v for v in fact.symbol_values if v != UNKNOWN and v not in fact.aliases]
+    for rule in (*rs.stage_rules("A1"), *rs.stage_rules("A")):
+        value = rule.then.set_facts.get(fact.name)
+        if value is not None and str(value) not in values and value != UNKNOWN:
+            values.append(str(value))
+    return values
+
+
+# Stage H's aggregates in the two situations the engine needs a stage H rule for (see engine/aggregate.py): the
+# combinations disagree on the role (a volunteer in some, another role in others), or all are volunteers with
+# different deployers. liability_determined may be either.
+_H_SITUATIONS = (
+    ("role", "the combinations give different roles", {"role_determined": False, "all_volunteer": False}),
+    ("volunteer_deployer", "all combinations give a volunteer, with different deployers", {"all_volunteer": True}),
+)
+
+
+def _check_stage_h_decides(rs: RuleSet) -> Iterator[Problem]:
+    """When the combinations disagree on the role (or the volunteer's deployer), a stage H rule concludes it."""
+    written = rs.stage_rules("H")
+    if not written:
+        return  # reported as "stage H has no rules"
+    rules = _undated(written)
+    for conclusion, situation, known in _H_SITUATIONS:
+        aggregates = {
+            "role_determined": True,
+            "deployer_determined": conclusion != "volunteer_deployer",
+            **known,
+        }
+        for liability in (True, False):
+            facts = {**aggregates, "liability_determined": liability}
+            if not any(getattr(r.then, conclusion) and _surely(r.when, rs, {}, facts) for r in rules):
+                what = conclusion.replace("_", " ")
+                yield Problem(
+                    written[-1].file,
+                    "H",
+                    f"when {situation}, no stage H rule without dates surely concludes the {what}",
+                )
+                break
+
+
+def _check_exclusions(rs: RuleSet) -> Iterator[Problem]:
+    """Stage H-enumeration always leaves a combination: it excludes at most one value of a fact, never a whole domain.
+
+    Every domain stage H enumerates has at least two values (one_of needs two, buckets two, a split gives two), so
+    with one excluded value per fact, the combination that gives each open fact a value no rule excludes survives,
+    unless stage A1, which runs again on each combination, sets an excluded value.
+    """
+    excluded: dict[str, set[str | float]] = {}
+    file = "-"
+    for rule in rs.stage_rules("H-enumeration"):
+        file = rule.file
+        for name, dropped in rule.then.exclude.items():
+            excluded.setdefault(name, set()).update(dropped)
+    for name, values in excluded.items():
+        fact = rs.facts.get(name)
+        if fact is None:
+            continue  # reported with the rule
+        domain = _enumerated(fact)
+        if len(values) > 1 or (domain and set(domain) <= values):
+            yield Problem(
+                file,
+                name,
+                f"stage H-enumeration excludes {len(values)} values of {name}; at most one may be excluded, or a "
+                "question could leave no combination",
+            )
+    for rule in rs.stage_rules("A1"):
+        for name, value in rule.then.set_facts.items():
+            if value in excluded.get(name, set()):
+                yield Problem(rule.file, rule.id, f"sets {name} to {value!r}, which stage H-enumeration excludes")
+
+
+def _enumerated(fact: FactDef) -> tuple[str | float, ...]:
+    enumeration = fact.enumeration
+    if enumeration is None or enumeration.split_at is not None:
+        return ()
+    if enumeration.buckets:
+        return tuple(b.value for b in enumeration.buckets)
+    return tuple(v for v in fact.symbol_values if v != UNKNOWN and v not in fact.aliases)
+
+
+def _surely(cond: Condition, rs: RuleSet, facts: Mapping[str, str], aggregates: Mapping[str, bool]) -> bool:
+    """Whether `cond` is true for sure when the facts in `facts` and the aggregates in `aggregates` hold."""
+    return _truth(cond, rs, facts, aggregates) is True
+
+
+def _truth(cond: Condition, rs: RuleSet, facts: Mapping[str, str], aggregates: Mapping[str, bool]) -> bool | None:
+    """True, False, or None when it depends on what is not known (Kleene's three-valued logic)."""
+    match cond:
+        case AllOf(items):
+            found = [_truth(c, rs, facts, aggregates) for c in items]
+            return False if False in found else (True if all(found) else None)
+        case AnyOf(items):
+            found = [_truth(c, rs, facts, aggregates) for c in items]
+            return True if True in found else (False if all(v is False for v in found) else None)
+        case Not(item):
+            inner = _truth(item, rs, facts, aggregates)
+            return None if inner is None else not inner
+        case Named(_, item):
+            return _truth(item, rs, facts, aggregates)
+        case ParamTest(param, value):
+            found_param = rs.parameters.get(param)
+            if found_param is None or not found_param.values:
+                return None
+            matches = {v == value for _, v in found_param.values}
+            return matches.pop() if len(matches) == 1 else None
+        case AggregateTest(name, value):
+            known = aggregates.get(name)
+            return None if known is None else known == value
+        case FactTest(fact, op, operand) if fact in facts:
+            return _fact_truth(rs, facts[fact], op, operand)
+    return None
+
+
+def _fact_truth(rs: RuleSet, value: str, op: FactOp, operand: object) -> bool | None:
+    """A symbol or boolean test on a fact known to hold the plain `value`, as engine/compile.py encodes it."""
+    if op in (FactOp.IS, FactOp.IS_NOT):
+        return (str(operand) == value) == (op == FactOp.IS)
+    if op != FactOp.IN:
+        return None
+    if isinstance(operand, tuple):
+        return value in operand
+    if isinstance(operand, GroupRef):
+        group = rs.groups.get(operand.name)
+        return None if group is None else value in group.symbols
+    if isinstance(operand, ParamRef):
+        param = rs.parameters.get(operand.name)
+        if param is None or not param.values or not all(isinstance(v, tuple) for _, v in param.values):
+            return None
+        matches = {value in v for _, v in param.values if isinstance(v, tuple)}
+        return matches.pop() if len(matches) == 1 else None
+    return None

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 GEN := service/rolwijzer/v1
 PROTOS := $(wildcard protos/rolwijzer/v1/*.proto)
 
-.PHONY: run test lint buflint rules-check proto bench soak check clean
+.PHONY: run test lint buflint rules-check proto bench attack soak check clean
 
 # Start the server with the default rules on 127.0.0.1:50051 (or ADDRESS=host:port, or ROLWIJZER_ADDRESS);
 # more flags with ARGS, e.g. `make run ARGS="--log-format console"`.
@@ -39,6 +39,11 @@ bench: $(STAMP) $(GEN)/.generated
 	$(BIN)/python bench/evaluate_latency.py
 	$(BIN)/python bench/reload.py
 	$(BIN)/python bench/load.py
+
+# Availability under attack (about 1 minute): health and cheap-call latency under costly callers and silent
+# streams, side by side with admission control lifted.
+attack: $(STAMP) $(GEN)/.generated
+	$(BIN)/python bench/attack.py
 
 # Soak test: 5 minutes of load on a TLS server with the decision log on (SECONDS=... to change).
 soak: $(STAMP) $(GEN)/.generated

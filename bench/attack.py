@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import os
 import socket
 import statistics
@@ -111,6 +112,17 @@ def _costly_requests() -> Iterator[pb.EvaluateRequest]:
         yield built
 
 
+def _costly_process(port: int, seconds: float, results: multiprocessing.Queue[list[int]]) -> None:
+    """In a process of its own (so the prober's latency is not the load generator's): 8 threads calling distinct
+    costly requests for `seconds`; puts [answered, refused]."""
+    stop = threading.Event()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        counts = _costly_callers(channel, stop)
+        time.sleep(seconds)
+        stop.set()
+    results.put(counts)
+
+
 def _costly_callers(channel: grpc.Channel, stop: threading.Event) -> list[int]:
     """8 threads calling distinct costly requests until `stop`; returns [answered, refused] counts."""
     counts = [0, 0]
@@ -175,7 +187,11 @@ def main() -> None:
                 with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
                     note = ""
                     if attack == "8 costly callers":
-                        counts = _costly_callers(channel, stop)
+                        results: multiprocessing.Queue[list[int]] = multiprocessing.Queue()
+                        load = multiprocessing.Process(
+                            target=_costly_process, args=(server.port, args.seconds + 0.5, results)
+                        )
+                        load.start()
                     else:
                         stub = pb_grpc.RolwijzerServiceStub(channel)
                         streams = [stub.EvaluateBatch(_silence(stop), timeout=args.seconds + 5) for _ in range(2)]
@@ -183,6 +199,8 @@ def main() -> None:
                     probe = _probe(channel, args.seconds, cheap)
                     stop.set()
                     if attack == "8 costly callers":
+                        counts = results.get(timeout=120)
+                        load.join(timeout=60)
                         note = f"   (costly: {counts[0]} answered, {counts[1]} refused)"
                     else:
                         for stream in streams:

@@ -409,14 +409,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped = StopSignal()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        # Drain: health says NOT_SERVING at once, so balancers stop sending; calls in flight get the grace period.
-        log.info("server_stopping", signal=signal.Signals(signum).name, grace_seconds=GRACE_SECONDS)
-        checker.enter_graceful_shutdown()
-        threading.Thread(target=drain, name="drain", daemon=True).start()
+        # A signal handler runs in the main thread between two of its steps, possibly while that thread holds the
+        # log's lock: it only starts the drain, which logs from its own thread.
+        threading.Thread(target=drain, args=(signum,), name="drain", daemon=True).start()
 
-    def drain() -> None:
-        # Keep answering for a moment so health checkers see NOT_SERVING, then refuse new calls and let the
-        # calls in flight finish within the grace period.
+    def drain(signum: int) -> None:
+        # Health says NOT_SERVING at once, so balancers stop sending; it keeps answering for a moment so health
+        # checkers see it, then refuses new calls and lets the calls in flight finish within the grace period.
+        checker.enter_graceful_shutdown()
+        log.info("server_stopping", signal=signal.Signals(signum).name, grace_seconds=GRACE_SECONDS)
         time.sleep(DRAIN_NOTICE_SECONDS)
         server.stop(GRACE_SECONDS).wait()
         stopped.set()

@@ -158,3 +158,40 @@ class TestRequestViolations:
         found = _violations(stub, request(rule_set, dict.fromkeys(starred, "unknown")))
         assert list(found) == ["facts"]
         assert "exceed the limit" in found["facts"] and "payment" in found["facts"]
+
+
+class TestInputAttacks:
+    """Inputs our security review sent: every one is decided or refused with the field named, never INTERNAL."""
+
+    @pytest.mark.parametrize("hours", [1e-05, 5e-324, 2.5e-10, 167.99999999999997])
+    def test_numbers_python_writes_in_exponent_form_are_decided(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet, hours: float
+    ) -> None:
+        """Tiny numbers and numbers just under the maximum get a decision, whatever their notation."""
+        facts = {"relation_to_beneficiary": "child", "regularity": "structural", "duration_months": 1}
+        decision = stub.Evaluate(request(rule_set, dict(facts, hours_per_week=hours))).decision
+        assert decision.role in {"SOCIAAL_NETWERK", "MANTELZORGER"}
+
+    @pytest.mark.parametrize(("name", "value"), [("hours_per_week", 1e16), ("duration_months", 1e300)])
+    def test_numbers_beyond_the_catalogue_maximum_are_refused(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet, name: str, value: float
+    ) -> None:
+        """A week has 168 hours and no help lasts 1,200 months: larger numbers are refused, naming the fact."""
+        found = _violations(stub, request(rule_set, {name: value}))
+        assert list(found) == [f"facts.{name}"] and "must be at most" in found[f"facts.{name}"]
+
+    def test_a_bad_case_reference_is_refused_on_a_cached_decision_too(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        """The decision is cached after the first call; 30,000 characters with a newline and ESC are still refused."""
+        facts = {"relation_to_beneficiary": "friend", "regularity": "one_off", "tasks": ["household"]}
+        assert stub.Evaluate(request(rule_set, facts)).decision.role == "SOCIAAL_NETWERK"
+        found = _violations(stub, request(rule_set, facts, case_reference="x\n\x1b" * 10_000))
+        assert list(found) == ["case_reference"]
+
+    def test_a_60000_character_fact_name_is_refused_whole(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        """The status arrives whole (INVALID_ARGUMENT, not a trailer too large), the echoed name cut short."""
+        found = _violations(stub, pb.EvaluateRequest(facts={"n" * 60_000: pb.FactValue(symbol="x")}))
+        assert len(found) == 1
+        field = next(iter(found))
+        assert field.startswith("facts.nnn") and len(field) <= 300

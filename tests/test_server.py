@@ -150,3 +150,29 @@ class TestOperation:
         finally:
             assert server.stop() == 0
         assert "server_started" in line and not line.lstrip().startswith("{")
+
+
+class TestBrokenLogSink:
+    """A log that cannot be written never fails a call or the shutdown."""
+
+    def test_calls_and_shutdown_succeed_after_stderr_breaks(self, rule_set: RuleSet) -> None:
+        """With the reader of the server's stderr gone (EPIPE on every log line), calls answer and SIGTERM exits 0."""
+        process = subprocess.Popen(
+            [str(BIN / "rolwijzer-server"), "--address", "127.0.0.1:0"],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        assert process.stderr is not None
+        try:
+            port = json.loads(process.stderr.readline())["port"]
+            process.stderr.close()
+            facts = {"relation_to_beneficiary": "neighbour", "regularity": "one_off", "tasks": ["household"]}
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.RolwijzerServiceStub(channel)
+                roles = [stub.Evaluate(request(rule_set, facts), timeout=10).decision.role for _ in range(3)]
+            assert roles == ["SOCIAAL_NETWERK"] * 3
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=30)
+        assert code == 0

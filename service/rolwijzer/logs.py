@@ -5,11 +5,34 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
+from typing import TextIO
 
 import structlog
 
 FORMATS = ("json", "console")
 _configured = {"level": logging.INFO}
+_dropped = {"lines": 0}
+
+
+class _NeverFailingLogger:
+    """Writes like structlog's WriteLogger, one write per line; a broken sink (a closed pipe, a full disk, a
+    closed stream) never fails the call or the shutdown that logs: the line is dropped and counted."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._inner = structlog.WriteLogger(file)
+
+    def msg(self, message: str) -> None:
+        try:
+            self._inner.msg(message)
+        except (OSError, ValueError):
+            _dropped["lines"] += 1
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
+def dropped_lines() -> int:
+    """How many log lines a broken sink swallowed since the start."""
+    return _dropped["lines"]
 
 
 def enabled(level: int) -> bool:
@@ -47,6 +70,6 @@ def configure_logging(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # One write per line, so lines of several worker processes sharing stderr never interleave.
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *_args: _NeverFailingLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )

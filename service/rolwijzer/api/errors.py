@@ -16,6 +16,7 @@ DOMAIN = "rolwijzer.v1"
 # then fails with RESOURCE_EXHAUSTED instead of INVALID_ARGUMENT): keep the encoded BadRequest well below that.
 DETAILS_BUDGET_BYTES = 5_000
 DESCRIPTION_MAX_CHARS = 1_000
+FIELD_MAX_CHARS = 256
 
 
 def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb2.Status:
@@ -28,7 +29,8 @@ def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb
         description = violation.description
         if len(description) > DESCRIPTION_MAX_CHARS:
             description = description[: DESCRIPTION_MAX_CHARS - 1] + "…"
-        entry = error_details_pb2.BadRequest.FieldViolation(field=violation.field, description=description)
+        field = violation.field if len(violation.field) <= FIELD_MAX_CHARS else violation.field[:FIELD_MAX_CHARS] + "…"
+        entry = error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
         if bad_request.ByteSize() + entry.ByteSize() > DETAILS_BUDGET_BYTES:
             rest = len(violations) - index
             bad_request.field_violations.add(field="facts", description=f"{rest} more violation(s) not shown")

@@ -150,13 +150,21 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         Raises:
             _Refused: with the status to answer instead of a decision.
         """
-        started = time.perf_counter()
         decision_id = str(uuid.uuid4())
         try:
-            answer, combinations = self._answer(request, decision_id, deadline)
+            return self._decide_as(decision_id, request, deadline)
         except _Refused as refused:
             log.info("decision_rejected", decision_id=decision_id, code=refused.status.code)
             raise
+        except Exception:
+            # Whatever fails on the way (a log, the record, a conversion) is INTERNAL with an id to quote: never
+            # UNKNOWN with the exception's text.
+            log.exception("decision_failed", decision_id=decision_id)
+            raise _Refused(_internal(decision_id)) from None
+
+    def _decide_as(self, decision_id: str, request: pb.EvaluateRequest, deadline: float) -> pb.Decision:
+        started = time.perf_counter()
+        answer, combinations = self._answer(request, decision_id, deadline)
         answer.decision_id = decision_id
         answer.case_reference = request.case_reference
         audit_hash = ""
@@ -189,17 +197,18 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     def _answer(self, request: pb.EvaluateRequest, decision_id: str, deadline: float) -> tuple[pb.Decision, int]:
         """The decision without id and case reference, and the number of combinations evaluated."""
         language = request.language or "nl"
+        # Checked before the cache: a cached decision must not let an unchecked case reference into the logs.
+        violations = _request_violations(request, language) + _size_violations(request, self._limits)
         with self._holder.engine() as engine:
             selection = _select(engine, request.reference_date, request.rule_set_version)
             key = _cache_key(request, selection)
-            cached = engine.cache.get(key)
+            cached = None if violations else engine.cache.get(key)
             if cached is not None:
                 # The cached message is never changed; each answer is a copy (a C++ copy, cheaper than a parse).
                 answer = pb.Decision()
                 answer.CopyFrom(cast(pb.Decision, cached[0]))
                 return answer, cached[1]
             inputs = facts_from_proto(request.facts)
-            violations = _request_violations(request, language) + _size_violations(request, self._limits)
             try:
                 if violations:
                     engine.check(inputs, selection)  # only to name bad facts together with the other fields
@@ -210,7 +219,10 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             except _Refused:
                 raise
             except InvalidFacts as err:
-                violations.extend(err.violations)
+                # A fact already refused for its size is named once, by that violation.
+                named = {v.field for v in violations}
+                cut = len("facts.") + self._limits.max_text
+                violations.extend(v for v in err.violations if v.field[:cut] not in named)
             except DeadlineExceeded as err:
                 raise _Refused(deadline_exceeded(str(err))) from None
             except TooManyCombinations as err:
@@ -218,13 +230,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             except Exception:
                 # The caller gets an id to quote, never the traceback; the log keeps the traceback.
                 log.exception("decision_failed", decision_id=decision_id)
-                raise _Refused(
-                    internal(
-                        "the decision could not be made; quote the decision id",
-                        "EVALUATION_FAILED",
-                        {"decision_id": decision_id},
-                    )
-                ) from None
+                raise _Refused(_internal(decision_id)) from None
             if violations:
                 raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
             answer = decision_to_proto(text, "", "")
@@ -304,6 +310,12 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
 def _infos(engine: Engine, today: dt.date) -> list[pb.RuleSetInfo]:
     """Every loaded release, oldest first, the superseded ones marked."""
     return [rule_set_info(r, "nl", today, engine.versions.superseded_by.get(r.version, "")) for r in engine.rule_sets]
+
+
+def _internal(decision_id: str) -> status_pb2.Status:
+    return internal(
+        "the decision could not be made; quote the decision id", "EVALUATION_FAILED", {"decision_id": decision_id}
+    )
 
 
 def _abort(context: grpc.ServicerContext, status: grpc.Status) -> NoReturn:

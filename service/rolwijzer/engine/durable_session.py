@@ -16,6 +16,7 @@ durable-rules 2.0.28 has sharp edges, each handled here and proven in tests/test
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import json
 import threading
@@ -37,9 +38,32 @@ class DurableError(RuntimeError):
     """durable-rules failed to create a ruleset or to evaluate a message."""
 
 
+# Python writes a float in exponent form outside this range.
+_PLAIN_FLOAT_LOW, _PLAIN_FLOAT_HIGH = 1e-4, 1e16
+
+
 def _next_id(prefix: str) -> str:
     with _ids_lock:
         return f"{prefix}{next(_ids)}"
+
+
+def _json(payload: Mapping[str, AnyType]) -> str:
+    """The message as JSON; numbers never in exponent form, which durable-rules' parser rejects (1e-05, 1e+16)."""
+    unusual = {
+        key: value
+        for key, value in payload.items()
+        if type(value) is float and value != 0.0 and not _PLAIN_FLOAT_LOW <= abs(value) < _PLAIN_FLOAT_HIGH
+    }
+    if not unusual:
+        return json.dumps(payload)
+    marked = dict(payload)
+    for index, key in enumerate(unusual):
+        marked[key] = f"\x00{index}"
+    text = json.dumps(marked)
+    for index, value in enumerate(unusual.values()):
+        # The shortest repr, written out positionally: the same number, exactly.
+        text = text.replace(f'"\\u0000{index}"', format(decimal.Decimal(repr(value)), "f"), 1)
+    return text
 
 
 class DurableRuleset:
@@ -79,7 +103,7 @@ class DurableRuleset:
         assert_message = _engine.assert_event if self.first_match else _engine.assert_fact
         handled = False
         try:
-            code, state_handle = assert_message(self._handle, json.dumps(payload))
+            code, state_handle = assert_message(self._handle, _json(payload))
             if code != _RESULT_OK:
                 raise DurableError(f"durable-rules did not handle the message (code {code})")
             handled = True

@@ -126,7 +126,7 @@ def _check(fact: FactDef, given: FactInput) -> FactValue:
     if fact.type == FactType.BOOLEAN and isinstance(given, BooleanInput):
         return "true" if given.value else "false"
     if fact.type == FactType.NUMBER and isinstance(given, NumberInput):
-        return _number(given.value)
+        return _bounded(fact, _number(given.value))
     if fact.type == FactType.SET and isinstance(given, SetInput):
         bad = [v for v in given.values if v not in fact.symbol_values]
         if bad:
@@ -143,7 +143,7 @@ def _one_of(fact: FactDef, raw: tuple[str, ...]) -> OneOf:
         raise _Bad("one_of needs at least two different values; give a single value as such")
     if fact.type == FactType.NUMBER:
         try:
-            return OneOf(tuple(_number(float(v)) for v in distinct))
+            return OneOf(tuple(_bounded(fact, _number(float(v))) for v in distinct))
         except ValueError:
             raise _Bad("one_of for a number fact takes decimal numbers, for example ['4', '12']") from None
     allowed = [v for v in fact.symbol_values if v != UNKNOWN]
@@ -160,6 +160,13 @@ def _number(value: float) -> float:
     if value < 0:
         raise _Bad(f"must not be negative, got {value:g}")
     return float(value)
+
+
+def _bounded(fact: FactDef, value: float) -> float:
+    if fact.maximum is not None and value > fact.maximum:
+        unit = f" {fact.unit.en}" if fact.unit else ""
+        raise _Bad(f"must be at most {fact.maximum:g}{unit}, got {value:g}")
+    return value
 
 
 def _accepts(fact: FactDef) -> str:

@@ -482,7 +482,17 @@ def _facts(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterato
             help=reader.text(file, name, raw.get("help"), "help"),
             unit=reader.text(file, name, raw["unit"], "unit") if "unit" in raw else None,
             citations=reader.citations(file, name, raw.get("cite")),
+            maximum=_maximum(reader, file, name, fact_type, raw.get("maximum")),
         )
+
+
+def _maximum(reader: _Reader, file: str, name: str, fact_type: FactType, raw: object) -> float | None:
+    if raw is None:
+        return None
+    if fact_type != FactType.NUMBER or isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+        reader.problem(file, name, "maximum is for number facts only, and must be a positive number")
+        return None
+    return float(raw)
 
 
 def _symbols(

@@ -126,6 +126,8 @@ class FactDef:
     help: Text
     unit: Text | None
     citations: tuple[Citation, ...]
+    # Number facts: the largest value that makes sense (a week has 168 hours); larger is refused as input.
+    maximum: float | None = None
 
     @property
     def symbol_values(self) -> tuple[str, ...]:

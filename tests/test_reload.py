@@ -179,3 +179,15 @@ def test_sighup_reloads_the_running_server(rules_copy: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_get_status_never_shows_the_servers_own_paths(
+    watched: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub, grpc.Channel], rules_copy: Path
+) -> None:
+    """With every release moved away, GetStatus says so relative to the rules root, not with the absolute path."""
+    _, stub, _ = watched
+    os.rename(rules_copy / "informele-zorg", rules_copy.parent / "moved-away")
+    _wait_for(lambda: stub.GetStatus(pb.GetStatusRequest()).HasField("last_reload_error"))
+    problems = list(stub.GetStatus(pb.GetStatusRequest()).last_reload_error.problems)
+    assert problems and all(str(rules_copy.parent) not in line for line in problems), problems
+    assert any(line.startswith("<rules>") for line in problems), problems

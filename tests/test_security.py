@@ -137,6 +137,37 @@ class TestTransportSecurity:
         )
         assert done.returncode == 2 and "refusing plaintext" in done.stderr
 
+    @pytest.mark.parametrize("host", ["127.attacker.example", "localhost.example", "10.0.0.1"])
+    def test_only_loopback_ip_literals_and_localhost_count_as_loopback(self, host: str) -> None:
+        """A name that merely starts with 127. is resolved by whoever owns it: plaintext is refused there."""
+        done = subprocess.run(
+            [str(BIN / "rolwijzer-server"), "--address", f"{host}:50999"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2 and "refusing plaintext" in done.stderr
+
+    def test_a_key_that_does_not_match_its_certificate_is_named(self, pki: dict[str, Pem]) -> None:
+        """The server's certificate with the client's key: the start fails saying the key does not belong to it."""
+        done = subprocess.run(
+            [
+                str(BIN / "rolwijzer-server"),
+                "--address",
+                "127.0.0.1:0",
+                "--tls-cert",
+                str(pki["server"].certificate),
+                "--tls-key",
+                str(pki["client"].private_key),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2 and "does not belong to --tls-cert" in done.stderr, done.stderr
+
 
 class TestLimits:
     """Every limit answers with its own status and says which limit it was."""

@@ -73,3 +73,69 @@ def test_workers_need_a_fixed_port() -> None:
         check=False,
     )
     assert done.returncode == 2 and "fixed port" in done.stderr
+
+
+def _started_workers(log_path: Path, process: subprocess.Popen[bytes], count: int) -> list[int]:
+    """Wait (bounded) until `count` server_started lines are logged; return the pids of the workers serving."""
+    deadline = time.monotonic() + 60
+    while log_path.read_text().count("server_started") < count:
+        assert time.monotonic() < deadline and process.poll() is None, log_path.read_text()
+        time.sleep(0.05)
+    return _worker_pids(process.pid)
+
+
+def _worker_pids(supervisor: int) -> list[int]:
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+class TestSupervision:
+    """The supervisor keeps its workers running, and its workers do not outlive it."""
+
+    def test_a_killed_worker_is_restarted(self, tmp_path: Path) -> None:
+        """kill -9 of one worker: a new one starts and serves; SIGTERM still stops everything with exit 0."""
+        port = _free_port()
+        log_path = tmp_path / "server.log"
+        with open(log_path, "w") as log_file:
+            process = subprocess.Popen(
+                [str(BIN / "rolwijzer-server"), "--address", f"127.0.0.1:{port}", "--workers", "2"],
+                stderr=log_file,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            )
+            try:
+                first, second = _started_workers(log_path, process, 2)
+                os.kill(first, signal.SIGKILL)
+                _started_workers(log_path, process, 3)
+                pids = _worker_pids(process.pid)
+                assert second in pids and first not in pids and len(pids) == 2
+                assert "worker_died" in log_path.read_text() and "worker_restarted" in log_path.read_text()
+            finally:
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=60) == 0
+
+    def test_workers_stop_when_the_supervisor_is_killed(self, tmp_path: Path) -> None:
+        """kill -9 of the supervisor: both workers notice, drain and exit within seconds; no orphan keeps serving."""
+        port = _free_port()
+        log_path = tmp_path / "server.log"
+        with open(log_path, "w") as log_file:
+            process = subprocess.Popen(
+                [str(BIN / "rolwijzer-server"), "--address", f"127.0.0.1:{port}", "--workers", "2"],
+                stderr=log_file,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            )
+            workers = _started_workers(log_path, process, 2)
+            process.kill()
+            process.wait(timeout=30)
+            deadline = time.monotonic() + 30
+            while any(_alive(pid) for pid in workers):
+                assert time.monotonic() < deadline, "orphan workers keep serving"
+                time.sleep(0.1)
+        assert "supervisor_gone" in log_path.read_text()

@@ -111,7 +111,7 @@ class EngineHolder:
                 engine = self._build()
             except RuleSetError as err:
                 # Bounded: at most MAX_REPORTED_PROBLEMS lines of at most MAX_PROBLEM_CHARS characters each.
-                problems = tuple(report_lines(err.problems))
+                problems = tuple(_without_root(line, self.root) for line in report_lines(err.problems))
                 self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), problems)
                 self._current.fingerprint = print_fp  # do not retry the same broken files every poll
                 log.error("rules_reload_failed", reason=reason, problems=list(problems))
@@ -142,7 +142,7 @@ class EngineHolder:
                     self._look(interval, stop)
                     reported = ""
                 except Exception as err:  # the watcher must outlive anything: report it, look again next time
-                    reason = clip(f"{type(err).__name__}: {err}", 200)
+                    reason = _without_root(clip(f"{type(err).__name__}: {err}", 200), self.root)
                     self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), (f"the rules watcher failed: {reason}",))
                     if reason != reported:  # once per distinct failure, not on every look
                         log.error("rules_watch_failed", reason=reason)
@@ -173,3 +173,12 @@ class EngineHolder:
             close_now = self._current.calls == 0
         if close_now:
             self._current.engine.close()
+
+
+def _without_root(line: str, root: Path) -> str:
+    """A problem line with the server's own path to the rules root left out, since GetStatus answers any client:
+    paths are shown relative to the root, and the root itself as "<rules>"."""
+    for prefix in sorted({str(root.resolve()), str(root.absolute()), str(root)}, key=len, reverse=True):
+        if prefix not in (".", ""):
+            line = line.replace(prefix + "/", "").replace(prefix, "<rules>")
+    return line

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -25,7 +27,7 @@ from rolwijzer.api.baseline import BaselineServicer
 from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.errors import as_grpc, invalid_argument
 from rolwijzer.api.servicer import RolwijzerServicer
-from rolwijzer.api.workers import run_workers
+from rolwijzer.api.workers import run_workers, stop_with_supervisor
 from rolwijzer.audit import AuditConfig, AuditLog
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
 from rolwijzer.logs import FORMATS, configure_logging
@@ -166,9 +168,17 @@ def _add_health_and_reflection(server: grpc.Server, checker: health.HealthServic
 
 
 def is_loopback(address: str) -> bool:
-    """True when `address` (host:port) listens on this machine only."""
+    """True when `address` (host:port) listens on this machine only: `localhost` or a loopback IP literal.
+
+    A name such as "127.attacker.example" is not: names other than localhost are resolved by whoever controls them.
+    """
     host = address.rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -352,7 +362,25 @@ def _security(args: argparse.Namespace) -> Tls | None:
         if not is_loopback(args.address) and not args.plaintext:
             raise ValueError(f"refusing plaintext on {args.address}: give --tls-cert and --tls-key, or --plaintext")
         return None
+    _check_key_pair(args.tls_cert, args.tls_key)
     return Tls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+
+
+def _check_key_pair(certificate: Path, private_key: Path) -> None:
+    """Say what is wrong with the TLS files before gRPC does ("Failed to bind" names none of it).
+
+    Raises:
+        ValueError: the key does not match the certificate, or either is no PEM file of its kind.
+    """
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certificate, private_key)
+    except ssl.SSLError as err:
+        reason = err.reason or str(err)
+        if reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(f"--tls-key {private_key} does not belong to --tls-cert {certificate}") from None
+        raise ValueError(
+            f"--tls-cert {certificate} / --tls-key {private_key}: not a usable PEM pair ({reason})"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -436,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("server_started", address=args.address, port=port, rules=str(args.rules), versions=versions)
     if args.watch_interval > 0:
         holder.watch(args.watch_interval, stopped)
+    if args.worker_index:
+        stop_with_supervisor(stopped)
     stopped.wait()
     if audit is not None:
         audit.close()

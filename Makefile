@@ -40,9 +40,10 @@ bench: $(STAMP) $(GEN)/.generated
 	$(BIN)/python bench/reload.py
 	$(BIN)/python bench/load.py
 
-# Availability under attack (about 1 minute): health and cheap-call latency under costly callers and silent
-# streams, side by side with admission control lifted.
+# The attacks at length (about 5 minutes): minutes of fuzzing (exponent numbers, oversized names, random bytes),
+# then health and cheap-call latency under costly callers and silent streams, beside admission control lifted.
 attack: $(STAMP) $(GEN)/.generated
+	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 	$(BIN)/python bench/attack.py
 
 # Soak test: 5 minutes of load on a TLS server with the decision log on (SECONDS=... to change).

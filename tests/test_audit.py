@@ -29,7 +29,8 @@ FIELDS = {
     "case_reference",
     "rule_set",
     "reference_date",
-    "facts_sha256",
+    "facts_hmac",
+    "facts_key_id",
     "role",
     "volunteer_deployer",
     "role_candidates",
@@ -87,7 +88,7 @@ class TestRecords:
         records = [json.loads(line) for line in path.read_text().splitlines()]
         assert [r["decision_id"] for r in records] == ids
         assert all(set(r) == FIELDS for r in records)
-        assert records[0]["rule_set"]["version"] == CURRENT_RELEASE and len(records[0]["facts_sha256"]) == 64
+        assert records[0]["rule_set"]["version"] == CURRENT_RELEASE and len(records[0]["facts_hmac"]) == 64
         assert "neighbour" not in path.read_text() or "facts" not in records[0]
         done = _cli("verify", str(path))
         assert done.returncode == 0 and "20 records, chain intact" in done.stdout
@@ -111,7 +112,10 @@ class TestRecords:
         _decide_all(holder, AuditConfig(path), rule_set, 3)
         done = _cli("verify", str(path), env={"COLUMNS": "40"})
         assert done.returncode == 0
-        assert done.stdout.splitlines() == [f"{path}: 3 records, chain intact"]
+        assert done.stdout.splitlines() == [
+            f"{path}: not anchored: without --key-file a cut tail or a re-sealed chain would pass",
+            f"{path}: 3 records, chain intact",
+        ]
 
 
 class TestTampering:

@@ -152,6 +152,9 @@ class AuditLog:
         self._checkpointed_at = time.monotonic()
         state = self._open()
         self._prev = state.last_hash or GENESIS
+        if state.lines and not state.ends_with_checkpoint and self._key.anchored:
+            with self._io:  # anchor at once what an earlier run left unanchored (it was killed)
+                self._append([], "start")
         self._wake = _Wakeup()
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()

@@ -108,14 +108,14 @@ def parse_line(raw: bytes) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def line_hash(raw: bytes) -> str | None:
-    """The `sha256` of a whole line that is a record carrying its own correct hash; None for anything else."""
+def whole_record(raw: bytes) -> dict[str, Any] | None:
+    """The record of a whole line (newline included) that carries its own correct hash; None for anything else."""
     if not raw.endswith(b"\n"):
         return None
     record = parse_line(raw)
     if record is None or not isinstance(record.get("sha256"), str) or own_hash(record) != record["sha256"]:
         return None
-    return str(record["sha256"])
+    return record
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ class FileState:
     last_hash: str | None = None
     torn_bytes: int = 0
     torn_copy: Path | None = None
+    ends_with_checkpoint: bool = False
 
 
 def prepare(fd: int, path: Path) -> FileState:
@@ -139,6 +140,7 @@ def prepare(fd: int, path: Path) -> FileState:
     """
     size = os.fstat(fd).st_size
     end, last = _last_whole_record(fd, size)
+    last_hash = None if last is None else str(last["sha256"])
     if size - end > MAX_TORN_BYTES:
         raise AuditFileError(
             f"{path} ends with {size - end} bytes that are no decision records (more than a torn write): "
@@ -149,11 +151,11 @@ def prepare(fd: int, path: Path) -> FileState:
         copy = _keep_aside(path, os.pread(fd, size - end, end))
         os.ftruncate(fd, end)
         os.fsync(fd)
-    return FileState(end, _count_lines(fd, end), last, size - end, copy)
+    return FileState(end, _count_lines(fd, end), last_hash, size - end, copy, last is not None and "checkpoint" in last)
 
 
-def _last_whole_record(fd: int, size: int) -> tuple[int, str | None]:
-    """(offset just after the last whole, self-consistent line, its hash), searching back from the end."""
+def _last_whole_record(fd: int, size: int) -> tuple[int, dict[str, Any] | None]:
+    """(offset just after the last whole, self-consistent line, its record), searching back from the end."""
     window = min(size, 1 << 16)
     while True:
         start = size - window
@@ -163,9 +165,9 @@ def _last_whole_record(fd: int, size: int) -> tuple[int, str | None]:
             begin = data.rfind(b"\n", 0, stop) + 1
             if begin == 0 and start > 0:
                 break  # this line may begin before the window
-            digest = line_hash(data[begin : stop + 1])
-            if digest is not None:
-                return start + stop + 1, digest
+            record = whole_record(data[begin : stop + 1])
+            if record is not None:
+                return start + stop + 1, record
             stop = begin - 1
         if start == 0 or window > MAX_TORN_BYTES:
             return 0 if start == 0 else start, None

@@ -3,8 +3,9 @@
 Each line is a JSON object with `prev_sha256` (the previous line's `sha256`, zeros for the first) and `sha256`
 (over the line's canonical JSON without that field), so a removed or altered line breaks the chain at that point.
 With a key file, checkpoints sealed with an HMAC anchor the chain every `checkpoint_every` records, every
-`checkpoint_seconds` in which records were written, when the file is rotated, and at shutdown (audit_file.py,
-audit_keys.py); `rolwijzer audit verify --key-file` checks them (audit_verify.py).
+`checkpoint_seconds` in which records were written, when the file is rotated, at start when a killed run left
+the file without one at its end, and at shutdown (audit_file.py, audit_keys.py); `rolwijzer audit verify
+--key-file` checks them (audit_verify.py).
 
 What is acknowledged is in the file at the configured path:
 
@@ -18,8 +19,9 @@ What is acknowledged is in the file at the configured path:
 * Without `sync`, a writer thread appends and fsyncs what waits, at once. When writing fails, records wait in
   memory (at most `max_pending`, then new ones are refused with AuditUnavailable), health reports the failure, and
   the writer tries again every `batch_seconds`.
-* On opening, a torn tail (a write cut short by a crash) is cut back to the last whole record and kept beside the
-  log (`<log>.torn-<time>`).
+* On opening, a torn tail (a write cut short by a crash) is cut back to the last whole line that carries its own
+  correct hash, and kept beside the log (`<log>.torn-<time>`). Whether that line chains to the one before is left
+  to verify: a torn write cannot make a whole record, so anything whole is kept.
 
 Waiting uses select() on a pipe, never a timed lock wait, so that timeouts elapse under libfaketime too.
 """

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from rolwijzer.api import SERVICE_NAME, create_server
-from rolwijzer.audit import AuditConfig, AuditLog
+from rolwijzer.audit import GENESIS, AuditConfig, AuditFileError, AuditLog, AuditUnavailable, seal
+from rolwijzer.audit_keys import AuditKey
+from rolwijzer.audit_verify import verify_files
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
@@ -29,7 +33,8 @@ FIELDS = {
     "case_reference",
     "rule_set",
     "reference_date",
-    "facts_sha256",
+    "facts_hmac",
+    "facts_key_id",
     "role",
     "volunteer_deployer",
     "role_candidates",
@@ -87,7 +92,7 @@ class TestRecords:
         records = [json.loads(line) for line in path.read_text().splitlines()]
         assert [r["decision_id"] for r in records] == ids
         assert all(set(r) == FIELDS for r in records)
-        assert records[0]["rule_set"]["version"] == CURRENT_RELEASE and len(records[0]["facts_sha256"]) == 64
+        assert records[0]["rule_set"]["version"] == CURRENT_RELEASE and len(records[0]["facts_hmac"]) == 64
         assert "neighbour" not in path.read_text() or "facts" not in records[0]
         done = _cli("verify", str(path))
         assert done.returncode == 0 and "20 records, chain intact" in done.stdout
@@ -111,7 +116,10 @@ class TestRecords:
         _decide_all(holder, AuditConfig(path), rule_set, 3)
         done = _cli("verify", str(path), env={"COLUMNS": "40"})
         assert done.returncode == 0
-        assert done.stdout.splitlines() == [f"{path}: 3 records, chain intact"]
+        assert done.stdout.splitlines() == [
+            f"{path}: not anchored: without --key-file a cut tail or a re-sealed chain would pass",
+            f"{path}: 3 records, chain intact",
+        ]
 
 
 class TestTampering:
@@ -230,4 +238,93 @@ class TestFullDisk:
             assert audit.failure is not None and "No space left" in audit.failure
         finally:
             server.stop(grace=None)
+            audit.close()
+
+
+KEY = AuditKey(b"a test key of thirty-two bytes!!", anchored=True)
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+class TestFollowingThePath:
+    """The file at the path is the log, whatever happened to the file that was open."""
+
+    def test_a_batch_written_to_a_file_renamed_before_its_fsync_returned_is_moved_to_the_path(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Renamed between write and fsync: the record is cut out of the old file and written to the new one."""
+        path, rotated = tmp_path / "decisions.jsonl", tmp_path / "decisions.jsonl.1"
+        audit = AuditLog(AuditConfig(path, sync=True, key=KEY))
+        audit.record({"decision_id": "a"})
+        fsync = os.fsync
+
+        def rotate_then_fsync(fd: int) -> None:
+            if not rotated.exists():
+                path.rename(rotated)
+            fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", rotate_then_fsync)
+        audit.record({"decision_id": "b"})
+        monkeypatch.undo()
+        audit.close()
+        assert [r.get("decision_id", r.get("checkpoint", {}).get("reason")) for r in _lines(rotated)] == [
+            "a",
+            "rotated",
+        ]
+        assert [r.get("decision_id", r.get("checkpoint", {}).get("reason")) for r in _lines(path)] == ["b", "shutdown"]
+        assert verify_files([rotated, path], KEY, expect_shutdown=True).problems == []
+
+    def test_a_truncated_file_copytruncate_continues_the_chain(self, tmp_path: Path) -> None:
+        """logrotate's copytruncate: the copy and the emptied file verify as one chain."""
+        path, copy = tmp_path / "decisions.jsonl", tmp_path / "decisions.jsonl.1"
+        audit = AuditLog(AuditConfig(path, sync=True, key=KEY))
+        audit.record({"decision_id": "a"})
+        audit.record({"decision_id": "b"})
+        shutil.copy(path, copy)
+        os.truncate(path, 0)
+        audit.record({"decision_id": "c"})
+        audit.close()
+        assert [r.get("decision_id") for r in _lines(path)] == ["c", None]
+        assert verify_files([copy, path], KEY, expect_shutdown=True).problems == []
+
+    def test_a_timer_checkpoint_follows_records_within_its_interval(self, tmp_path: Path) -> None:
+        path = tmp_path / "decisions.jsonl"
+        audit = AuditLog(AuditConfig(path, sync=True, key=KEY, checkpoint_seconds=0.1, batch_seconds=0.05))
+        try:
+            audit.record({"decision_id": "a"})
+            deadline = time.monotonic() + 10
+            while len(_lines(path)) < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert _lines(path)[1]["checkpoint"]["reason"] == "timer"
+        finally:
+            audit.close()
+
+    def test_a_log_left_unanchored_by_a_killed_server_is_anchored_at_the_next_start(self, tmp_path: Path) -> None:
+        path = tmp_path / "decisions.jsonl"
+        line, _ = seal({"decision_id": "a"}, GENESIS)
+        path.write_bytes(line)
+        AuditLog(AuditConfig(path, sync=True, key=KEY)).close()
+        reasons = [r["checkpoint"]["reason"] for r in _lines(path) if "checkpoint" in r]
+        assert reasons == ["start", "shutdown"]
+        assert verify_files([path], KEY, expect_shutdown=True).problems == []
+
+    def test_more_than_a_torn_write_after_the_last_record_is_refused(self, tmp_path: Path) -> None:
+        """9 MiB of something else at the end is no torn tail: the log is not opened and the file is left alone."""
+        path = tmp_path / "decisions.jsonl"
+        path.write_bytes(b"x" * (9 * 1024 * 1024))
+        with pytest.raises(AuditFileError, match="no decision records"):
+            AuditLog(AuditConfig(path))
+        assert path.stat().st_size == 9 * 1024 * 1024 and not list(tmp_path.glob("*.torn-*"))
+
+    def test_without_sync_at_most_max_pending_records_wait(self) -> None:
+        audit = AuditLog(AuditConfig(Path("/dev/full"), max_pending=3, batch_seconds=0.05))
+        try:
+            for number in range(3):
+                audit.record({"decision_id": str(number)})
+            with pytest.raises(AuditUnavailable, match="3 records wait"):
+                audit.record({"decision_id": "3"})
+        finally:
             audit.close()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 
 from google.protobuf import json_format
 from google.type import date_pb2
 
-from rolwijzer.audit import canonical
+from rolwijzer.audit_file import FactsDigest, canonical_facts
 from rolwijzer.engine import (
     BooleanInput,
     FactInput,
@@ -236,13 +235,22 @@ def _citations(citations: tuple[Citation, ...]) -> list[pb.Citation]:
 
 
 def facts_json(facts: Mapping[str, pb.FactValue]) -> dict[str, object]:
-    """The request's facts as proto JSON, the canonical form the decision log hashes and may store."""
+    """The request's facts as proto JSON, set and one_of values sorted without repeats (their order means nothing):
+    what the decision log hashes (`facts_hmac`, with its key) and, with --audit-include-facts, stores."""
     found: dict[str, object] = json_format.MessageToDict(pb.EvaluateRequest(facts=facts)).get("facts", {})
+    for value in found.values():
+        for kind in ("symbols", "oneOf"):
+            listed = value.get(kind) if isinstance(value, dict) else None
+            if isinstance(listed, dict) and isinstance(listed.get("values"), list):
+                listed["values"] = sorted(set(listed["values"]))
     return found
 
 
 def decision_record(decision: pb.Decision, facts: dict[str, object], include_facts: bool) -> dict[str, object]:
-    """The decision-log record of a decision: what was decided, by which rules, for which (hashed) facts."""
+    """The decision-log record of a decision: what was decided, by which rules, for which (hashed) facts.
+
+    `facts_hmac` is a FactsDigest until AuditLog.record computes it with the log's key.
+    """
     ref = decision.rule_set
     record: dict[str, object] = {
         "decision_id": decision.decision_id,
@@ -250,7 +258,8 @@ def decision_record(decision: pb.Decision, facts: dict[str, object], include_fac
         "case_reference": decision.case_reference,
         "rule_set": {"id": ref.id, "version": ref.version, "sha256": ref.sha256},
         "reference_date": f"{ref.reference_date.year:04d}-{ref.reference_date.month:02d}-{ref.reference_date.day:02d}",
-        "facts_sha256": hashlib.sha256(canonical(facts)).hexdigest(),
+        # A keyed hash: the log fills it in with its key (an unkeyed sha256 of health data can be brute-forced).
+        "facts_hmac": FactsDigest(canonical_facts(facts)),
         "role": decision.role,
         "volunteer_deployer": decision.volunteer_deployer,
         "role_candidates": list(decision.role_candidates),

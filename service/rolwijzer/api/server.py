@@ -28,7 +28,8 @@ from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.errors import as_grpc, invalid_argument
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.api.workers import run_workers, stop_with_supervisor
-from rolwijzer.audit import AuditConfig, AuditLog
+from rolwijzer.audit import MAX_PENDING, AuditConfig, AuditLog
+from rolwijzer.audit_keys import AuditKey
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
 from rolwijzer.logs import FORMATS, configure_logging
 from rolwijzer.reload import EngineHolder
@@ -262,6 +263,33 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="store the facts themselves (health data) so `rolwijzer audit replay` can re-decide",
     )
+    audit.add_argument(
+        "--audit-key-file",
+        type=Path,
+        default=_path(env("ROLWIJZER_AUDIT_KEY_FILE")),
+        help="secret key (not readable by others; `rolwijzer audit new-key FILE`) for the keyed facts hash and the "
+        "sealed checkpoints; without it the facts hash uses a key kept only in memory and the log has no checkpoints "
+        "(env ROLWIJZER_AUDIT_KEY_FILE)",
+    )
+    audit.add_argument(
+        "--audit-max-pending",
+        type=int,
+        default=MAX_PENDING,
+        help="without --audit-sync: records that may wait for the disk; more decisions are refused with UNAVAILABLE "
+        "(default %(default)s)",
+    )
+    audit.add_argument(
+        "--audit-checkpoint-every",
+        type=int,
+        default=100,
+        help="with a key: a sealed checkpoint after at most this many records (default %(default)s)",
+    )
+    audit.add_argument(
+        "--audit-checkpoint-seconds",
+        type=float,
+        default=10.0,
+        help="with a key: a sealed checkpoint this often while records are written (default %(default)s)",
+    )
     security = parser.add_argument_group("transport security (plaintext is allowed on loopback addresses only)")
     security.add_argument(
         "--tls-cert",
@@ -340,7 +368,31 @@ def _audit_log(args: argparse.Namespace, checker: health.HealthServicer) -> Audi
         for name in ("", SERVICE_NAME):
             checker.set(name, status)
 
-    return AuditLog(AuditConfig(args.audit_log, args.audit_sync, args.audit_include_facts), report)
+    key = AuditKey.from_file(args.audit_key_file) if args.audit_key_file is not None else None
+    if key is None:
+        log.warning("audit_log_unanchored", hint="give --audit-key-file for checkpoints and a reproducible facts hash")
+    config = AuditConfig(
+        args.audit_log,
+        args.audit_sync,
+        args.audit_include_facts,
+        key=key,
+        max_pending=args.audit_max_pending,
+        checkpoint_every=args.audit_checkpoint_every,
+        checkpoint_seconds=args.audit_checkpoint_seconds,
+    )
+    return AuditLog(config, report)
+
+
+def _reopen_on_usr1(audit: AuditLog | None) -> None:
+    """SIGUSR1 (logrotate's postrotate) makes the decision log check its path and reopen it when it was rotated."""
+
+    def reopen(_signum: int, _frame: FrameType | None) -> None:
+        # A thread does it: the handler runs between two steps of the main thread, which may hold a lock that
+        # logging or the decision log needs.
+        if audit is not None:
+            threading.Thread(target=audit.reopen, args=("SIGUSR1",), name="audit-reopen", daemon=True).start()
+
+    signal.signal(signal.SIGUSR1, reopen)
 
 
 def _path(value: str | None) -> Path | None:
@@ -383,6 +435,28 @@ def _check_key_pair(certificate: Path, private_key: Path) -> None:
         ) from None
 
 
+def _as_worker(args: argparse.Namespace, level: int) -> None:
+    """A worker's logs name it, and it keeps its own decision log (and chain): decisions.jsonl becomes
+    decisions.w1.jsonl, decisions.w2.jsonl, ..."""
+    configure_logging(args.log_format, level, every_line={"worker": args.worker_index})
+    if args.audit_log is not None:
+        args.audit_log = args.audit_log.with_name(f"{args.audit_log.stem}.w{args.worker_index}{args.audit_log.suffix}")
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(
+        max_request_bytes=args.max_request_bytes,
+        max_facts=args.max_facts,
+        max_values=args.max_values,
+        max_concurrent_rpcs=args.max_concurrent_rpcs,
+        default_deadline_seconds=args.default_deadline,
+        expensive_combinations=args.expensive_combinations,
+        expensive_concurrency=args.expensive_concurrency,
+        max_streams=args.max_streams,
+        stream_idle_seconds=args.stream_idle_seconds,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGTERM or SIGINT; exit 2 when the rules or the address are bad."""
     args = _arguments(argv)
@@ -394,28 +468,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return run_workers(list(argv if argv is not None else sys.argv[1:]), args.workers)
     if args.worker_index:
-        configure_logging(args.log_format, level, every_line={"worker": args.worker_index})
-        if args.audit_log is not None:
-            # Each worker keeps its own chain: decisions.jsonl -> decisions.w1.jsonl, decisions.w2.jsonl, ...
-            args.audit_log = args.audit_log.with_name(
-                f"{args.audit_log.stem}.w{args.worker_index}{args.audit_log.suffix}"
-            )
+        _as_worker(args, level)
     try:
         holder = EngineHolder(args.rules, args.max_combinations, args.cache_size)
     except RuleSetError as err:
         print(f"rolwijzer-server: cannot load the rules in {args.rules}: {err}", file=sys.stderr)
         return 2
-    limits = Limits(
-        max_request_bytes=args.max_request_bytes,
-        max_facts=args.max_facts,
-        max_values=args.max_values,
-        max_concurrent_rpcs=args.max_concurrent_rpcs,
-        default_deadline_seconds=args.default_deadline,
-        expensive_combinations=args.expensive_combinations,
-        expensive_concurrency=args.expensive_concurrency,
-        max_streams=args.max_streams,
-        stream_idle_seconds=args.stream_idle_seconds,
-    )
+    limits = _limits(args)
     checker = health.HealthServicer()
     try:
         audit = _audit_log(args, checker)
@@ -455,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threading.Thread(target=holder.reload, args=("SIGHUP",), name="rules-reload", daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
+    _reopen_on_usr1(audit)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload_on_hangup)
     # Handlers are in place before the start is announced, so a signal right after it is handled.

@@ -1,9 +1,10 @@
 """`--workers N`: N server processes sharing one port through SO_REUSEPORT, so every core serves.
 
 The first process is a supervisor: it starts the workers (the same command with `--worker-index`), passes
-SIGTERM, SIGINT and SIGHUP on to them, restarts a worker that dies (after a pause that doubles with every quick
-death, up to 30 s), and exits when they have stopped after SIGTERM or SIGINT, with the worst exit code among them.
-A worker stops by itself when its supervisor is gone, so killing the supervisor leaves no orphans serving.
+SIGTERM, SIGINT, SIGHUP and SIGUSR1 (reopen the decision log) on to them, restarts a worker that dies (after a
+pause that doubles with every quick death, up to 30 s), and exits when they have stopped after SIGTERM or SIGINT,
+with the worst exit code among them. A worker stops by itself when its supervisor is gone, so killing the
+supervisor leaves no orphans serving.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def run_workers(argv: Sequence[str], count: int) -> int:
             if worker.process.poll() is None:
                 worker.process.send_signal(signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, forward)
     while not stopping.is_set():
         for worker in workers:

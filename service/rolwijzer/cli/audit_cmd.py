@@ -1,4 +1,5 @@
-"""`rolwijzer audit verify|replay FILE`: check a decision log's chain; re-decide its records. Runs locally.
+"""`rolwijzer audit verify|replay|new-key`: check a decision log's chain and checkpoints; re-decide its records;
+make a key. Runs locally.
 
 Every line is printed whole (never wrapped or cropped, not read as markup), on a terminal and in a pipe alike, so that
 paths and decision ids can be copied and grepped.
@@ -13,7 +14,9 @@ from google.protobuf import json_format
 from rich.console import Console
 
 from rolwijzer.api.convert import facts_from_proto
-from rolwijzer.audit import read_records, verify
+from rolwijzer.audit_file import read_records
+from rolwijzer.audit_keys import AuditKey, AuditKeyError, write_new_key
+from rolwijzer.audit_verify import verify_files
 from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, CliError
 from rolwijzer.cli.render import print_line
 from rolwijzer.engine import Engine, EvaluationError, InvalidFacts, NoRuleSetInForce, UnknownVersion
@@ -21,18 +24,37 @@ from rolwijzer.rules import RuleSetError, load_rule_sets
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 
-def run_verify(path: Path, console: Console) -> int:
-    """Print every break in the chain; exit 1 when there is one."""
-    _require(path)
-    problems = verify(path)
-    records = sum(1 for _ in read_records(path))
-    for problem in problems:
-        print_line(console, problem)
-    if problems:
-        print_line(console, f"{path}: {len(problems)} problem(s) in {records} records")
-        return EXIT_FAILED
-    print_line(console, f"{path}: {records} records, chain intact")
+def run_verify(paths: list[Path], key_file: Path | None, expect_shutdown: bool, console: Console) -> int:
+    """Print every problem, note and the anchoring of each file, one line each; exit 1 when there is a problem.
+
+    Several files are checked as one chain, oldest first (a log and the files it was rotated into).
+    """
+    for path in paths:
+        _require(path)
+    key = _key(key_file) if key_file is not None else None
+    if expect_shutdown and key is None:
+        raise CliError(EXIT_BAD_INPUT, "--expect-shutdown needs --key-file: only a sealed checkpoint proves it")
+    report = verify_files(paths, key, expect_shutdown)
+    for line in report.lines:
+        print_line(console, line)
+    return EXIT_FAILED if report.problems else 0
+
+
+def run_new_key(path: Path, console: Console) -> int:
+    """Create a key file (readable by its owner only) for `rolwijzer-server --audit-key-file`."""
+    try:
+        key = write_new_key(path)
+    except OSError as err:
+        raise CliError(EXIT_BAD_INPUT, f"cannot create {path}: {err.strerror or err}") from None
+    print_line(console, f"{path}: new audit key {key.key_id}; keep a copy where the log's readers cannot write")
     return 0
+
+
+def _key(path: Path) -> AuditKey:
+    try:
+        return AuditKey.from_file(path)
+    except AuditKeyError as err:
+        raise CliError(EXIT_BAD_INPUT, str(err)) from None
 
 
 def run_replay(path: Path, rules: Path, console: Console) -> int:
@@ -45,6 +67,8 @@ def run_replay(path: Path, rules: Path, console: Console) -> int:
     replayed = skipped = differing = 0
     try:
         for number, record, _ in read_records(path):
+            if record is not None and "checkpoint" in record:
+                continue
             if record is None or "facts" not in record:
                 skipped += 1
                 continue

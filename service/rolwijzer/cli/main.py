@@ -75,8 +75,23 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", help="check or replay a decision log (local; no server needed)")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_commands.add_parser("verify", help="check the hash chain; exit 1 when a line was removed or altered")
-    verify.add_argument("file", type=Path)
+    verify = audit_commands.add_parser(
+        "verify", help="check the hash chain and the sealed checkpoints; exit 1 when a line was removed or altered"
+    )
+    verify.add_argument("files", type=Path, nargs="+", metavar="file", help="a log, or rotated logs oldest first")
+    verify.add_argument(
+        "--key-file",
+        type=Path,
+        default=_env_path("ROLWIJZER_AUDIT_KEY_FILE"),
+        help="the server's --audit-key-file: check the checkpoints' seals (env ROLWIJZER_AUDIT_KEY_FILE)",
+    )
+    verify.add_argument(
+        "--expect-shutdown",
+        action="store_true",
+        help="the server has stopped cleanly: the last file must end with its sealed shutdown checkpoint",
+    )
+    new_key = audit_commands.add_parser("new-key", help="create a key file for rolwijzer-server --audit-key-file")
+    new_key.add_argument("file", type=Path)
     replay = audit_commands.add_parser("replay", help="decide records with facts again; report what would differ")
     replay.add_argument("file", type=Path)
     replay.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules folder (default %(default)s)")
@@ -96,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "audit":
             if args.audit_command == "verify":
-                return audit_cmd.run_verify(args.file, console)
+                return audit_cmd.run_verify(args.files, args.key_file, args.expect_shutdown, console)
+            if args.audit_command == "new-key":
+                return audit_cmd.run_new_key(args.file, console)
             return audit_cmd.run_replay(args.file, args.rules, console)
         channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key))
         with channel:

@@ -111,7 +111,11 @@ class EngineHolder:
                 engine = self._build()
             except RuleSetError as err:
                 # Bounded: at most MAX_REPORTED_PROBLEMS lines of at most MAX_PROBLEM_CHARS characters each.
-                problems = tuple(_without_root(line, self.root) for line in report_lines(err.problems))
+                relative = [
+                    Problem(_without_root(p.file, self.root), p.item, _without_root(p.message, self.root))
+                    for p in err.problems
+                ]
+                problems = tuple(report_lines(relative))
                 self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), problems)
                 self._current.fingerprint = print_fp  # do not retry the same broken files every poll
                 log.error("rules_reload_failed", reason=reason, problems=list(problems))

@@ -55,17 +55,29 @@ _MAX_FILE_CHARS = 120
 _MAX_ITEM_CHARS = 60
 
 
+# What a problem keeps of each part until it is shown: enough for any real path, so a path can still be made
+# relative to the rules root (GetStatus), while a megabyte rule id or YAML excerpt is not kept whole.
+_KEPT_CHARS = 4_096
+
+
 def clip(text: str, limit: int) -> str:
     """`text` on one line (runs of white space made one space), cut to at most `limit` characters with "…"."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: max(limit - 1, 0)] + "…"
 
 
+def clip_left(text: str, limit: int) -> str:
+    """As `clip`, but a long text loses its beginning: the end of a path names the file."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else "…" + line[len(line) - max(limit - 1, 0) :]
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem in a rule file: the file, the rule or entry it concerns, and what is wrong.
 
-    Each part is clipped on creation, so the whole line is at most MAX_PROBLEM_CHARS characters.
+    Each part is kept to a few thousand characters; shown (`str`), the whole line is at most MAX_PROBLEM_CHARS
+    characters, a long file path losing its beginning rather than its end.
     """
 
     file: str
@@ -73,13 +85,13 @@ class Problem:
     message: str
 
     def __post_init__(self) -> None:
-        file, item = clip(self.file, _MAX_FILE_CHARS), clip(self.item, _MAX_ITEM_CHARS)
-        object.__setattr__(self, "file", file)
-        object.__setattr__(self, "item", item)
-        object.__setattr__(self, "message", clip(self.message, MAX_PROBLEM_CHARS - len(file) - len(item) - 4))
+        object.__setattr__(self, "file", clip_left(self.file, _KEPT_CHARS))
+        object.__setattr__(self, "item", clip(self.item, _KEPT_CHARS))
+        object.__setattr__(self, "message", clip(self.message, _KEPT_CHARS))
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.item}: {self.message}"
+        file, item = clip_left(self.file, _MAX_FILE_CHARS), clip(self.item, _MAX_ITEM_CHARS)
+        return f"{file}: {item}: {clip(self.message, MAX_PROBLEM_CHARS - len(file) - len(item) - 4)}"
 
 
 def report_lines(problems: Iterable[Problem]) -> list[str]:

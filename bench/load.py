@@ -80,7 +80,7 @@ def _requests(rule_set: RuleSet) -> dict[str, list[bytes]]:
                 "initiative": "client_or_family",
                 "regularity": "structural",
                 "hours_per_week": round(rng.uniform(0, 6), 4),
-                "duration_months": 12 + i,
+                "duration_months": 12 + i % 1000,
                 "tasks": ["personal_care"],
             }
             for name in starred[:count]:
@@ -192,7 +192,9 @@ class Server:
             "--workers",
             str(workers),
             "--max-concurrent-rpcs",
-            "100000",  # measure throughput, not the limit (tests/test_security.py tests the limit)
+            "100000",  # measure throughput, not the limits (tests/test_security.py and
+            "--max-streams",  # tests/test_availability_attacks.py test them)
+            "4",
             *args,
         ]
         with open(self.log, "w") as log:

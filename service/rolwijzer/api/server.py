@@ -94,7 +94,9 @@ def create_server(
         options=options,
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
     )
-    _register(servicer or RolwijzerServicer(holder, limits, audit), server)
+    # The stream threads must not become more threads evaluating at once: beyond `max_workers` unary calls, more
+    # threads only fight over the GIL (measured: 1,823-1,988 warm calls/s with 2 active, 1,087-1,346 with 4).
+    _register(servicer or RolwijzerServicer(holder, limits, audit), server, threading.BoundedSemaphore(max_workers))
     _add_health_and_reflection(server, checker or health.HealthServicer())
     if tls is None:
         port = server.add_insecure_port(address)
@@ -114,7 +116,9 @@ class _Undecodable:
     """Stands in for a request whose bytes are not a valid message."""
 
 
-def _register(servicer: pb_grpc.RolwijzerServiceServicer, server: grpc.Server) -> None:
+def _register(
+    servicer: pb_grpc.RolwijzerServiceServicer, server: grpc.Server, active: threading.BoundedSemaphore
+) -> None:
     """Register the service like the generated helper does, but answer undecodable bytes with INVALID_ARGUMENT
     (gRPC's own deserializer would answer INTERNAL, which blames the server for the caller's bytes)."""
     service = pb.DESCRIPTOR.services_by_name["RolwijzerService"]
@@ -132,11 +136,23 @@ def _register(servicer: pb_grpc.RolwijzerServiceServicer, server: grpc.Server) -
             )
             continue
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            _refuse_undecodable(implementation, method.input_type.name),
+            _one_of_the_active(_refuse_undecodable(implementation, method.input_type.name), active),
             request_deserializer=_lenient(request_type.FromString),
             response_serializer=response_type.SerializeToString,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
+def _one_of_the_active(
+    handle: Callable[[object, grpc.ServicerContext], object], active: threading.BoundedSemaphore
+) -> Callable[[object, grpc.ServicerContext], object]:
+    """Run a unary call only while fewer than the request threads' number of them run (waiting costs no GIL)."""
+
+    def gated(request: object, context: grpc.ServicerContext) -> object:
+        with active:
+            return handle(request, context)
+
+    return gated
 
 
 def _lenient(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:

@@ -34,7 +34,7 @@ rules-check: $(STAMP) $(GEN)/.generated
 # Everything CI checks.
 check: test lint buflint rules-check
 
-# Benchmarks (about 4 minutes): print their figures, write bench/results/latest.json; never part of `make test`.
+# Benchmarks (about 6 minutes): print their figures, write bench/results/latest.json; never part of `make test`.
 bench: $(STAMP) $(GEN)/.generated
 	$(BIN)/python bench/evaluate_latency.py
 	$(BIN)/python bench/reload.py

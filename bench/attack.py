@@ -34,15 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from rolwijzer.rules import load_rule_set  # noqa: E402 - after the path set-up for the test helpers
 from rolwijzer.v1 import rolwijzer_pb2 as pb  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
-from support import RULES, request  # noqa: E402
+from support import CHEAP_FACTS, RULES, request  # noqa: E402
 
-CHEAP = {
-    "relation_to_beneficiary": "neighbour",
-    "regularity": "structural",
-    "hours_per_week": 3,
-    "duration_months": 1,
-    "tasks": ["household"],
-}
 # 17,280 combinations both in the current release and in 1.0.0 (for the comparison with the code before).
 COSTLY_FACTS = [
     "relation_to_beneficiary",
@@ -171,7 +164,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--before", type=Path, help="a checkout of the code before admission control")
     args = parser.parse_args()
-    cheap = request(load_rule_set(RULES), CHEAP)
+    cheap = request(load_rule_set(RULES), CHEAP_FACTS)
     variants: list[tuple[str, list[str], Path | None]] = [
         ("admission limits (default)", [], None),
         ("admission by cost lifted", LIFTED, None),

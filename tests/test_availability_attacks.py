@@ -19,16 +19,9 @@ from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import RULES_ROOT, request
+from support import CHEAP_FACTS, RULES_ROOT, request
 
 IDLE_SECONDS = 0.5
-CHEAP = {
-    "relation_to_beneficiary": "neighbour",
-    "regularity": "structural",
-    "hours_per_week": 3,
-    "duration_months": 1,
-    "tasks": ["household"],
-}
 # Some 2,900 combinations of open facts: well over the expensive threshold, about 0.3 s each.
 EXPENSIVE = dict.fromkeys(
     ["relation_to_beneficiary", "helper_employment", "payment", "initiative", "regularity", "hours_per_week"],
@@ -76,7 +69,7 @@ class TestBatchStreams:
         try:
             silent = [stub.EvaluateBatch(_silence(release), timeout=30) for _ in range(2)]
             assert _healthy(guarded)
-            assert stub.Evaluate(request(rule_set, CHEAP), timeout=5).decision.role == "SOCIAAL_NETWERK"
+            assert stub.Evaluate(request(rule_set, CHEAP_FACTS), timeout=5).decision.role == "SOCIAAL_NETWERK"
             with pytest.raises(grpc.RpcError) as refused:
                 list(stub.EvaluateBatch(_silence(release), timeout=5))
             assert _code(refused.value) == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -95,12 +88,12 @@ class TestBatchStreams:
     ) -> None:
         """A caller that sends thousands of items and reads no answer: health and cheap calls still answer."""
         stub = pb_grpc.RolwijzerServiceStub(guarded)
-        item = pb.EvaluateBatchRequest(item_id="x", request=request(rule_set, CHEAP))
+        item = pb.EvaluateBatchRequest(item_id="x", request=request(rule_set, CHEAP_FACTS))
         stalled = stub.EvaluateBatch(iter([item] * 3_000), timeout=30)
         try:
             for _ in range(3):
                 assert _healthy(guarded)
-                assert stub.Evaluate(request(rule_set, CHEAP), timeout=5).decision.role == "SOCIAAL_NETWERK"
+                assert stub.Evaluate(request(rule_set, CHEAP_FACTS), timeout=5).decision.role == "SOCIAAL_NETWERK"
         finally:
             cast("grpc.Future[object]", stalled).cancel()
 
@@ -116,7 +109,7 @@ class TestAdmissionByCost:
         stub = pb_grpc.RolwijzerServiceStub(guarded)
         futures = [stub.Evaluate.future(request(rule_set, EXPENSIVE), timeout=30) for _ in range(6)]
         assert _healthy(guarded)
-        assert stub.Evaluate(request(rule_set, CHEAP), timeout=5).decision.role == "SOCIAAL_NETWERK"
+        assert stub.Evaluate(request(rule_set, CHEAP_FACTS), timeout=5).decision.role == "SOCIAAL_NETWERK"
         outcomes: list[Any] = []
         for future in futures:
             try:

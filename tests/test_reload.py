@@ -24,16 +24,9 @@ from rolwijzer.rules.manifest import write_manifests
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from rolwijzer.waiting import StopSignal
-from support import CURRENT_RELEASE, RULES_ROOT, request
+from support import CURRENT_RELEASE, FOUR_HOURS_ONE_MONTH, RULES_ROOT, request
 
 WATCH_INTERVAL = 0.05
-FOUR_HOURS_ONE_MONTH = {
-    "relation_to_beneficiary": "child",
-    "regularity": "structural",
-    "hours_per_week": 4,
-    "duration_months": 1,
-    "tasks": ["household"],
-}
 
 
 def _write(path: Path, text: str) -> None:

@@ -43,19 +43,12 @@ from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from rolwijzer.waiting import StopSignal
 from structlog.testing import capture_logs
-from support import CURRENT_RELEASE, RULES, RULES_ROOT, request
+from support import CURRENT_RELEASE, FOUR_HOURS_ONE_MONTH, RULES, RULES_ROOT, request
 
 CHECK = Path(sys.executable).parent / "rolwijzer-rules"
 WATCH_INTERVAL = 0.05
 MIB = 1024 * 1024
 RSS_GROWTH_LIMIT_KIB = 50 * 1024  # ru_maxrss is in KiB on Linux
-FOUR_HOURS_ONE_MONTH = {
-    "relation_to_beneficiary": "child",
-    "regularity": "structural",
-    "hours_per_week": 4,
-    "duration_months": 1,
-    "tasks": ["household"],
-}
 # The intensity threshold of the current release: lowering it makes the four-hour helper a mantelzorger.
 THRESHOLD, LOWER_THRESHOLD = "      2015-01-01: 8\n", "      2015-01-01: 2\n"
 # Under 500 bytes that expand to 28 * 9^9 strings ("billion laughs"), like the review's 464-byte bomb.

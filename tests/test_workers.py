@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import grpc
 from rolwijzer.rules import RuleSet
@@ -97,19 +98,23 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
+def _two_workers(log_file: IO[str]) -> subprocess.Popen[bytes]:
+    """`rolwijzer-server --workers 2` on a free port, logging into `log_file`."""
+    return subprocess.Popen(
+        [str(BIN / "rolwijzer-server"), "--address", f"127.0.0.1:{_free_port()}", "--workers", "2"],
+        stderr=log_file,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+
+
 class TestSupervision:
     """The supervisor keeps its workers running, and its workers do not outlive it."""
 
     def test_a_killed_worker_is_restarted(self, tmp_path: Path) -> None:
         """kill -9 of one worker: a new one starts and serves; SIGTERM still stops everything with exit 0."""
-        port = _free_port()
         log_path = tmp_path / "server.log"
         with open(log_path, "w") as log_file:
-            process = subprocess.Popen(
-                [str(BIN / "rolwijzer-server"), "--address", f"127.0.0.1:{port}", "--workers", "2"],
-                stderr=log_file,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
+            process = _two_workers(log_file)
             try:
                 first, second = _started_workers(log_path, process, 2)
                 os.kill(first, signal.SIGKILL)
@@ -123,14 +128,9 @@ class TestSupervision:
 
     def test_workers_stop_when_the_supervisor_is_killed(self, tmp_path: Path) -> None:
         """kill -9 of the supervisor: both workers notice, drain and exit within seconds; no orphan keeps serving."""
-        port = _free_port()
         log_path = tmp_path / "server.log"
         with open(log_path, "w") as log_file:
-            process = subprocess.Popen(
-                [str(BIN / "rolwijzer-server"), "--address", f"127.0.0.1:{port}", "--workers", "2"],
-                stderr=log_file,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
+            process = _two_workers(log_file)
             workers = _started_workers(log_path, process, 2)
             process.kill()
             process.wait(timeout=30)

@@ -29,7 +29,6 @@ Waiting uses select() on a pipe, never a timed lock wait, so that timeouts elaps
 from __future__ import annotations
 
 import os
-import select
 import stat
 import threading
 import time
@@ -54,6 +53,7 @@ from rolwijzer.audit_file import (
 )
 from rolwijzer.audit_keys import AuditKey
 from rolwijzer.audit_verify import verify
+from rolwijzer.waiting import Wakeup
 
 __all__ = [
     "GENESIS",
@@ -92,35 +92,6 @@ class AuditConfig:
     checkpoint_seconds: float = 10.0
 
 
-class _Wakeup:
-    """A flag one thread raises and another waits for, with a timeout that elapses on any clock (select)."""
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._read, False)
-        os.set_blocking(self._write, False)
-        self._lock = threading.Lock()
-        self._raised = False
-
-    def raise_(self) -> None:
-        with self._lock:
-            if self._raised:
-                return
-            self._raised = True
-            os.write(self._write, b"x")
-
-    def wait(self, timeout: float) -> None:
-        select.select([self._read], [], [], timeout)
-        with self._lock:
-            if self._raised:
-                self._raised = False
-                os.read(self._read, 1)
-
-    def close(self) -> None:
-        os.close(self._read)
-        os.close(self._write)
-
-
 class AuditLog:
     """Appends sealed records to the decision log.
 
@@ -157,7 +128,7 @@ class AuditLog:
         if state.lines and not state.ends_with_checkpoint and self._key.anchored:
             with self._io:  # anchor at once what an earlier run left unanchored (it was killed)
                 self._append([], "start")
-        self._wake = _Wakeup()
+        self._wake = Wakeup()
         self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._writer.start()
 

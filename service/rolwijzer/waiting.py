@@ -1,4 +1,4 @@
-"""Waiting between threads with timeouts that elapse on any clock: a stop flag and a one-item handoff.
+"""Waiting between threads with timeouts that elapse on any clock: a stop flag, a wake-up flag, a one-item handoff.
 
 `threading.Event.wait(timeout)` and `queue.Queue.get(timeout)` wait with `sem_clockwait` on the monotonic clock.
 libfaketime, which the suite runs under to check future dates, fakes that clock but does not intercept
@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Generic, TypeVar
 
-__all__ = ["Closed", "Handoff", "StopSignal"]
+__all__ = ["Closed", "Handoff", "StopSignal", "Wakeup"]
 
 T = TypeVar("T")
 
@@ -45,6 +45,39 @@ class StopSignal:
         if not self._set:
             select.select([self._read], [], [], timeout)
         return self._set
+
+    def close(self) -> None:
+        """Release the pipe; the flag must not be used afterwards."""
+        os.close(self._read)
+        os.close(self._write)
+
+
+class Wakeup:
+    """A flag one thread raises and another waits for, lowered again by the wait (unlike StopSignal, which stays
+    set): for a writer thread woken by each new record, with a timeout that elapses on any clock (select)."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._lock = threading.Lock()
+        self._raised = False
+
+    def raise_(self) -> None:
+        """Raise the flag; a waiter wakes at once."""
+        with self._lock:
+            if self._raised:
+                return
+            self._raised = True
+            os.write(self._write, b"x")
+
+    def wait(self, timeout: float) -> None:
+        """Wait until the flag is raised or `timeout` seconds have passed, and lower it."""
+        select.select([self._read], [], [], timeout)
+        with self._lock:
+            if self._raised:
+                self._raised = False
+                os.read(self._read, 1)
 
     def close(self) -> None:
         """Release the pipe; the flag must not be used afterwards."""

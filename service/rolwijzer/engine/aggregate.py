@@ -21,7 +21,7 @@ from rolwijzer.engine.versions import RuleSetRef
 from rolwijzer.rules.model import Aggregate, CodeKind, RuleSet
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Combination:
     """One combination of stage H: the values given to the open facts, and what the stages concluded."""
 

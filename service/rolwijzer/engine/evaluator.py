@@ -137,11 +137,16 @@ class Engine:
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
         decided: list[Combination] = []
+        # Many combinations conclude the same; keeping one outcome object for each keeps the heap small, and with
+        # it the pauses of the garbage collector's full passes, which hold the GIL (measured on 17,280
+        # combinations: 87 ms at the longest when each kept its own, blocking every health check meanwhile).
+        distinct: dict[tuple[object, ...], Outcome] = {}
         runner, count = plan.runner, plan.combinations
         for assignment, combined, outcome in combinations(runner, plan.facts, plan.domains, plan.normalised):
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded(f"stopped after {len(decided)} of {count} combinations: the time ran out")
-            decided.append(Combination(assignment, runner.decide(combined, outcome)))
+            concluded = runner.decide(combined, outcome)
+            decided.append(Combination(assignment, distinct.setdefault(concluded.key(), concluded)))
             if len(decided) % YIELD_EVERY == 0:
                 # A long evaluation keeps the GIL for whole switch intervals (5 ms), and a short call beside it
                 # needs the GIL back a dozen times: give it away about every millisecond instead.

@@ -70,6 +70,11 @@ class Outcome:
     codes: dict[str, list[str]] = field(default_factory=dict)
     fired: list[str] = field(default_factory=list)
 
+    def key(self) -> tuple[object, ...]:
+        """Equal for outcomes that concluded the same, so that equal ones can be shared."""
+        codes = tuple((code, tuple(rule_ids)) for code, rule_ids in self.codes.items())
+        return (self.role, self.volunteer_deployer, codes, tuple(self.fired))
+
     def add(self, compiled: CompiledRule) -> None:
         rule_id = compiled.rule.id
         if rule_id not in self.fired:

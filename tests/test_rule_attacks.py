@@ -667,6 +667,31 @@ class TestTheEngineCanDecide:
             stage_b.write(CATCH_ALL)
         assert load_rule_set(release).stage_rules("B")[-1].id == "R-catch-all"
 
+    def test_a_conditional_default_left_unset_in_some_situations_is_refused(self, release: Path) -> None:
+        """Without A1-task-owner-informal nothing sets task_owner for a helper who is no relative."""
+        _truncate_rule(release / "stage-a.yaml", "  - id: A1-task-owner-informal", "  - id: A2")
+        with pytest.raises(RuleSetError) as caught:
+            load_rule_set(release)
+        assert [str(p) for p in caught.value.problems] == [
+            "stage-a.yaml: task_owner: ★ fact task_owner has `default: conditional`, but no A1 rule without dates "
+            "surely sets it when it is not given and initiative=client_or_family, relation_to_beneficiary=partner; "
+            "the engine could not decide such a situation"
+        ]
+
+    def test_that_release_would_indeed_answer_internal_for_a_partner(
+        self, release: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Served anyway (the check switched off), a partner without a stated task owner fails in stage H."""
+        _truncate_rule(release / "stage-a.yaml", "  - id: A1-task-owner-informal", "  - id: A2")
+        monkeypatch.setattr(validate, "_check_decisions", lambda rs: iter(()))
+        engine = Engine([load_rule_set(release)])
+        try:
+            inputs: dict[str, FactInput] = {"relation_to_beneficiary": SymbolInput("partner")}
+            with pytest.raises(EvaluationError, match="task_owner is still open"):
+                engine.evaluate(inputs)
+        finally:
+            engine.close()
+
     def test_the_shipped_releases_meet_every_invariant(self) -> None:
         """1.0.0, 1.1.0 and 2.0.0: stage B decides relation_to_beneficiary's every value; stage H concludes."""
         for rule_set in load_rule_sets(RULES_ROOT):
@@ -695,6 +720,13 @@ class TestTheEngineCanDecide:
             "stage-fgh.yaml: initiative: stage H-enumeration excludes 2 values of initiative; at most one may be "
             "excluded, or a question could leave no combination"
         ]
+
+
+def _truncate_rule(path: Path, start: str, following: str) -> None:
+    """Remove the rule that begins with the line `start`, up to the line `following`."""
+    text = path.read_text(encoding="utf-8")
+    begin = text.index(start)
+    path.write_text(text[:begin] + text[text.index(following, begin) :], encoding="utf-8")
 
 
 CATCH_ALL = """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -409,6 +411,7 @@ def _check_code(rs: RuleSet, rule: Rule, code: str) -> Iterator[Problem]:
 
 
 def _check_decisions(rs: RuleSet) -> Iterator[Problem]:
+    yield from _check_conditional_defaults(rs)
     yield from _check_stage_b_decides(rs)
     yield from _check_stage_h_decides(rs)
     yield from _check_exclusions(rs)
@@ -445,6 +448,83 @@ def _check_stage_b_decides(rs: RuleSet) -> Iterator[Problem]:
         "stage B may leave the role undecided: no rule without dates matches for sure when all others fail (a "
         "catch-all, or rules that together decide every value of one ★ fact); is the file complete?",
     )
+
+
+# A fact not given, in the three-valued checks: only an `absent` test on it is decided.
+_ABSENT = "\x00absent"
+# More cases than this and the check gives up (and refuses): an A1 default that depends on so many facts is unusual.
+_MAX_CASES = 4096
+
+
+def _check_conditional_defaults(rs: RuleSet) -> Iterator[Problem]:
+    """A ★ fact with `default: conditional` that is not given gets a value from stage A1 in every combination.
+
+    The engine needs a plain value for every ★ fact in every combination of stage H, or it answers INTERNAL.
+    Stage A1 runs twice. On the input, other ★ facts hold a value or `unknown`, and other facts may be absent when
+    their default is conditional too; a rule that sets the fact there may set `unknown`, which stage H then
+    enumerates. Where no rule sets it on the input, stage A1 runs again on every combination, in which each ★ fact
+    that was unknown holds one of its values: there a rule must surely set a plain value. The check tries every
+    such case of the facts the setting rules test.
+    """
+    for fact in rs.facts.values():
+        if not (fact.decides_role and fact.default_conditional):
+            continue
+        setters = [r for r in _undated(rs.stage_rules("A1")) if fact.name in r.then.set_facts]
+        if not setters:
+            continue  # reported as "`default: conditional` but no A1 rule sets it"
+        plain = [r for r in setters if r.then.set_facts[fact.name] != UNKNOWN]
+        tested = sorted({name for r in setters for name in _facts_tested(r.when)} - {fact.name})
+        tested = [name for name in tested if name in rs.facts]  # an unknown name is reported with its rule
+        uncovered = _first_uncovered(rs, fact.name, tested, setters, plain)
+        if uncovered is not None:
+            example = ", ".join(f"{k}={'(not given)' if v == _ABSENT else v}" for k, v in uncovered.items())
+            yield Problem(
+                setters[-1].file,
+                fact.name,
+                f"★ fact {fact.name} has `default: conditional`, but no A1 rule without dates surely sets it when it "
+                f"is not given{f' and {example}' if example else ''}; the engine could not decide such a situation",
+            )
+
+
+def _first_uncovered(
+    rs: RuleSet, name: str, tested: list[str], setters: list[Rule], plain: list[Rule]
+) -> dict[str, str] | None:
+    """A case in which no setter gives `name` a value on the input nor a plain one in a combination; {} when there
+    are too many cases to try, None when every case is covered."""
+    on_input = [_input_values(rs.facts[t]) for t in tested]
+    if math.prod(len(values) for values in on_input) > _MAX_CASES:
+        return {}
+    for values in itertools.product(*on_input):
+        case = dict(zip(tested, values, strict=True))
+        if any(_surely(r.when, rs, {name: _ABSENT, **case}, {}) for r in setters):
+            continue
+        in_combinations = [
+            _stage_b_values(rs, rs.facts[t]) if rs.facts[t].decides_role and case[t] == UNKNOWN else [case[t]]
+            for t in tested
+        ]
+        for combined in itertools.product(*in_combinations):
+            facts = dict(zip(tested, combined, strict=True))
+            if not any(_surely(r.when, rs, {name: _ABSENT, **facts}, {}) for r in plain):
+                return facts
+    return None
+
+
+def _facts_tested(cond: Condition) -> Iterator[str]:
+    match cond:
+        case AllOf(items) | AnyOf(items):
+            for item in items:
+                yield from _facts_tested(item)
+        case Not(item) | Named(_, item):
+            yield from _facts_tested(item)
+        case FactTest(fact, _, _):
+            yield fact
+
+
+def _input_values(fact: FactDef) -> list[str]:
+    """What a fact can hold on the input once stage A1 has run (see `_check_conditional_defaults`)."""
+    values = [v for v in fact.symbol_values if v not in fact.aliases]
+    values += [_ABSENT] if fact.default_conditional and not fact.decides_role else []
+    return values
 
 
 def _stage_b_values(rs: RuleSet, fact: FactDef) -> list[str]:
@@ -565,6 +645,10 @@ def _truth(cond: Condition, rs: RuleSet, facts: Mapping[str, str], aggregates: M
 
 def _fact_truth(rs: RuleSet, value: str, op: FactOp, operand: object) -> bool | None:
     """A symbol or boolean test on a fact known to hold the plain `value`, as engine/compile.py encodes it."""
+    if op == FactOp.ABSENT:
+        return (value == _ABSENT) == bool(operand)
+    if value == _ABSENT:
+        return None
     if op in (FactOp.IS, FactOp.IS_NOT):
         return (str(operand) == value) == (op == FactOp.IS)
     if op != FactOp.IN:

@@ -98,6 +98,12 @@ def main() -> None:
     all_inputs = [facts_from_proto(request(rule_set, s.facts).facts) for s in scenarios]
     per_scenario = [statistics.median(_timings(functools.partial(engine.evaluate, i), 20)) for i in all_inputs]
     print(_row(f"all {len(scenarios)} suite scenarios (median of medians)", per_scenario))
+    print("follow-up facts (DECISION_VIEW_FULL), side by side with the plain evaluation:")
+    for name, facts in WORKLOADS.items():
+        inputs = facts_from_proto(request(rule_set, facts).facts)
+        plain = statistics.median(_timings(functools.partial(engine.evaluate, inputs), 30))
+        full = statistics.median(_timings(functools.partial(engine.evaluate, inputs, follow_ups=True), 30))
+        print(f"  {name:<44} plain {plain:7.2f} ms  with follow-ups {full:7.2f} ms  x{full / plain:5.1f}")
 
     holder = EngineHolder(RULES_ROOT, engine.max_combinations)
     server, port = create_server("127.0.0.1:0", holder)

@@ -71,6 +71,18 @@ def decision_to_proto(report: Report, decision_id: str, case_reference: str) -> 
             for m in report.missing_facts
         ],
         fired_rules=[_fired_rule(r, version) for r in report.fired_rules],
+        follow_up_facts=[
+            pb.FollowUpFact(
+                fact=f.fact,
+                question=f.question,
+                help=f.help,
+                values=list(f.values),
+                codes=list(f.codes),
+                safety_related=f.safety,
+            )
+            for f in report.follow_up_facts
+        ],
+        defaulted_facts=list(decision.defaulted_facts),
         rule_set=pb.RuleSetRef(
             id=decision.rule_set.id,
             version=decision.rule_set.version,
@@ -179,7 +191,7 @@ def describe(
     day = selection.ref.reference_date
     return pb.DescribeRuleSetResponse(
         rule_set=rule_set_info(rs, language, today, superseded_by),
-        facts=[_fact_description(f, language, texts) for f in rs.facts.values()],
+        facts=[_fact_description(f, language, texts, f.name in selection.compiled.answers) for f in rs.facts.values()],
         codes=codes,
         rules=[
             pb.RuleDescription(
@@ -207,7 +219,7 @@ def describe(
     )
 
 
-def _fact_description(fact: FactDef, language: str, texts: RenderedTexts) -> pb.FactDescription:
+def _fact_description(fact: FactDef, language: str, texts: RenderedTexts, can_follow_up: bool) -> pb.FactDescription:
     default = "conditional" if fact.default_conditional else _text(fact.default)
     return pb.FactDescription(
         name=fact.name,
@@ -219,6 +231,7 @@ def _fact_description(fact: FactDef, language: str, texts: RenderedTexts) -> pb.
         question=texts.get(fact.question, language),
         help=texts.get(fact.help, language),
         unit=texts.get(fact.unit, language) if fact.unit else "",
+        can_follow_up=can_follow_up,
     )
 
 

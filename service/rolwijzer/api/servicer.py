@@ -213,7 +213,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 if violations:
                     engine.check(inputs, selection)  # only to name bad facts together with the other fields
                 else:
-                    plan = engine.plan(inputs, selection)  # checks the facts itself
+                    full = request.view == pb.DECISION_VIEW_FULL
+                    plan = engine.plan(inputs, selection, follow_ups=full)  # checks the facts itself
                     decision = self._run_admitted(engine, plan, deadline)
                     text = report(selection, decision, language)
             except _Refused:
@@ -245,11 +246,11 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         Raises:
             _Refused: RESOURCE_EXHAUSTED with a RetryInfo when the budget for expensive evaluations is in use.
         """
-        if plan.combinations <= self._limits.expensive_combinations:
+        if plan.cost <= self._limits.expensive_combinations:
             return engine.run(plan, deadline)
         if not self._expensive.acquire(blocking=False):
             message = (
-                f"{plan.combinations} combinations of open facts: the server evaluates "
+                f"{plan.cost} combinations of open facts (with the follow-up answers): the server evaluates "
                 f"{self._limits.expensive_concurrency} such request(s) at a time; answer more facts or try again"
             )
             raise _Refused(resource_exhausted(message, "EXPENSIVE_REQUESTS_BUSY", EXPENSIVE_RETRY_SECONDS))

@@ -24,6 +24,20 @@ class MissingFact:
 
 
 @dataclass(frozen=True)
+class FollowUpFact:
+    """A fact not given whose answer changes the obligations or flags (not role, deployer or liability).
+
+    `values` are the answers a caller may give; `codes` the obligations and flags some answer adds or removes;
+    `safety` is True when one of them is about safety (the code catalogue says which).
+    """
+
+    fact: str
+    values: tuple[str, ...]
+    codes: tuple[str, ...]
+    safety: bool
+
+
+@dataclass(frozen=True)
 class Decision:
     """The complete decision of domain.md §6 for one situation.
 
@@ -42,6 +56,10 @@ class Decision:
     fired_rules: tuple[str, ...]
     combinations: int
     rule_set: RuleSetRef
+    # Facts not given whose answer changes obligations or flags, safety first, then most decisive first.
+    follow_up_facts: tuple[FollowUpFact, ...] = ()
+    # Facts the caller did not give that took their default (or a default stage A1 derived).
+    defaulted_facts: tuple[str, ...] = ()
 
     def codes(self) -> dict[str, list[str]]:
         """The codes per output field, for comparisons and logs."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rolwijzer.cache import LruCache
 from rolwijzer.engine.aggregate import Combination, combine
@@ -17,9 +17,10 @@ from rolwijzer.engine.enumeration import (
     count_combinations,
     open_domains,
 )
+from rolwijzer.engine.follow_up import absent_questions, follow_up_facts, open_questions
 from rolwijzer.engine.inputs import FactInput, check_facts
 from rolwijzer.engine.stages import NORMALISE_INPUT, Outcome, StageRunner
-from rolwijzer.engine.values import Facts
+from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
 from rolwijzer.engine.versions import Selection, Versions
 from rolwijzer.rules.model import FactType, RuleSet
 
@@ -38,6 +39,20 @@ class Plan:
     normalised: Outcome
     domains: list[Domain]
     combinations: int
+    # The facts the caller gave, and every fact with its default before stage A normalised them.
+    given: frozenset[str]
+    before_normalising: Facts
+    # Whether `run` also finds the follow-up facts (each answer of each fact not given is decided).
+    follow_ups: bool = False
+
+    @property
+    def cost(self) -> int:
+        """Combinations to evaluate, counting those of the follow-up answers: what admission control weighs."""
+        if not self.follow_ups:
+            return self.combinations
+        answers = self.selection.compiled.answers
+        tried = sum(len(a.answers) for name, a in answers.items() if name not in self.given)
+        return self.combinations * (1 + tried + sum(len(d.values) for d in self.domains))
 
 
 YIELD_EVERY = 8  # combinations, about 1 ms of evaluation
@@ -92,7 +107,11 @@ class Engine:
         check_facts((selection or self.select()).rule_set, inputs)
 
     def evaluate(
-        self, inputs: Mapping[str, FactInput], selection: Selection | None = None, deadline: float | None = None
+        self,
+        inputs: Mapping[str, FactInput],
+        selection: Selection | None = None,
+        deadline: float | None = None,
+        follow_ups: bool = False,
     ) -> Decision:
         """Decide the situation described by `inputs` (fact name to value; absent facts take their default).
 
@@ -100,6 +119,7 @@ class Engine:
             inputs: the facts.
             selection: the version to apply (from `select`); the version in force today when None.
             deadline: a `time.monotonic()` value by which the evaluation must end; none when None.
+            follow_ups: also find the follow-up facts (many times the cost of the evaluation itself).
 
         Raises:
             InvalidFacts: a fact is unknown, of the wrong kind, or not allowed; nothing was evaluated.
@@ -107,9 +127,11 @@ class Engine:
             DeadlineExceeded: the deadline passed before every combination was evaluated.
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
-        return self.run(self.plan(inputs, selection), deadline)
+        return self.run(self.plan(inputs, selection, follow_ups), deadline)
 
-    def plan(self, inputs: Mapping[str, FactInput], selection: Selection | None = None) -> Plan:
+    def plan(
+        self, inputs: Mapping[str, FactInput], selection: Selection | None = None, follow_ups: bool = False
+    ) -> Plan:
         """Check and normalise `inputs` and count the combinations to evaluate, without evaluating them.
 
         A caller can weigh the cost (`Plan.combinations`) before it spends it with `run`.
@@ -119,7 +141,10 @@ class Engine:
             TooManyCombinations: the open facts span more combinations than `max_combinations`.
         """
         selection = selection or self.select()
-        facts = _with_defaults(selection.rule_set, check_facts(selection.rule_set, inputs))
+        checked = check_facts(selection.rule_set, inputs)
+        given = frozenset(checked)
+        facts = _with_defaults(selection.rule_set, checked)
+        before_normalising = dict(facts)
         runner = StageRunner(selection.compiled)
         normalised = Outcome()
         runner.normalise(facts, NORMALISE_INPUT, normalised)
@@ -127,35 +152,88 @@ class Engine:
         count = count_combinations(domains)
         if count > self.max_combinations:
             raise TooManyCombinations(count, self.max_combinations, [d.fact for d in domains])
-        return Plan(selection, runner, facts, normalised, domains, count)
+        return Plan(selection, runner, facts, normalised, domains, count, given, before_normalising, follow_ups)
 
     def run(self, plan: Plan, deadline: float | None = None) -> Decision:
-        """Evaluate every combination of a plan and judge them together (stage H).
+        """Evaluate every combination of a plan and judge them together (stage H), then find the follow-up facts.
 
         Raises:
             DeadlineExceeded: the deadline (a `time.monotonic()` value) passed first.
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
-        decided: list[Combination] = []
-        # Many combinations conclude the same; keeping one outcome object for each keeps the heap small, and with
-        # it the pauses of the garbage collector's full passes, which hold the GIL (measured on 17,280
-        # combinations: 87 ms at the longest when each kept its own, blocking every health check meanwhile).
-        distinct: dict[tuple[object, ...], Outcome] = {}
-        runner, count = plan.runner, plan.combinations
-        for assignment, combined, outcome in combinations(runner, plan.facts, plan.domains, plan.normalised):
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineExceeded(f"stopped after {len(decided)} of {count} combinations: the time ran out")
-            concluded = runner.decide(combined, outcome)
-            decided.append(Combination(assignment, distinct.setdefault(concluded.key(), concluded)))
-            if len(decided) % YIELD_EVERY == 0:
-                # A long evaluation keeps the GIL for whole switch intervals (5 ms), and a short call beside it
-                # needs the GIL back a dozen times: give it away about every millisecond instead.
-                time.sleep(0)
-        return combine(runner, plan.normalised, plan.domains, decided, plan.selection.ref)
+        decided = _decide_each(plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline)
+        decision = combine(plan.runner, plan.normalised, plan.domains, decided, plan.selection.ref)
+        return self._with_follow_ups(plan, decision, decided, deadline)
+
+    def _with_follow_ups(
+        self, plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
+    ) -> Decision:
+        rule_set, runner, ref = plan.selection.rule_set, plan.runner, plan.selection.ref
+
+        def answered(name: str, value: FactValue) -> Decision | None:
+            # The same runner: stages whose message the answer does not change are not asked again.
+            facts = {**plan.before_normalising, name: value}
+            normalised = Outcome()
+            runner.normalise(facts, NORMALISE_INPUT, normalised)
+            domains = open_domains(plan.selection.compiled, facts)
+            count = count_combinations(domains)
+            if count > plan.combinations:
+                return None  # an answer that opens more questions is not tried: the cost stays bounded
+            return combine(
+                runner, normalised, domains, _decide_each(runner, facts, domains, normalised, count, deadline), ref
+            )
+
+        def restricted(index: int, value: FactValue) -> Decision | None:
+            chosen = [c for c in decided if c.assignment[index] == value]
+            return combine(runner, plan.normalised, plan.domains, chosen, ref) if chosen else None
+
+        defaulted = tuple(name for name in rule_set.facts if name not in plan.given and _plain(plan.facts.get(name)))
+        if not plan.follow_ups:
+            return replace(decision, defaulted_facts=defaulted)
+        missing = {m.fact for m in decision.missing_facts}
+        enumerated = {d.fact for d in plan.domains}
+        answers = plan.selection.compiled.answers
+        questions = [
+            *absent_questions(rule_set, answers, plan.given, plan.facts, missing | enumerated, answered),
+            *open_questions(plan.domains, missing, restricted),
+        ]
+        return replace(
+            decision, follow_up_facts=follow_up_facts(rule_set, decision, questions), defaulted_facts=defaulted
+        )
 
     def close(self) -> None:
         """Free the compiled rulesets; the engine must not be used afterwards."""
         self.versions.close()
+
+
+def _decide_each(
+    runner: StageRunner,
+    facts: Facts,
+    domains: list[Domain],
+    normalised: Outcome,
+    count: int,
+    deadline: float | None,
+) -> list[Combination]:
+    decided: list[Combination] = []
+    # Many combinations conclude the same; keeping one outcome object for each keeps the heap small, and with
+    # it the pauses of the garbage collector's full passes, which hold the GIL (measured on 17,280
+    # combinations: 87 ms at the longest when each kept its own, blocking every health check meanwhile).
+    distinct: dict[tuple[object, ...], Outcome] = {}
+    for assignment, combined, outcome in combinations(runner, facts, domains, normalised):
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded(f"stopped after {len(decided)} of {count} combinations: the time ran out")
+        concluded = runner.decide(combined, outcome)
+        decided.append(Combination(assignment, distinct.setdefault(concluded.key(), concluded)))
+        if len(decided) % YIELD_EVERY == 0:
+            # A long evaluation keeps the GIL for whole switch intervals (5 ms), and a short call beside it
+            # needs the GIL back a dozen times: give it away about every millisecond instead.
+            time.sleep(0)
+    return decided
+
+
+def _plain(value: FactValue | None) -> bool:
+    """A value the situation is decided on as it is: neither absent, unknown nor one of several."""
+    return value is not None and not isinstance(value, OneOf) and not is_unknown(value)
 
 
 def _with_defaults(rule_set: RuleSet, facts: Facts) -> Facts:

@@ -36,6 +36,18 @@ class TextMissingFact:
 
 
 @dataclass(frozen=True)
+class TextFollowUpFact:
+    """A follow-up fact with its question and help text."""
+
+    fact: str
+    question: str
+    help: str
+    values: tuple[str, ...]
+    codes: tuple[str, ...]
+    safety: bool
+
+
+@dataclass(frozen=True)
 class TextRule:
     """A fired rule with its explanation and citations."""
 
@@ -58,6 +70,7 @@ class Report:
     flags: tuple[TextFinding, ...]
     missing_facts: tuple[TextMissingFact, ...]
     fired_rules: tuple[TextRule, ...]
+    follow_up_facts: tuple[TextFollowUpFact, ...] = ()
 
 
 class UnsupportedLanguage(ValueError):
@@ -100,4 +113,9 @@ def report(selection: Selection, decision: Decision, language: str) -> Report:
         flags=tuple(finding(f) for f in decision.flags),
         missing_facts=tuple(missing(m.fact, m.values) for m in decision.missing_facts),
         fired_rules=tuple(rule_text(r) for r in decision.fired_rules),
+        follow_up_facts=tuple(
+            TextFollowUpFact(f.fact, m.question, m.help, f.values, f.codes, f.safety)
+            for f in decision.follow_up_facts
+            for m in [missing(f.fact, f.values)]
+        ),
     )

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from rolwijzer.engine.answers import answers_by_fact
 from rolwijzer.engine.compile import (
     DEPLOYER,
     ROLE,
@@ -48,6 +49,8 @@ class CompiledRuleSet:
         self.texts = RenderedTexts(rule_set, day)
         self.serial = next(_serials)  # unique for the life of the process, unlike id()
         self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
+        rules = [compiled.rule for stage in self.stages.values() for compiled in stage.rules.values()]
+        self.answers = answers_by_fact(rule_set, day, rules)
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}
         self.rule_order = {rule.id: (order[rule.stage], i) for i, rule in enumerate(rule_set.rules)}
 

@@ -660,7 +660,16 @@ def _codes(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterato
             citations=reader.citations(file, code, raw.get("cite")),
             aggregate=aggregate,
             pattern=bool(raw.get("pattern", False)),
+            safety=_flag(reader, file, code, raw, "safety"),
         )
+
+
+def _flag(reader: _Reader, file: str, item: str, raw: dict[str, AnyType], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        reader.problem(file, item, f"`{key}` is true or false")
+        return False
+    return value
 
 
 def _predicates(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> dict[str, Predicate]:

@@ -187,6 +187,9 @@ class CodeDef:
     citations: tuple[Citation, ...]
     aggregate: Aggregate = Aggregate.ALL
     pattern: bool = False
+    # Obligations and flags about safety (reserved procedures, medication, risk): follow-up questions that can
+    # change one are asked before administrative ones.
+    safety: bool = False
 
 
 @dataclass(frozen=True)

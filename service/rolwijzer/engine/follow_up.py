@@ -1,0 +1,99 @@
+"""Follow-up facts: what is still worth asking once role and liability are settled.
+
+A fact is a follow-up when the caller did not give it (it took its default, or stays open although it does not
+change role, deployer or liability) and some answer to it changes the obligations or flags. Every answer that is
+tried is decided by the engine itself; `answers.py` only keeps one answer of each kind the rules tell apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from rolwijzer.engine.answers import FactAnswers
+from rolwijzer.engine.decision import Decision, FollowUpFact
+from rolwijzer.engine.enumeration import Domain
+from rolwijzer.engine.values import Facts, FactValue
+from rolwijzer.rules.model import RuleSet
+
+__all__ = ["Question", "absent_questions", "follow_up_facts", "open_questions"]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A fact that could be a follow-up, with how to decide the situation under each of its answers.
+
+    `decide` returns the decision with the fact given that answer, or None when that answer cannot be decided
+    cheaply enough (it then counts as changing nothing).
+    """
+
+    fact: str
+    labels: tuple[str, ...]
+    answers: Sequence[FactValue]
+    decide: Callable[[FactValue], Decision | None]
+
+
+def follow_up_facts(rule_set: RuleSet, base: Decision, questions: Sequence[Question]) -> tuple[FollowUpFact, ...]:
+    """The questions whose answers change obligations or flags, safety first, then by how many codes change."""
+    before = _supervision(base)
+    found = []
+    for order, question in enumerate(questions):
+        changed: set[str] = set()
+        for answer in question.answers:
+            decided = question.decide(answer)
+            if decided is not None:
+                changed |= before ^ _supervision(decided)
+        if changed:
+            safety = any(rule_set.code(code).safety for code in changed)
+            found.append(
+                (
+                    not safety,
+                    -len(changed),
+                    order,
+                    FollowUpFact(question.fact, question.labels, tuple(sorted(changed)), safety),
+                )
+            )
+    return tuple(item[-1] for item in sorted(found, key=lambda item: item[:3]))
+
+
+def _supervision(decision: Decision) -> frozenset[str]:
+    return frozenset(f.code for f in (*decision.obligations, *decision.flags))
+
+
+def absent_questions(
+    rule_set: RuleSet,
+    answers: dict[str, FactAnswers],
+    given: Collection[str],
+    facts: Facts,
+    skip: Collection[str],
+    decide: Callable[[str, FactValue], Decision | None],
+) -> list[Question]:
+    """Questions about facts not given: one answer of each kind other than the kind of the value they took."""
+    found = []
+    for name, kinds in answers.items():
+        if name in given or name in skip:
+            continue
+        current = facts.get(name)
+        taken = None if current is None or not _plain(current) else kinds.kind(current)
+        others = [a.value for a in kinds.answers if taken is None or kinds.kind(a.value) != taken]
+        if others:
+            fact = rule_set.facts[name]
+            labels = tuple(v for v in fact.symbol_values if v != "unknown" and v not in fact.aliases)
+            found.append(Question(name, labels, others, functools.partial(decide, name)))
+    return found
+
+
+def _plain(value: FactValue) -> bool:
+    return isinstance(value, frozenset | float) or (isinstance(value, str) and value != "unknown")
+
+
+def open_questions(
+    domains: Sequence[Domain], skip: Collection[str], restrict: Callable[[int, str | float], Decision | None]
+) -> list[Question]:
+    """Questions about facts still open (unknown or one_of) that do not change role, deployer or liability."""
+    return [
+        Question(domain.fact, domain.labels, domain.values, functools.partial(restrict, index))
+        for index, domain in enumerate(domains)
+        if domain.fact not in skip
+    ]

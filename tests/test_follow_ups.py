@@ -1,0 +1,133 @@
+"""Follow-up facts and defaulted facts, asked of a real server and checked against its own answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from rolwijzer.rules import FactType, RuleSet
+from rolwijzer.scenarios import load_scenarios
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+from support import SCENARIOS, request
+
+DAY = dt.date(2026, 6, 1)
+EXAMPLES = load_scenarios(SCENARIOS / "examples.yaml")
+# A daughter who helps her father at home 10 hours a week for half a year; nothing said about what she does.
+DAUGHTER = {"relation_to_beneficiary": "child", "regularity": "structural", "hours_per_week": 10, "duration_months": 6}
+
+
+def _decide(
+    stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet, facts: Mapping[str, Any], full: bool = True
+) -> pb.Decision:
+    built = request(rule_set, facts, reference_date=DAY)
+    built.view = pb.DECISION_VIEW_FULL if full else pb.DECISION_VIEW_BASIC
+    response: pb.EvaluateResponse = stub.Evaluate(built, timeout=30)
+    return response.decision
+
+
+def _supervision(decision: pb.Decision) -> set[str]:
+    return {f.code for f in (*decision.obligations, *decision.flags)}
+
+
+def _answers(rule_set: RuleSet, follow_up: pb.FollowUpFact) -> list[Any]:
+    """The follow-up's answers as a scenario writes them (a bucket label such as "< 8" as a number in it)."""
+    fact = rule_set.facts[follow_up.fact]
+    if fact.type == FactType.SET:
+        return [[value] for value in follow_up.values]
+    if fact.type == FactType.BOOLEAN:
+        return [value == "true" for value in follow_up.values]
+    if fact.type == FactType.NUMBER:
+        return [_number(label) for label in follow_up.values]
+    return list(follow_up.values)
+
+
+def _number(label: str) -> float:
+    operator, _, number = label.partition(" ")
+    value = float(number)
+    return {"<": value - 1, ">": value + 1}.get(operator, value)
+
+
+class TestFollowUpFacts:
+    """DECISION_VIEW_FULL adds the facts whose answer changes obligations or flags, and only those."""
+
+    @pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
+    def test_each_follow_up_of_a_shared_example_changes_the_supervision_for_some_answer(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet, example: Any
+    ) -> None:
+        decision = _decide(stub, rule_set, example.facts)
+        before = _supervision(decision)
+        for follow_up in decision.follow_up_facts:
+            assert follow_up.fact not in example.facts
+            assert follow_up.fact not in {m.fact for m in decision.missing_facts}
+            changed = [
+                answer
+                for answer in _answers(rule_set, follow_up)
+                if _supervision(_decide(stub, rule_set, {**example.facts, follow_up.fact: answer}, full=False))
+                != before
+            ]
+            assert changed, f"{follow_up.fact}: no answer changes the obligations or flags"
+
+    def test_missing_facts_are_the_same_with_and_without_follow_ups_on_every_repository_scenario(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        for path in sorted(SCENARIOS.glob("*.yaml")):
+            for scenario in load_scenarios(path):
+                basic = _decide(stub, rule_set, scenario.facts, full=False)
+                full = _decide(stub, rule_set, scenario.facts)
+                assert list(full.missing_facts) == list(basic.missing_facts), scenario.id
+                assert not basic.follow_up_facts
+
+    def test_a_relative_without_tasks_is_asked_about_the_tasks_and_they_touch_safety(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        follow_ups = {f.fact: f for f in _decide(stub, rule_set, DAUGHTER).follow_up_facts}
+        assert {"RISICOGESPREK", "BEKWAAMHEID_CHECK", "TOEZICHT_VBH_INFORMEEL"} <= set(follow_ups["tasks"].codes)
+        assert "reserved_act" in follow_ups["tasks"].values
+        assert follow_ups["tasks"].question
+
+    def test_a_daughter_giving_injections_is_asked_about_competence_risk_talk_and_care_plan(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        follow_ups = {
+            f.fact: f for f in _decide(stub, rule_set, {**DAUGHTER, "tasks": ["reserved_act"]}).follow_up_facts
+        }
+        assert {"competence", "risk_conversation_held", "agreed_in_zorgleefplan"} <= set(follow_ups)
+        assert "OPEN_BEKWAAMHEID" in follow_ups["competence"].codes
+        assert "tasks" not in follow_ups
+
+    def test_answering_every_follow_up_leaves_none(self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet) -> None:
+        facts: dict[str, Any] = dict(DAUGHTER)
+        for _ in range(len(rule_set.facts)):
+            decision = _decide(stub, rule_set, facts)
+            if not decision.follow_up_facts:
+                break
+            first = decision.follow_up_facts[0]
+            facts[first.fact] = _answers(rule_set, first)[-1]
+        else:
+            pytest.fail(f"follow-up facts left after answering {len(facts)} facts")
+        assert len(facts) > len(DAUGHTER)
+
+
+class TestDefaultedFacts:
+    """Every decision names the facts that took their default, so "no tasks" differs from "never asked"."""
+
+    def test_tasks_never_given_are_listed_as_defaulted(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        decision = _decide(stub, rule_set, DAUGHTER, full=False)
+        assert "tasks" in decision.defaulted_facts
+        assert "initiative" in decision.defaulted_facts  # a default stage A1 derives for a relative
+        assert not set(DAUGHTER) & set(decision.defaulted_facts)
+
+    def test_tasks_given_as_none_are_not_defaulted(self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet) -> None:
+        decision = _decide(stub, rule_set, {**DAUGHTER, "tasks": []}, full=False)
+        assert "tasks" not in decision.defaulted_facts
+
+    def test_a_fact_given_as_unknown_is_not_defaulted(
+        self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
+    ) -> None:
+        decision = _decide(stub, rule_set, {**DAUGHTER, "payment": "unknown"}, full=False)
+        assert "payment" not in decision.defaulted_facts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,10 @@ from rolwijzer.rules import RuleSet
 from rolwijzer.scenarios import load_scenarios
 from support import CURRENT_RELEASE, SCENARIOS
 
-CLI = Path(sys.executable).parent / "rolwijzer"
+SERVICE = Path(__file__).resolve().parents[1] / "service"
+# The CLI as `python -m`, importing this checkout's code: the `rolwijzer` console script of a shared virtualenv may
+# import another checkout's.
+CLI = (sys.executable, "-m", "rolwijzer.cli.main")
 NEIGHBOUR_ANSWERS = "neighbour\nstructural\n4\n1.5\n"
 NEIGHBOUR_FACTS = ("--fact", "relation_to_beneficiary=neighbour", "--fact", "regularity=occasional_on_request")
 BOX_DRAWING = set("─│╭╮╰╯┃━┏┓┗┛┡┩┌┐└┘├┤┬┴┼╇╈╋")
@@ -31,18 +35,29 @@ NARROW = {"COLUMNS": "40"}
 def _run(
     server: str, *args: str, stdin: str = "", cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    dropped = ("ROLWIJZER_SERVER", "ROLWIJZER_LANG", "FORCE_COLOR", "TTY_COMPATIBLE")
-    env = {**{k: v for k, v in os.environ.items() if k not in dropped}, **(env or {})}
     return subprocess.run(
-        [str(CLI), "--server", server, *args],
+        [*CLI, "--server", server, *args],
         input=stdin,
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env=env,
+        env=cli_env(env),
     )
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a CLI run: this checkout's code first, no ROLWIJZER_* or colour settings of the caller."""
+    dropped = ("ROLWIJZER_SERVER", "ROLWIJZER_LANG", "FORCE_COLOR", "TTY_COMPATIBLE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVICE), env.get("PYTHONPATH", "")) if p)
+    return {**env, **(extra or {})}
+
+
+def cli_command(server: str) -> list[str]:
+    """The CLI as a shell runs it (under tmux), with this checkout's code first."""
+    return ["env", f"PYTHONPATH={cli_env()['PYTHONPATH']}", *CLI, "--server", server]
 
 
 def _free_port() -> int:
@@ -174,7 +189,7 @@ class TestAsk:
         """Under tmux: arrow keys pick the relation, a shortcut the regularity, numbers are typed."""
         saved = tmp_path / "tmux.yaml"
         session = f"rolwijzer-{os.getpid()}"
-        command = f"{CLI} --server {server_address} --lang en ask --save {saved}; sleep 30"
+        command = f"{shlex.join(cli_command(server_address))} --lang en ask --save {saved}; sleep 30"
         subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "50", command], check=True)
         try:
 

@@ -127,7 +127,7 @@ class TestEvaluate:
         assert json.loads(done.stdout)["role"] == "VRIJWILLIGER"
 
     def test_bad_input_is_explained_in_plain_words_with_exit_code_2(self, server_address: str) -> None:
-        """Each refused fact is named with the server's reason; no stack trace."""
+        """Each refused fact is named with the server's reason, under a Dutch heading (the default); no traceback."""
         done = _run(
             server_address,
             "evaluate",
@@ -139,16 +139,17 @@ class TestEvaluate:
             "nope=1",
         )
         assert done.returncode == 2
-        assert "3 problem(s) with the input" in done.stderr
+        assert "3 problemen met de invoer:" in done.stderr
         assert "relation_to_beneficiary: 'cousin' is not allowed" in done.stderr
         assert "Traceback" not in done.stderr
 
     def test_an_unreachable_server_is_one_line_and_exit_code_3(self) -> None:
-        """Nothing listens on the port: one line, exit code 3."""
-        done = _run(f"127.0.0.1:{_free_port()}", "rules")
-        assert done.returncode == 3
-        assert done.stderr.strip().startswith("cannot reach the Rolwijzer server")
-        assert "Traceback" not in done.stderr
+        """Nothing listens on the port: one line in the chosen language, exit code 3."""
+        address = f"127.0.0.1:{_free_port()}"
+        dutch, english = _run(address, "rules"), _run(address, "--lang", "en", "rules")
+        assert dutch.returncode == english.returncode == 3
+        assert dutch.stderr.strip() == f"de Rolwijzer-server op {address} is niet bereikbaar (draait hij? `make run`)"
+        assert english.stderr.strip() == f"cannot reach the Rolwijzer server at {address} (is it running? `make run`)"
 
 
 class TestAsk:

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.audit_command == "new-key":
                 return audit_cmd.run_new_key(args.file, console)
             return audit_cmd.run_replay(args.file, args.rules, console)
-        channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key))
+        channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key), args.lang)
         with channel:
             return _run(args, stub, console)
     except CliError as err:
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: Console) -> int:
-    described = call(stub.DescribeRuleSet, pb.DescribeRuleSetRequest(language=args.lang), args.server)
+    described = call(stub.DescribeRuleSet, pb.DescribeRuleSetRequest(language=args.lang), args.server, args.lang)
     catalogue = {f.name: f for f in described.facts}
     if args.command == "evaluate":
         return _evaluate(args, stub, catalogue, console)
@@ -160,7 +160,7 @@ def _evaluate(
     facts = read_situation(args.file, catalogue) if args.file else {}
     facts.update(parse_fact(argument, catalogue) for argument in args.fact)
     request = pb.EvaluateRequest(facts=facts, language=args.lang)
-    decision = call(stub.Evaluate, request, args.server).decision
+    decision = call(stub.Evaluate, request, args.server, args.lang).decision
     if args.json:
         print(json_format.MessageToJson(decision, ensure_ascii=False))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,10 @@ from rolwijzer.rules import RuleSet
 from rolwijzer.scenarios import load_scenarios
 from support import CURRENT_RELEASE, SCENARIOS
 
-CLI = Path(sys.executable).parent / "rolwijzer"
+SERVICE = Path(__file__).resolve().parents[1] / "service"
+# The CLI as `python -m`, importing this checkout's code: the `rolwijzer` console script of a shared virtualenv may
+# import another checkout's.
+CLI = (sys.executable, "-m", "rolwijzer.cli.main")
 NEIGHBOUR_ANSWERS = "neighbour\nstructural\n4\n1.5\n"
 NEIGHBOUR_FACTS = ("--fact", "relation_to_beneficiary=neighbour", "--fact", "regularity=occasional_on_request")
 BOX_DRAWING = set("─│╭╮╰╯┃━┏┓┗┛┡┩┌┐└┘├┤┬┴┼╇╈╋")
@@ -31,18 +35,29 @@ NARROW = {"COLUMNS": "40"}
 def _run(
     server: str, *args: str, stdin: str = "", cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    dropped = ("ROLWIJZER_SERVER", "ROLWIJZER_LANG", "FORCE_COLOR", "TTY_COMPATIBLE")
-    env = {**{k: v for k, v in os.environ.items() if k not in dropped}, **(env or {})}
     return subprocess.run(
-        [str(CLI), "--server", server, *args],
+        [*CLI, "--server", server, *args],
         input=stdin,
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env=env,
+        env=cli_env(env),
     )
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a CLI run: this checkout's code first, no ROLWIJZER_* or colour settings of the caller."""
+    dropped = ("ROLWIJZER_SERVER", "ROLWIJZER_LANG", "FORCE_COLOR", "TTY_COMPATIBLE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVICE), env.get("PYTHONPATH", "")) if p)
+    return {**env, **(extra or {})}
+
+
+def cli_command(server: str) -> list[str]:
+    """The CLI as a shell runs it (under tmux), with this checkout's code first."""
+    return ["env", f"PYTHONPATH={cli_env()['PYTHONPATH']}", *CLI, "--server", server]
 
 
 def _free_port() -> int:
@@ -112,7 +127,7 @@ class TestEvaluate:
         assert json.loads(done.stdout)["role"] == "VRIJWILLIGER"
 
     def test_bad_input_is_explained_in_plain_words_with_exit_code_2(self, server_address: str) -> None:
-        """Each refused fact is named with the server's reason; no stack trace."""
+        """Each refused fact is named with the server's reason, under a Dutch heading (the default); no traceback."""
         done = _run(
             server_address,
             "evaluate",
@@ -124,16 +139,17 @@ class TestEvaluate:
             "nope=1",
         )
         assert done.returncode == 2
-        assert "3 problem(s) with the input" in done.stderr
+        assert "3 problemen met de invoer:" in done.stderr
         assert "relation_to_beneficiary: 'cousin' is not allowed" in done.stderr
         assert "Traceback" not in done.stderr
 
     def test_an_unreachable_server_is_one_line_and_exit_code_3(self) -> None:
-        """Nothing listens on the port: one line, exit code 3."""
-        done = _run(f"127.0.0.1:{_free_port()}", "rules")
-        assert done.returncode == 3
-        assert done.stderr.strip().startswith("cannot reach the Rolwijzer server")
-        assert "Traceback" not in done.stderr
+        """Nothing listens on the port: one line in the chosen language, exit code 3."""
+        address = f"127.0.0.1:{_free_port()}"
+        dutch, english = _run(address, "rules"), _run(address, "--lang", "en", "rules")
+        assert dutch.returncode == english.returncode == 3
+        assert dutch.stderr.strip() == f"de Rolwijzer-server op {address} is niet bereikbaar (draait hij? `make run`)"
+        assert english.stderr.strip() == f"cannot reach the Rolwijzer server at {address} (is it running? `make run`)"
 
 
 class TestAsk:
@@ -174,7 +190,7 @@ class TestAsk:
         """Under tmux: arrow keys pick the relation, a shortcut the regularity, numbers are typed."""
         saved = tmp_path / "tmux.yaml"
         session = f"rolwijzer-{os.getpid()}"
-        command = f"{CLI} --server {server_address} --lang en ask --save {saved}; sleep 30"
+        command = f"{shlex.join(cli_command(server_address))} --lang en ask --save {saved}; sleep 30"
         subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "50", command], check=True)
         try:
 

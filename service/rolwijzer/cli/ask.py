@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import string
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -9,19 +11,29 @@ from pathlib import Path
 
 import questionary
 import yaml
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.key_bindings import Binding, KeyHandlerCallable
+from prompt_toolkit.keys import Keys
 from rich.console import Console
 from rich.text import Text
 
 from rolwijzer.cli.client import call
+from rolwijzer.cli.facts import parse_number
+from rolwijzer.cli.messages import say
 from rolwijzer.cli.render import words
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
 MAX_QUESTIONS = 40
 DONT_KNOW = "unknown"
+DONT_KNOW_WORDS = ("", "?", "weet niet", "don't know", "dont know", DONT_KNOW)
 
 # A picker takes (question, [(value, label)]) and returns the chosen value, or None when input ended.
 Picker = Callable[[str, list[tuple[str, str]]], str | None]
+# A number prompt takes the question and a check (what is wrong with a typed text, or None) and returns the text that
+# passed the check, or None when input ended.
+NumberCheck = Callable[[str], str | None]
+NumberPrompt = Callable[[str, NumberCheck], str | None]
 
 
 @dataclass
@@ -51,60 +63,74 @@ def interview(
     stub: pb_grpc.RolwijzerServiceStub,
     server: str,
     catalogue: Mapping[str, pb.FactDescription],
-    language: str,
+    base: pb.EvaluateRequest,
     pick: Picker,
-    ask_number: Callable[[str], str | None],
+    ask_number: NumberPrompt,
 ) -> tuple[Intake, pb.Decision]:
-    """Ask until no missing fact is left that has not been asked; return the answers and the last decision."""
+    """Ask until no missing fact is left that has not been asked; return the answers and the last decision.
+
+    `base` holds what every evaluation of the intake carries besides the facts: language, reference date, pinned
+    release and case reference. Input that ends (None from a prompt) stops the questions; Ctrl-C raises
+    KeyboardInterrupt through here, so that nothing is decided.
+    """
     intake = Intake()
     asked: set[str] = set()
-    decision = _evaluate(stub, server, intake, language)
+    decision = _evaluate(stub, server, intake, base)
     for _ in range(MAX_QUESTIONS):
         pending = [m for m in decision.missing_facts if m.fact not in asked]
         if not pending:
             break
         fact = catalogue[pending[0].fact]
         asked.add(fact.name)
-        answer = _ask(fact, language, pick, ask_number)
+        answer = _ask(fact, base.language, pick, ask_number)
         if answer is None:
             break
         intake.answer(fact, answer)
-        decision = _evaluate(stub, server, intake, language)
+        decision = _evaluate(stub, server, intake, base)
     return intake, decision
 
 
-def _evaluate(stub: pb_grpc.RolwijzerServiceStub, server: str, intake: Intake, language: str) -> pb.Decision:
-    request = pb.EvaluateRequest(facts=intake.values, language=language, case_reference="rolwijzer-ask")
-    return call(stub.Evaluate, request, server).decision
+def _evaluate(stub: pb_grpc.RolwijzerServiceStub, server: str, intake: Intake, base: pb.EvaluateRequest) -> pb.Decision:
+    request = pb.EvaluateRequest()
+    request.CopyFrom(base)
+    for name, value in intake.values.items():
+        request.facts[name].CopyFrom(value)
+    return call(stub.Evaluate, request, server, base.language).decision
 
 
-def _ask(fact: pb.FactDescription, language: str, pick: Picker, ask_number: Callable[[str], str | None]) -> str | None:
+def _ask(fact: pb.FactDescription, language: str, pick: Picker, ask_number: NumberPrompt) -> str | None:
     question = f"{fact.question}  ({fact.help})" if fact.help else fact.question
     dont_know, number_or = words(language)["dont_know"], words(language)["number_or"]
     if fact.kind == pb.FACT_KIND_NUMBER:
         unit = f" [{fact.unit}]" if fact.unit else ""
-        while True:
-            raw = ask_number(f"{question}{unit} — {number_or} '{dont_know}'")
-            if raw is None:
-                return None
-            text = raw.strip().lower().replace(",", ".")
-            if text in ("", "?", dont_know, "weet niet", "don't know", DONT_KNOW):
-                return DONT_KNOW
-            try:
-                if float(text) >= 0:
-                    return text
-            except ValueError:
-                pass
+        raw = ask_number(f"{question}{unit} — {number_or} '{dont_know}'", lambda text: number_problem(text, language))
+        if raw is None:
+            return None
+        number = parse_number(raw)
+        return DONT_KNOW if number is None else str(number)
     choices = [(s.value, s.label) for s in fact.symbols if s.value != DONT_KNOW]
     choices.append((DONT_KNOW, dont_know))
     return pick(question, choices)
 
 
-def line_picker(console: Console, read: Callable[[], str | None]) -> tuple[Picker, Callable[[str], str | None]]:
+def number_problem(text: str, language: str) -> str | None:
+    """Why a typed answer to a number question cannot be taken, in `language`; None when it can."""
+    if text.strip().lower() in (*DONT_KNOW_WORDS, words(language)["dont_know"]):
+        return None
+    number = parse_number(text)
+    if number is None:
+        return say(language, "number_invalid", text=text.strip())
+    if number < 0:
+        return say(language, "number_negative", text=text.strip())
+    return None
+
+
+def line_picker(console: Console, read: Callable[[], str | None], language: str) -> tuple[Picker, NumberPrompt]:
     """Numbered answers read line by line: for pipes, scripts and plain terminals.
 
     Questions and answers are server texts: printed as Text (never read as markup), one per line; in a pipe the console
-    soft-wraps (see `make_console`), so nothing is wrapped or cropped.
+    soft-wraps (see `make_console`), so nothing is wrapped or cropped. An answer that cannot be taken is asked again,
+    saying why.
     """
 
     def show(text: Text) -> None:
@@ -125,33 +151,110 @@ def line_picker(console: Console, read: Callable[[], str | None]) -> tuple[Picke
             for value, label in choices:
                 if text.lower() in (value.lower(), label.lower()):
                     return value
-            show(Text(f"choose 1-{len(choices)}", style="red"))
+            show(Text(say(language, "choose", first=1, last=len(choices)), style="red"))
 
-    def ask_number(question: str) -> str | None:
+    def ask_number(question: str, check: NumberCheck) -> str | None:
         console.print()
         show(Text(question, style="bold"))
-        return read()
+        while True:
+            raw = read()
+            if raw is None:
+                return None
+            problem = check(raw)
+            if problem is None:
+                return raw
+            show(Text(problem, style="red"))
 
     return pick, ask_number
 
 
-def terminal_picker() -> tuple[Picker, Callable[[str], str | None]]:
-    """Arrow keys or the number shortcut in a real terminal (questionary)."""
+@dataclass(frozen=True)
+class _OtherKey:
+    """The result of a picker left with Enter after a digit that is no answer's shortcut."""
+
+    key: str
+
+
+def terminal_picker(language: str) -> tuple[Picker, NumberPrompt]:
+    """Arrow keys or the number shortcut in a real terminal (questionary), with the hints in `language`.
+
+    Ctrl-C raises KeyboardInterrupt (questionary's `.ask()` would print "Cancelled by user" and carry on as if no
+    answer was given); Ctrl-D in a text prompt ends the input, as the end of piped input does.
+    """
 
     def pick(question: str, choices: list[tuple[str, str]]) -> str | None:
-        answer = questionary.select(
-            question,
-            choices=[questionary.Choice(label, value=value) for value, label in choices],
-            use_shortcuts=len(choices) <= 36,
-        ).ask()
-        return None if answer is None else str(answer)
+        while True:
+            options = [questionary.Choice(label, value=value) for value, label in choices]
+            shortcuts = len(options) <= 36
+            hint = say(language, "pick_hint" if shortcuts else "pick_hint_arrows")
+            prompt = questionary.select(question, choices=options, use_shortcuts=shortcuts, instruction=hint)
+            keys = [str(o.shortcut_key) for o in options if o.shortcut_key] if shortcuts else []
+            _refuse_enter_after_other_digits(prompt, keys)
+            answer = prompt.unsafe_ask()
+            if not isinstance(answer, _OtherKey):
+                return None if answer is None else str(answer)
+            shown = f"{keys[0]}-{keys[-1]}" if keys else ""
+            print(say(language, "no_such_answer", typed=answer.key, keys=shown), flush=True)
 
-    return pick, terminal_text
+    def ask_number(question: str, check: NumberCheck) -> str | None:
+        return _text(questionary.text(question, validate=lambda text: check(text) or True))
+
+    return pick, ask_number
+
+
+def _refuse_enter_after_other_digits(prompt: questionary.Question, keys: list[str]) -> None:
+    """Make Enter after a digit that is no answer's shortcut end the picker with `_OtherKey`.
+
+    questionary ignores such a digit, so "5, Enter" on four answers took the highlighted one. The digit is remembered
+    until another key that does something (a shortcut, an arrow) is pressed; Enter then takes the highlighted answer
+    as before. Ctrl-C keeps raising KeyboardInterrupt.
+    """
+    bindings = prompt.application.key_bindings
+    if not isinstance(bindings, KeyBindings):
+        return
+    typed: list[str] = []  # the digit typed last when it is no answer's shortcut
+    enter: Binding | None = None
+    for binding in list(bindings.bindings):
+        if binding.keys == (Keys.ControlM,):
+            enter = binding
+        elif binding.keys not in ((Keys.Any,), (Keys.ControlC,), (Keys.ControlQ,)):
+            binding.handler = _forgetting(binding.handler, typed)
+    if enter is None:
+        return
+    take_highlighted = enter.handler
+
+    def remember(event: KeyPressEvent) -> None:
+        typed[:] = [event.data]
+
+    def on_enter(event: KeyPressEvent) -> None:
+        if typed:
+            event.app.exit(result=_OtherKey(typed[0]))
+        else:
+            take_highlighted(event)
+
+    for digit in sorted(set(string.digits) - set(keys)):
+        bindings.add(digit, eager=True)(remember)
+    bindings.add(Keys.ControlM, eager=True)(on_enter)  # the binding added last for a key is the one called
+
+
+def _forgetting(handler: KeyHandlerCallable, typed: list[str]) -> KeyHandlerCallable:
+    def handle(event: KeyPressEvent) -> object:
+        typed.clear()
+        return handler(event)
+
+    return handle
 
 
 def terminal_text(question: str) -> str | None:
-    """A line of text typed in a real terminal, or None when the person cancels."""
-    answer = questionary.text(question).ask()
+    """A line of text typed in a real terminal, or None when the input ends (Ctrl-D)."""
+    return _text(questionary.text(question))
+
+
+def _text(prompt: questionary.Question) -> str | None:
+    try:
+        answer = prompt.unsafe_ask()
+    except EOFError:
+        return None
     return None if answer is None else str(answer)
 
 
@@ -161,8 +264,18 @@ def read_line() -> str | None:
     return None if line == "" else line.rstrip("\n")
 
 
-def save_scenario(path: Path, intake: Intake, decision: pb.Decision, name: str) -> None:
-    """Write the situation and its decision as a one-scenario file that `rolwijzer test` runs."""
+def scenario_path(path: Path) -> Path:
+    """Where a scenario named `path` is saved: with `.yaml` added unless it ends in .yaml or .yml already."""
+    return path if path.suffix.lower() in (".yaml", ".yml") else path.with_name(f"{path.name}.yaml")
+
+
+def save_scenario(
+    path: Path, intake: Intake, decision: pb.Decision, name: str, reference_date: dt.date | None = None
+) -> None:
+    """Write the situation and its decision as a one-scenario file that `rolwijzer test` runs.
+
+    With a reference date (`ask --date`) the scenario is decided on that date again when it is run.
+    """
     expected: dict[str, object] = {
         "role": decision.role,
         "liable": sorted(f.code for f in decision.liabilities),
@@ -175,7 +288,9 @@ def save_scenario(path: Path, intake: Intake, decision: pb.Decision, name: str) 
         expected["role_candidates"] = sorted(decision.role_candidates)
     if decision.missing_facts:
         expected["missing_facts"] = sorted(m.fact for m in decision.missing_facts)
-    document = {
-        "scenarios": [{"id": path.stem, "name": name, "facts": intake.plain, "compare": "all", "expected": expected}]
-    }
+    scenario: dict[str, object] = {"id": path.stem, "name": name}
+    if reference_date is not None:
+        scenario["reference_date"] = reference_date.isoformat()
+    scenario.update({"facts": intake.plain, "compare": "all", "expected": expected})
+    document = {"scenarios": [scenario]}
     path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")

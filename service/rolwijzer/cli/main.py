@@ -1,12 +1,13 @@
 """`rolwijzer`: the legal staff's client of a running Rolwijzer server.
 
 Exit codes: 0 done; 1 a scenario failed or the server failed; 2 bad input (with the server's reasons);
-3 the server cannot be reached.
+3 the server cannot be reached; 130 stopped with Ctrl-C; 141 the reader of the output went away (`| head`).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
@@ -17,9 +18,19 @@ from rich.console import Console
 
 from rolwijzer.api.server import DEFAULT_RULES
 from rolwijzer.cli import ask, audit_cmd, suite
-from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, ClientTls, CliError, call, connect, default_server
-from rolwijzer.cli.console import make_console
-from rolwijzer.cli.facts import parse_fact, read_situation
+from rolwijzer.cli.client import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_STOPPED,
+    ClientTls,
+    CliError,
+    call,
+    connect,
+    default_server,
+)
+from rolwijzer.cli.console import EXIT_OUTPUT_CLOSED, OutputClosed, discard_output, make_console
+from rolwijzer.cli.facts import parse_facts, read_situation
+from rolwijzer.cli.messages import say
 from rolwijzer.cli.render import print_decision, print_line, print_rule, print_rules
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
@@ -27,51 +38,53 @@ from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rolwijzer", description="Ask a Rolwijzer server about care situations.")
-    parser.add_argument(
-        "--server", default=default_server(), help="host:port of the server (env ROLWIJZER_SERVER; default %(default)s)"
+    _global_options(parser, everywhere=False)
+    # The same options after the command (`rolwijzer evaluate --lang en`): without a default there, so that one
+    # given before the command is not overwritten by a default.
+    after = argparse.ArgumentParser(add_help=False)
+    _global_options(after, everywhere=True)
+    decision = argparse.ArgumentParser(add_help=False)
+    decision.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="decide as on this date: the release and parameter values in force then (default: the server's today)",
     )
-    parser.add_argument(
-        "--ca",
-        type=Path,
-        default=_env_path("ROLWIJZER_CA"),
-        help="CA certificate (PEM) that signed the server's certificate: use TLS (env ROLWIJZER_CA)",
+    decision.add_argument(
+        "--release", metavar="VERSION", help="decide with this rule-set release (it must be in force on the date)"
     )
-    parser.add_argument(
-        "--cert", type=Path, default=_env_path("ROLWIJZER_CERT"), help="client certificate (PEM) for mutual TLS"
-    )
-    parser.add_argument(
-        "--key", type=Path, default=_env_path("ROLWIJZER_KEY"), help="client private key (PEM) for mutual TLS"
-    )
-    parser.add_argument(
-        "--lang",
-        choices=("nl", "en"),
-        default=os.environ.get("ROLWIJZER_LANG", "nl"),
-        help="language of the texts (env ROLWIJZER_LANG; default %(default)s)",
+    decision.add_argument(
+        "--case-reference", metavar="TEXT", help="your reference of the case, echoed and logged (never personal data)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    evaluate = commands.add_parser("evaluate", help="decide one situation and print the report")
+    evaluate = commands.add_parser(
+        "evaluate", parents=[after, decision], help="decide one situation and print the report"
+    )
     evaluate.add_argument(
         "--fact",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a fact, e.g. relation_to_beneficiary=partner, tasks=personal_care,household, "
-        "duration_months=unknown (repeatable)",
+        help="a fact, e.g. relation_to_beneficiary=partner, hours_per_week=8,5 (decimal comma or point), "
+        "tasks=personal_care,household (a set: all that apply), relation_to_beneficiary=partner|child "
+        "(one of these), duration_months=unknown (repeatable; each fact once)",
     )
     evaluate.add_argument("--file", type=Path, help="a situation file (facts: ...); --fact values override it")
-    evaluate.add_argument("--json", action="store_true", help="print the decision as proto JSON")
 
-    intake = commands.add_parser("ask", help="an intake, one question at a time, most decisive first")
-    intake.add_argument("--save", type=Path, help="save the situation as a scenario file here (else asked)")
+    intake = commands.add_parser(
+        "ask", parents=[after, decision], help="an intake, one question at a time, most decisive first"
+    )
+    intake.add_argument(
+        "--save", type=Path, help="save the situation as a scenario file here; .yaml is added (else asked)"
+    )
 
-    test = commands.add_parser("test", help="run scenario files and report rule coverage")
+    test = commands.add_parser("test", parents=[after], help="run scenario files and report rule coverage")
     test.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
     test.add_argument("--junit", type=Path, help="also write JUnit XML here")
 
-    explain = commands.add_parser("explain", help="explain one rule")
+    explain = commands.add_parser("explain", parents=[after], help="explain one rule")
     explain.add_argument("rule_id")
-    commands.add_parser("rules", help="list the rules by stage")
+    commands.add_parser("rules", parents=[after], help="list the rules by stage")
 
     audit = commands.add_parser("audit", help="check or replay a decision log (local; no server needed)")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -98,13 +111,73 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _global_options(parser: argparse.ArgumentParser, everywhere: bool) -> None:
+    """--server, --ca, --cert, --key, --lang and --json; `everywhere`: the copy for after the command."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if everywhere else value
+
+    parser.add_argument(
+        "--server",
+        default=default(default_server()),
+        help=f"host:port of the server (env ROLWIJZER_SERVER; default {default_server()})",
+    )
+    parser.add_argument(
+        "--ca",
+        type=Path,
+        default=default(_env_path("ROLWIJZER_CA")),
+        help="CA certificate (PEM) that signed the server's certificate: use TLS (env ROLWIJZER_CA)",
+    )
+    parser.add_argument(
+        "--cert",
+        type=Path,
+        default=default(_env_path("ROLWIJZER_CERT")),
+        help="client certificate (PEM) for mutual TLS (env ROLWIJZER_CERT)",
+    )
+    parser.add_argument(
+        "--key",
+        type=Path,
+        default=default(_env_path("ROLWIJZER_KEY")),
+        help="client private key (PEM) for mutual TLS (env ROLWIJZER_KEY)",
+    )
+    language = os.environ.get("ROLWIJZER_LANG", "nl")
+    parser.add_argument(
+        "--lang",
+        choices=("nl", "en"),
+        default=default(language),
+        help=f"language of the texts and messages (env ROLWIJZER_LANG; default {language})",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="evaluate: print the decision as proto JSON"
+    )
+
+
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; print errors as one plain message and return the exit code."""
+    """Run one command; print errors as one plain message and return the exit code.
+
+    When the reader of standard output goes away (`rolwijzer rules | head -3`) the command stops quietly with the
+    status a shell gives a command that SIGPIPE stopped, as `cat` would. SIGPIPE itself stays ignored (Python's
+    default): restoring its default action would kill the process at any write to a closed pipe or socket, midway
+    through writing a scenario or JUnit file, where a BrokenPipeError stops only the printing.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Flush what print() buffered here, where a closed pipe can be handled, not as Python exits, where it
+            # prints "Exception ignored ... BrokenPipeError" and exits with 120.
+            sys.stdout.flush()
+    except (BrokenPipeError, OutputClosed):
+        discard_output()
+        return EXIT_OUTPUT_CLOSED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     console = make_console()
     errors = make_console(stderr=True)
@@ -115,56 +188,99 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.audit_command == "new-key":
                 return audit_cmd.run_new_key(args.file, console)
             return audit_cmd.run_replay(args.file, args.rules, console)
-        channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key))
+        if args.json and args.command != "evaluate":
+            raise CliError(EXIT_BAD_INPUT, say(args.lang, "json_only_evaluate"))
+        channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key), args.lang)
         with channel:
             return _run(args, stub, console)
     except CliError as err:
         print_line(errors, str(err))
         return err.exit_code
     except KeyboardInterrupt:
-        print_line(errors, "stopped")
-        return EXIT_FAILED
+        # Ctrl-C: stop; in `ask`, nothing is decided or saved.
+        print_line(errors, say(args.lang, "stopped"))
+        return EXIT_STOPPED
 
 
 def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: Console) -> int:
-    described = call(stub.DescribeRuleSet, pb.DescribeRuleSetRequest(language=args.lang), args.server)
+    language = args.lang
+    base = _decision_request(args) if args.command in ("evaluate", "ask") else pb.EvaluateRequest(language=language)
+    # The catalogue (questions, answers, labels) of the release that will decide: the pinned one, or the one in
+    # force on the date.
+    describe = pb.DescribeRuleSetRequest(language=language)
+    if base.rule_set_version:
+        describe.version = base.rule_set_version
+    elif base.HasField("reference_date"):
+        describe.reference_date.CopyFrom(base.reference_date)
+    described = call(stub.DescribeRuleSet, describe, args.server, language)
     catalogue = {f.name: f for f in described.facts}
     if args.command == "evaluate":
-        return _evaluate(args, stub, catalogue, console)
+        return _evaluate(args, stub, catalogue, base, console)
     if args.command == "ask":
-        return _ask(args, stub, catalogue, console)
+        return _ask(args, stub, catalogue, base, console)
     if args.command == "test":
         sets = {name for name, f in catalogue.items() if f.kind == pb.FACT_KIND_SET}
-        scenarios = suite.collect(args.paths)
-        results = suite.run(scenarios, stub, args.server, sets, console, args.lang)
-        suite.print_report(console, results, described.rules, args.lang)
+        scenarios = suite.collect(args.paths, language)
+        results = suite.run(scenarios, stub, args.server, sets, console, language)
+        suite.print_report(console, results, described.rules, language)
         if args.junit:
             suite.write_junit(args.junit, results)
         return 0 if all(r.passed for r in results) else EXIT_FAILED
     if args.command == "explain":
         rule = next((r for r in described.rules if r.rule_id == args.rule_id), None)
         if rule is None:
-            raise CliError(EXIT_BAD_INPUT, f"no rule {args.rule_id!r}; `rolwijzer rules` lists them")
-        print_rule(console, rule, args.lang)
+            raise CliError(EXIT_BAD_INPUT, say(language, "no_rule", rule_id=args.rule_id))
+        print_rule(console, rule, language)
         return 0
-    print_rules(console, described.rules, args.lang)
+    print_rules(console, described.rules, language)
     return 0
+
+
+def _decision_request(args: argparse.Namespace) -> pb.EvaluateRequest:
+    """What every evaluation of this command carries besides the facts: language, date, release, case reference.
+
+    Raises:
+        CliError: --date is not a date (exit code 2).
+    """
+    request = pb.EvaluateRequest(
+        language=args.lang, rule_set_version=args.release or "", case_reference=args.case_reference or ""
+    )
+    if args.date is not None:
+        day = _date(args.date, args.lang)
+        request.reference_date.year, request.reference_date.month, request.reference_date.day = (
+            day.year,
+            day.month,
+            day.day,
+        )
+    return request
+
+
+def _date(text: str, language: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(EXIT_BAD_INPUT, say(language, "bad_date", text=text)) from None
 
 
 def _evaluate(
     args: argparse.Namespace,
     stub: pb_grpc.RolwijzerServiceStub,
     catalogue: dict[str, pb.FactDescription],
+    base: pb.EvaluateRequest,
     console: Console,
 ) -> int:
-    facts = read_situation(args.file, catalogue) if args.file else {}
-    facts.update(parse_fact(argument, catalogue) for argument in args.fact)
-    request = pb.EvaluateRequest(facts=facts, language=args.lang)
-    decision = call(stub.Evaluate, request, args.server).decision
+    language = args.lang
+    facts = read_situation(args.file, catalogue, language) if args.file else {}
+    facts.update(parse_facts(args.fact, catalogue, language))
+    request = pb.EvaluateRequest()
+    request.CopyFrom(base)
+    for name, value in facts.items():
+        request.facts[name].CopyFrom(value)
+    decision = call(stub.Evaluate, request, args.server, language).decision
     if args.json:
         print(json_format.MessageToJson(decision, ensure_ascii=False))
     else:
-        print_decision(console, decision, args.lang)
+        print_decision(console, decision, language, catalogue)
     return 0
 
 
@@ -172,20 +288,22 @@ def _ask(
     args: argparse.Namespace,
     stub: pb_grpc.RolwijzerServiceStub,
     catalogue: dict[str, pb.FactDescription],
+    base: pb.EvaluateRequest,
     console: Console,
 ) -> int:
+    language = args.lang
+    if not base.case_reference:
+        base.case_reference = "rolwijzer-ask"
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    pick, ask_number = ask.terminal_picker() if interactive else ask.line_picker(console, ask.read_line)
-    intake, decision = ask.interview(stub, args.server, catalogue, args.lang, pick, ask_number)
+    pick, ask_number = (
+        ask.terminal_picker(language) if interactive else ask.line_picker(console, ask.read_line, language)
+    )
+    intake, decision = ask.interview(stub, args.server, catalogue, base, pick, ask_number)
     console.print()
-    print_decision(console, decision, args.lang)
+    print_decision(console, decision, language, catalogue)
     target = args.save
     if target is None:
-        prompt = (
-            "Opslaan als scenario? Bestandsnaam (leeg = niet opslaan)"
-            if args.lang == "nl"
-            else ("Save as a scenario? File name (empty = do not save)")
-        )
+        prompt = say(language, "save_prompt")
         if interactive:
             answer = ask.terminal_text(prompt)
         else:
@@ -194,7 +312,9 @@ def _ask(
             answer = ask.read_line()
         target = Path(answer.strip()) if answer and answer.strip() else None
     if target is not None:
-        ask.save_scenario(target, intake, decision, "Intake via rolwijzer ask")
+        target = ask.scenario_path(target)
+        day = _date(args.date, language) if args.date is not None else None
+        ask.save_scenario(target, intake, decision, "Intake via rolwijzer ask", day)
         print_line(console, f"→ {target}")
     return 0
 

@@ -6,7 +6,7 @@ wrapped or truncated, no box drawing and no colour, so that paths, ids, roles an
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -41,6 +41,8 @@ WORDS = {
         "condition": "Voorwaarde",
         "conclusion": "Conclusie",
         "note": "Noot",
+        "a_number": "een getal",
+        "considered": "doorgerekend",
     },
     "en": {
         "role": "Role",
@@ -67,6 +69,8 @@ WORDS = {
         "condition": "Condition",
         "conclusion": "Conclusion",
         "note": "Note",
+        "a_number": "a number",
+        "considered": "worked through",
     },
 }
 
@@ -86,11 +90,21 @@ def _flat(text: str) -> str:
     return " ".join(text.splitlines())
 
 
-def print_decision(console: Console, decision: pb.Decision, language: str) -> None:
-    """The decision as a report: role, liabilities, obligations, flags, missing facts, rules applied."""
+def print_decision(
+    console: Console,
+    decision: pb.Decision,
+    language: str,
+    catalogue: Mapping[str, pb.FactDescription] | None = None,
+) -> None:
+    """The decision as a report: role, liabilities, obligations, flags, missing facts, rules applied.
+
+    With the facts catalogue, the possible answers to each missing fact are the ones `--fact` and `ask` accept, with
+    their labels.
+    """
     w = words(language)
+    facts = catalogue or {}
     if not console.is_terminal:
-        _print_decision_plain(console, decision, w)
+        _print_decision_plain(console, decision, w, facts)
         return
     heading = Text(decision.role, style="bold magenta", justify="center")
     lines: list[Text | Table] = [heading, Text(decision.role_text, justify="center")]
@@ -111,7 +125,7 @@ def print_decision(console: Console, decision: pb.Decision, language: str) -> No
         for missing in decision.missing_facts:
             table.add_row(
                 Text(f"{missing.question}\n", style="bold") + Text(missing.fact, style="dim"),
-                Text(", ".join(missing.values)),
+                Text(", ".join(answers(missing, facts.get(missing.fact), w))),
             )
         console.print(table)
     table = Table(title=w["fired"], title_justify="left", expand=True, show_header=False)
@@ -124,7 +138,28 @@ def print_decision(console: Console, decision: pb.Decision, language: str) -> No
     console.print(table)
 
 
-def _print_decision_plain(console: Console, decision: pb.Decision, w: dict[str, str]) -> None:
+def answers(missing: pb.MissingFact, fact: pb.FactDescription | None, w: dict[str, str]) -> list[str]:
+    """The answers to a missing fact that the CLI accepts, as `value (label)`.
+
+    The server lists the values it worked through, which may be group names (`related`) or number ranges (`<= 8`):
+    neither can be given as an answer. Symbols are shown from the catalogue: the ones worked through when they are
+    all answers, else every answer but "unknown"; a number fact says it takes a number, with the ranges worked
+    through.
+    """
+    if fact is None:
+        return list(missing.values)
+    if fact.kind == pb.FACT_KIND_NUMBER:
+        notes = [fact.unit] if fact.unit else []
+        notes += [f"{w['considered']}: {', '.join(missing.values)}"] if missing.values else []
+        return [f"{w['a_number']} ({'; '.join(notes)})" if notes else w["a_number"]]
+    labels = {s.value: s.label for s in fact.symbols if s.value != "unknown"}
+    chosen = list(missing.values) if missing.values and all(v in labels for v in missing.values) else list(labels)
+    return [f"{value} ({labels[value]})" for value in chosen]
+
+
+def _print_decision_plain(
+    console: Console, decision: pb.Decision, w: dict[str, str], facts: Mapping[str, pb.FactDescription]
+) -> None:
     ref = decision.rule_set
     lines = [f"{w['role']}: {decision.role}"]
     if decision.role_text:
@@ -152,8 +187,9 @@ def _print_decision_plain(console: Console, decision: pb.Decision, w: dict[str, 
     if decision.missing_facts:
         lines.append(f"{w['missing']}:")
         for missing in decision.missing_facts:
-            answers = f" — {w['answers'].lower()}: {', '.join(missing.values)}" if missing.values else ""
-            lines.append(f"  {missing.fact} — {_flat(missing.question)}{answers}")
+            offered = answers(missing, facts.get(missing.fact), w)
+            shown = f" — {w['answers'].lower()}: {', '.join(offered)}" if offered else ""
+            lines.append(f"  {missing.fact} — {_flat(missing.question)}{shown}")
     lines.append(f"{w['fired']}:")
     for rule in decision.fired_rules:
         lines.append(f"  {rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}{_plain_sources(rule.citations, w)}")

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, call
+from rolwijzer.cli.messages import say
 from rolwijzer.cli.render import print_line
 from rolwijzer.scenarios import Scenario, ScenarioFileError, differences, load_scenarios, scenario_request
 from rolwijzer.v1 import rolwijzer_pb2 as pb
@@ -36,11 +37,12 @@ class Result:
         return not self.differences
 
 
-def collect(paths: Sequence[Path]) -> list[Scenario]:
+def collect(paths: Sequence[Path], language: str) -> list[Scenario]:
     """The scenarios of the files and folders given (folders: every *.yaml below them).
 
     Raises:
-        CliError: a path does not exist or a file is not a scenario file (exit code 2).
+        CliError: a path does not exist, a file is not a scenario file, or no scenario is found at all: a run of
+            nothing must not pass as "0 passed, 0 failed" (exit code 2).
     """
     files: list[Path] = []
     for path in paths:
@@ -49,11 +51,14 @@ def collect(paths: Sequence[Path]) -> list[Scenario]:
         elif path.is_file():
             files.append(path)
         else:
-            raise CliError(EXIT_BAD_INPUT, f"{path}: no such file or folder")
+            raise CliError(EXIT_BAD_INPUT, say(language, "no_such_path", path=path))
     try:
-        return [scenario for file in files for scenario in load_scenarios(file)]
+        scenarios = [scenario for file in files for scenario in load_scenarios(file)]
     except ScenarioFileError as err:
         raise CliError(EXIT_BAD_INPUT, str(err)) from None
+    if not scenarios:
+        raise CliError(EXIT_BAD_INPUT, say(language, "no_scenarios", paths=", ".join(map(str, paths))))
+    return scenarios
 
 
 def run(
@@ -73,7 +78,7 @@ def run(
             request = scenario_request(scenario, set_facts)
             request.language, request.case_reference = language, f"test:{scenario.id}"[:128]
             try:
-                decision = call(stub.Evaluate, request, server).decision
+                decision = call(stub.Evaluate, request, server, language).decision
                 result = Result(scenario, differences(scenario, decision), {r.rule_id for r in decision.fired_rules})
             except CliError as err:
                 if err.exit_code != EXIT_BAD_INPUT:

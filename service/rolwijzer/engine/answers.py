@@ -12,18 +12,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from rolwijzer.engine.values import FactValue
+from rolwijzer.rules.conditions import fact_tests
 from rolwijzer.rules.model import (
     UNKNOWN,
-    AllOf,
-    AnyOf,
-    Condition,
     FactDef,
     FactOp,
-    FactTest,
     FactType,
     GroupRef,
-    Named,
-    Not,
     ParamRef,
     Rule,
     RuleSet,
@@ -59,30 +54,19 @@ def answers_by_fact(rule_set: RuleSet, day: dt.date, rules: Iterable[Rule]) -> d
     """For each fact with at least two kinds of answers on `day`, one answer of each kind."""
     tests: dict[str, set[tuple[FactOp, object]]] = {}
     for rule in rules:
-        for test in _fact_tests(rule.when):
+        for test in fact_tests(rule.when):
             if test.op in (FactOp.ABSENT, FactOp.CONFLICTING) or test.fact not in rule_set.facts:
                 continue
             tests.setdefault(test.fact, set()).add((test.op, _resolve(rule_set, day, test.operand)))
     found = {}
-    for name, fact_tests in tests.items():
-        ordered = tuple(sorted(fact_tests, key=repr))
+    for name, on_fact in tests.items():
+        ordered = tuple(sorted(on_fact, key=repr))
         kinds: dict[tuple[bool, ...], Answer] = {}
         for answer in _candidates(rule_set.facts[name], ordered):
             kinds.setdefault(tuple(_holds(op, operand, answer.value) for op, operand in ordered), answer)
         if len(kinds) > 1:
             found[name] = FactAnswers(name, tuple(kinds.values()), ordered)
     return found
-
-
-def _fact_tests(cond: Condition) -> Iterator[FactTest]:
-    match cond:
-        case AllOf(items) | AnyOf(items):
-            for item in items:
-                yield from _fact_tests(item)
-        case Not(item) | Named(_, item):
-            yield from _fact_tests(item)
-        case FactTest():
-            yield cond
 
 
 def _resolve(rule_set: RuleSet, day: dt.date, operand: object) -> object:

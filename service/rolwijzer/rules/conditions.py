@@ -9,7 +9,7 @@ Parsing checks the shape only; `validate.py` checks names against the catalogues
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any as AnyType
 
 from rolwijzer.rules.model import (
@@ -39,6 +39,18 @@ _FLAG_OPS = {FactOp.KNOWN, FactOp.ABSENT, FactOp.CONFLICTING}
 
 class ConditionError(ValueError):
     """A condition is not written in the condition language."""
+
+
+def fact_tests(cond: Condition) -> Iterator[FactTest]:
+    """Every test on a fact inside `cond`, predicates included."""
+    match cond:
+        case AllOf(items) | AnyOf(items):
+            for item in items:
+                yield from fact_tests(item)
+        case Not(item) | Named(_, item):
+            yield from fact_tests(item)
+        case FactTest():
+            yield cond
 
 
 def parse_condition(raw: object, predicates: Mapping[str, Condition]) -> Condition:

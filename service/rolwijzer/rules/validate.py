@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from rolwijzer.rules.conditions import fact_tests
 from rolwijzer.rules.model import (
     AGGREGATES,
     STAGE_IDS,
@@ -473,7 +474,7 @@ def _check_conditional_defaults(rs: RuleSet) -> Iterator[Problem]:
         if not setters:
             continue  # reported as "`default: conditional` but no A1 rule sets it"
         plain = [r for r in setters if r.then.set_facts[fact.name] != UNKNOWN]
-        tested = sorted({name for r in setters for name in _facts_tested(r.when)} - {fact.name})
+        tested = sorted({name for r in setters for name in (t.fact for t in fact_tests(r.when))} - {fact.name})
         tested = [name for name in tested if name in rs.facts]  # an unknown name is reported with its rule
         uncovered = _first_uncovered(rs, fact.name, tested, setters, plain)
         if uncovered is not None:
@@ -507,17 +508,6 @@ def _first_uncovered(
             if not any(_surely(r.when, rs, {name: _ABSENT, **facts}, {}) for r in plain):
                 return facts
     return None
-
-
-def _facts_tested(cond: Condition) -> Iterator[str]:
-    match cond:
-        case AllOf(items) | AnyOf(items):
-            for item in items:
-                yield from _facts_tested(item)
-        case Not(item) | Named(_, item):
-            yield from _facts_tested(item)
-        case FactTest(fact, _, _):
-            yield fact
 
 
 def _input_values(fact: FactDef) -> list[str]:

@@ -9,6 +9,7 @@ out. Only the attributes a stage's rules read are put in its messages.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ def compile_stage(rule_set: RuleSet, stage: str, day: dt.date) -> CompiledStage:
             definitions[name] = {"all": [{"m": body}], "pri": priority}
             compiled[name] = CompiledRule(rule, codes)
     ruleset = DurableRuleset(f"{rule_set.id}:{rule_set.version}:{stage}", definitions, stage in FIRST_MATCH_STAGES)
-    return CompiledStage(stage, ruleset, compiled, Encoder(rule_set, frozenset(compiler.attributes)))
+    encoder = Encoder(rule_set, frozenset(compiler.attributes), compiler.thresholds)
+    return CompiledStage(stage, ruleset, compiled, encoder)
 
 
 class _Compiler:
@@ -105,6 +107,8 @@ class _Compiler:
         self.rs = rule_set
         self.day = day
         self.attributes: set[str] = set()
+        # The numbers each number fact is compared with: all a stage's rules can tell of a number is its side of each.
+        self.thresholds: dict[str, set[float]] = {}
         self._rule_id = ""
 
     def expand(self, rule: Rule) -> list[tuple[str, Json | bool, tuple[str, ...]]]:
@@ -159,6 +163,7 @@ class _Compiler:
             threshold = self._number(test)
             operator, opposite = _COMPARISONS[op]
             self.attributes.add(fact)
+            self.thresholds.setdefault(fact, set()).add(threshold)
             if negated:
                 return _disjunction([self._attr_test(f"{fact}__known", NO), {opposite: {fact: threshold}}])
             return _conjunction([self._attr_test(f"{fact}__known", YES), {operator: {fact: threshold}}])
@@ -251,8 +256,16 @@ class Encoder:
 
     _DERIVED, _NUMBER, _SCALAR, _KNOWN, _ONE_OF, _MEMBER = range(6)
 
-    def __init__(self, rule_set: RuleSet, attributes: frozenset[str]) -> None:
+    def __init__(
+        self, rule_set: RuleSet, attributes: frozenset[str], thresholds: Mapping[str, set[float]] | None = None
+    ) -> None:
         self.names = tuple(sorted(attributes))
+        # Where the numbers sit in `values`, with the thresholds the stage compares each with, in order.
+        self._numbers = tuple(
+            (index, tuple(sorted((thresholds or {}).get(name, ()))))
+            for index, name in enumerate(self.names)
+            if not name.startswith("_") and "__" not in name and rule_set.facts[name].type == FactType.NUMBER
+        )
         plan: list[tuple[int, str, str]] = []
         for attribute in self.names:
             if attribute.startswith("_"):
@@ -290,6 +303,23 @@ class Encoder:
             else:
                 append(YES if isinstance(value, frozenset) and symbol in value else NO)
         return tuple(found)
+
+    def key(self, values: tuple[str | float, ...]) -> tuple[str | float, ...]:
+        """`values` with each number replaced by its side of every threshold the stage compares it with.
+
+        Two messages with the same key match the same rules: the rules compare numbers only with those thresholds.
+        """
+        if not self._numbers:
+            return values
+        reduced = list(values)
+        for index, thresholds in self._numbers:
+            number = values[index]
+            if not isinstance(number, float):  # never: the attribute is 0.0 when the number is not known
+                continue
+            below = bisect.bisect_left(thresholds, number)
+            on = below < len(thresholds) and thresholds[below] == number
+            reduced[index] = float(2 * below + on)
+        return tuple(reduced)
 
     def message(self, values: tuple[str | float, ...]) -> dict[str, str | float]:
         """The durable-rules message for `values`."""

@@ -56,6 +56,10 @@ class Plan:
 
 
 YIELD_EVERY = 8  # combinations, about 1 ms of evaluation
+# Stage messages kept per compiled rule set. An entry is a key of a few dozen short strings and a tuple of rules:
+# about 1 KB, so at most about 100 MB per compiled rule set in the worst case, and far less in practice because
+# messages repeat (the intake of one situation reuses most of them).
+DEFAULT_STAGE_MEMO = 100_000
 DEFAULT_MAX_COMBINATIONS = 20_000  # about 2 s of evaluation on the 2-core machine (0.11 ms each)
 
 
@@ -68,6 +72,8 @@ class Engine:
         rule_sets: the loaded, validated versions (their validity windows must not overlap).
         max_combinations: the most combinations of open facts one evaluation may span.
         cache_size: how many finished decisions callers may keep in `cache` (0: none).
+        stage_memo_size: how many stage messages each compiled version keeps with what durable-rules answered
+            for them, across evaluations (0: each evaluation keeps its own).
 
     Raises:
         CompileError, DurableError: a version cannot be compiled; nothing is kept.
@@ -78,8 +84,9 @@ class Engine:
         rule_sets: Sequence[RuleSet],
         max_combinations: int = DEFAULT_MAX_COMBINATIONS,
         cache_size: int = 0,
+        stage_memo_size: int = DEFAULT_STAGE_MEMO,
     ) -> None:
-        self.versions = Versions(rule_sets)
+        self.versions = Versions(rule_sets, stage_memo_size)
         self.max_combinations = max_combinations
         # Decisions are a pure function of the request and the compiled version, so callers may keep them here;
         # a reload builds a new engine, which starts with an empty cache.

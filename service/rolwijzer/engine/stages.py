@@ -41,9 +41,10 @@ class EvaluationError(RuntimeError):
 class CompiledRuleSet:
     """Every stage of a rule set, compiled for the parameters in force on one day, and its texts for that day."""
 
-    def __init__(self, rule_set: RuleSet, day: dt.date) -> None:
+    def __init__(self, rule_set: RuleSet, day: dt.date, memo_size: int = 0) -> None:
         self.rule_set = rule_set
         self.day = day
+        self.memo = StageMemo(memo_size)
         # One per release and stretch of constant dated entries (Versions keeps one compiled form per stretch), so
         # each text is rendered once per stretch and language, and then looked up.
         self.texts = RenderedTexts(rule_set, day)
@@ -88,23 +89,54 @@ class Outcome:
                 producers.append(rule_id)
 
 
+class StageMemo:
+    """What durable-rules answered for each stage message, kept across evaluations of one compiled rule set.
+
+    Keyed by the stage and the message with numbers reduced to their side of each threshold in force
+    (`Encoder.key`), so every entry is durable-rules' own answer for a message that matches exactly the same
+    rules. It belongs to one release and stretch of dated entries, and a reload builds new ones, so it never
+    outlives the rules it answered for. Bounded: when full it is emptied, which costs only re-asking. Size 0
+    turns it off (each evaluation then keeps its own memo of exact messages).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._found: dict[tuple[str, tuple[str | float, ...]], tuple[CompiledRule, ...]] = {}
+
+    def get(self, key: tuple[str, tuple[str | float, ...]]) -> tuple[CompiledRule, ...] | None:
+        return self._found.get(key)
+
+    def put(self, key: tuple[str, tuple[str | float, ...]], found: tuple[CompiledRule, ...]) -> None:
+        if len(self._found) >= self.size:
+            self._found.clear()  # several threads may clear at once: harmless, each only re-asks
+        self._found[key] = found
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
 class StageRunner:
     """Runs stages for one evaluation, asking durable-rules once per distinct stage message."""
 
     def __init__(self, compiled: CompiledRuleSet) -> None:
         self.compiled = compiled
-        self._memo: dict[tuple[str, tuple[str | float, ...]], tuple[CompiledRule, ...]] = {}
+        self._memo = compiled.memo
+        self._own: dict[tuple[str, tuple[str | float, ...]], tuple[CompiledRule, ...]] = {}
 
     def run(self, stage: str, facts: Facts, derived: dict[str, str]) -> tuple[CompiledRule, ...]:
         """Return the rules of `stage` that match, in priority order."""
         compiled = self.compiled.stages[stage]
         values = compiled.encoder.values(facts, derived)
-        key = (stage, values)
-        found = self._memo.get(key)
+        shared = self._memo.size > 0
+        key = (stage, compiled.encoder.key(values) if shared else values)
+        found = self._memo.get(key) if shared else self._own.get(key)
         if found is None:
             message = compiled.encoder.message(values)
             found = tuple(compiled.rules[name] for name in compiled.ruleset.matching_rules(message))
-            self._memo[key] = found
+            if shared:
+                self._memo.put(key, found)
+            else:
+                self._own[key] = found
         return found
 
     def normalise(self, facts: Facts, stages: Iterable[str], outcome: Outcome) -> None:

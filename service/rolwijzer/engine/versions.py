@@ -59,7 +59,8 @@ class UnknownVersion(LookupError):
 class Versions:
     """The loaded versions, compiled, and the choice between them by date or by pin."""
 
-    def __init__(self, rule_sets: Sequence[RuleSet]) -> None:
+    def __init__(self, rule_sets: Sequence[RuleSet], memo_size: int = 0) -> None:
+        self.memo_size = memo_size
         self.rule_sets = tuple(sorted(rule_sets, key=lambda r: version_key(r.version)))
         self.superseded_by = {old: r.version for r in self.rule_sets for old in r.supersedes}
         # Newest first, so the first current release that covers a day decides it.
@@ -107,7 +108,7 @@ class Versions:
         key = (rule_set.sha256, _state_on(rule_set, day))
         found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[key] = CompiledRuleSet(rule_set, day)
+            found = self._compiled[key] = CompiledRuleSet(rule_set, day, self.memo_size)
         return found
 
     def compiled_count(self) -> int:

@@ -1,0 +1,93 @@
+"""The process-wide stage memo changes no decision: memoized and fresh engines agree on whatever hypothesis draws,
+for every release on the dates it covers, before and after the dated boundary of 2027-01-01."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from rolwijzer.api.convert import facts_from_proto
+from rolwijzer.engine import Engine
+from rolwijzer.engine.enumeration import TooManyCombinations
+from rolwijzer.rules import FactType, RuleSet, load_rule_sets
+from support import RULES_ROOT, request
+
+DAYS = (dt.date(2026, 6, 1), dt.date(2026, 12, 31), dt.date(2027, 3, 1))
+# Numbers on, just beside and between the thresholds of the catalogue's parameters (8 hours, 3 months, ...).
+NUMBERS = st.one_of(st.integers(min_value=0, max_value=40), st.sampled_from([2.5, 2.99, 3.01, 7.5, 7.99, 8.01, 8.5]))
+AGREEMENT = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[tuple[Engine, Engine]]:
+    """A fresh engine (each evaluation keeps its own memo of exact messages) and one whose memo is small enough to
+    be emptied many times during the test."""
+    rule_sets = load_rule_sets(RULES_ROOT)
+    fresh, memoized = Engine(rule_sets, stage_memo_size=0), Engine(rule_sets, stage_memo_size=64)
+    yield fresh, memoized
+    fresh.close()
+    memoized.close()
+
+
+def _value(rule_set: RuleSet, name: str) -> st.SearchStrategy[Any]:
+    fact = rule_set.facts[name]
+    symbols = [s for s in fact.symbol_values if s not in fact.aliases]
+    if fact.type == FactType.SET:
+        return st.lists(st.sampled_from(symbols), unique=True, max_size=3)
+    if fact.type == FactType.NUMBER:
+        return NUMBERS
+    if fact.type == FactType.BOOLEAN:
+        return st.sampled_from([True, False, *(["unknown"] if fact.unknown_allowed else [])])
+    # `unknown` for at most a few facts keeps the combinations (and the test's time) small.
+    return st.sampled_from([s for s in symbols if s != "unknown"]) if len(symbols) > 2 else st.sampled_from(symbols)
+
+
+@st.composite
+def _situations(draw: st.DrawFn, rule_set: RuleSet) -> dict[str, Any]:
+    chosen = draw(st.lists(st.sampled_from(list(rule_set.facts)), unique=True, max_size=12))
+    return {name: draw(_value(rule_set, name)) for name in chosen}
+
+
+class TestStageMemo:
+    """Memoized evaluation is fresh evaluation, on every release and date."""
+
+    @pytest.mark.parametrize("day", DAYS, ids=[d.isoformat() for d in DAYS])
+    def test_memoized_and_fresh_engines_decide_alike(self, engines: tuple[Engine, Engine], day: dt.date) -> None:
+        fresh, memoized = engines
+        in_force = [r for r in fresh.rule_sets if r.in_force_on(day)]
+        assert len(in_force) >= 2  # a superseded release and the current one, so both kinds are tried
+
+        @given(version=st.sampled_from([r.version for r in in_force]), data=st.data())
+        @AGREEMENT
+        def check(version: str, data: st.DataObject) -> None:
+            rule_set = next(r for r in in_force if r.version == version)
+            facts = data.draw(_situations(rule_set), label="facts")
+            follow_ups = data.draw(st.sampled_from([False, False, False, True]), label="follow_ups")
+            inputs = facts_from_proto(request(rule_set, facts).facts)
+            decided = []
+            for engine in (fresh, memoized):
+                try:
+                    decided.append(engine.evaluate(inputs, engine.select(day, version), follow_ups=follow_ups))
+                except TooManyCombinations:
+                    assume(False)
+            assert decided[0] == decided[1], facts
+
+        check()
+
+    def test_numbers_on_the_same_side_of_every_threshold_share_an_entry(self) -> None:
+        """9 and 30 hours a week fall on the same side of every threshold: the second asks durable-rules nothing new."""
+        memoized = Engine(load_rule_sets(RULES_ROOT))
+        selection = memoized.select(DAYS[0])
+        rule_set = selection.rule_set
+        situation = {"relation_to_beneficiary": "child", "regularity": "structural", "duration_months": 6}
+        first = facts_from_proto(request(rule_set, {**situation, "hours_per_week": 9}).facts)
+        second = facts_from_proto(request(rule_set, {**situation, "hours_per_week": 30}).facts)
+        memoized.evaluate(first, selection)
+        held = len(selection.compiled.memo)
+        assert memoized.evaluate(second, selection).role == memoized.evaluate(first, selection).role
+        assert len(selection.compiled.memo) == held
+        memoized.close()

@@ -27,7 +27,7 @@ from rolwijzer.api.config import Limits, Tls
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import FactType, RuleSet
-from support import RULES_ROOT, SCENARIOS
+from support import CURRENT_RELEASE, RULES_ROOT, SCENARIOS
 from test_cli import CLI, NARROW, cli_command, cli_env
 
 DAY = "2026-06-01"  # a day the current release covers, before the 2027 change
@@ -323,7 +323,8 @@ class TestDateReleaseCaseReference:
         assert "Rol: SOCIAAL_NETWERK" in before.stdout.splitlines()
         assert "Rol: MANTELZORGER" in after.stdout.splitlines()
         assert any(
-            line.startswith("Regelset: informele-zorg 2.0.0 · 2027-03-01 · ") for line in after.stdout.splitlines()
+            line.startswith(f"Regelset: informele-zorg {CURRENT_RELEASE} · 2027-03-01 · ")
+            for line in after.stdout.splitlines()
         )
 
     def test_release_pins_a_version_and_case_reference_is_echoed(self, server_address: str) -> None:

@@ -83,8 +83,13 @@ class TestFollowUpFacts:
     def test_a_relative_without_tasks_is_asked_about_the_tasks_and_they_touch_safety(
         self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
     ) -> None:
-        follow_ups = {f.fact: f for f in _decide(stub, rule_set, DAUGHTER).follow_up_facts}
+        decision = _decide(stub, rule_set, DAUGHTER)
+        follow_ups = {f.fact: f for f in decision.follow_up_facts}
         assert {"RISICOGESPREK", "BEKWAAMHEID_CHECK", "TOEZICHT_VBH_INFORMEEL"} <= set(follow_ups["tasks"].codes)
+        # The code catalogue marks those as safety: tasks is asked first, before every administrative question.
+        assert decision.follow_up_facts[0].fact == "tasks" and follow_ups["tasks"].safety_related
+        flags = [f.safety_related for f in decision.follow_up_facts]
+        assert flags == sorted(flags, reverse=True)
         assert "reserved_act" in follow_ups["tasks"].values
         assert follow_ups["tasks"].question
 

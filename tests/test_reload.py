@@ -24,7 +24,7 @@ from rolwijzer.rules.manifest import write_manifests
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from rolwijzer.waiting import StopSignal
-from support import CURRENT_RELEASE, FOUR_HOURS_ONE_MONTH, RULES_ROOT, request
+from support import CURRENT_RELEASE, FOUR_HOURS_ONE_MONTH, RELEASES, RULES_ROOT, request
 
 WATCH_INTERVAL = 0.05
 
@@ -109,7 +109,9 @@ def test_a_good_change_is_picked_up_under_load_without_a_failed_call(
     for thread in threads:
         thread.start()
     _wait_for(lambda: all(len(s) > 20 for s in seen))
-    _add_release(rules_copy, "2.0.0", "9.0.0", ("      2015-01-01: 8\n", "      2015-01-01: 8\n      2016-01-01: 2\n"))
+    _add_release(
+        rules_copy, CURRENT_RELEASE, "9.0.0", ("      2015-01-01: 8\n", "      2015-01-01: 8\n      2016-01-01: 2\n")
+    )
     _wait_for(lambda: all(s and s[-1][0] == "9.0.0" for s in seen))
     stop.set()
     for thread in threads:
@@ -168,7 +170,7 @@ def test_sighup_reloads_the_running_server(rules_copy: Path) -> None:
         process.send_signal(signal.SIGHUP)
         logged = json.loads(process.stderr.readline())
         assert logged["event"] == "rules_reloaded" and logged["reason"] == "SIGHUP"
-        assert logged["versions"] == ["1.0.0", "1.1.0", CURRENT_RELEASE, "9.0.0"]
+        assert logged["versions"] == [*RELEASES, "9.0.0"]
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

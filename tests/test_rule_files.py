@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rolwijzer.rules import RuleSet, RuleSetError, load_rule_set, load_rule_sets
 from rolwijzer.rules.validate import internal_references
-from support import RULES, RULES_ROOT
+from support import CURRENT_RELEASE, RULES, RULES_ROOT
 
 NO_MANIFEST = shutil.ignore_patterns("manifest.yaml")
 
@@ -229,20 +229,24 @@ class TestFindableSources:
         assert internal_references(rule_set) == []
 
     def test_the_superseded_releases_keep_their_old_citations_and_load(self) -> None:
-        """1.0.0 and 1.1.0 still name seed files and domain.md; they load because 2.0.0 supersedes them."""
+        """1.0.0 and 1.1.0 still name seed files and domain.md; they load because the current release supersedes
+        them."""
         loaded = {r.version: r for r in load_rule_sets(RULES_ROOT)}
         for version in ("1.0.0", "1.1.0"):
             assert internal_references(loaded[version]), version
-            assert version in loaded["2.0.0"].supersedes
+            assert version in loaded[CURRENT_RELEASE].supersedes
 
     def test_a_current_release_that_fails_to_load_does_not_put_its_predecessors_on_trial(self, tmp_path: Path) -> None:
-        """With 2.0.0 unreadable, 1.0.0 and 1.1.0 are not judged as if they were current: only 2.0.0's problem shows."""
+        """With the current release unreadable, the superseded ones are not judged as if current: only its problem
+        shows."""
         root = tmp_path / "rules"
         shutil.copytree(RULES_ROOT, root, ignore=NO_MANIFEST)
-        path = root / "informele-zorg" / "2.0.0" / "stage-b.yaml"
+        path = root / "informele-zorg" / CURRENT_RELEASE / "stage-b.yaml"
         path.write_text(path.read_text(encoding="utf-8").replace("rules:\n", "rules:\n  - id: [unclosed\n", 1))
         problems = _release_problems(root)
-        assert problems and all(p.startswith("informele-zorg/2.0.0/stage-b.yaml: -: cannot be read") for p in problems)
+        assert problems and all(
+            p.startswith(f"informele-zorg/{CURRENT_RELEASE}/stage-b.yaml: -: cannot be read") for p in problems
+        )
 
 
 def test_the_server_refuses_to_start_on_a_bad_rule_file(tmp_path: Path) -> None:

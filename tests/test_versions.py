@@ -19,9 +19,9 @@ from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import RULES_ROOT, request
+from support import CURRENT_RELEASE, RELEASES, RULES_ROOT, SUPERSEDED, request
 
-CURRENT = "2.0.0"  # the newest release, which corrects 1.0.0 and 1.1.0 for every date
+CURRENT = CURRENT_RELEASE  # the newest release, which corrects every earlier one for every date
 AT_THRESHOLD = {
     "relation_to_beneficiary": "child",
     "regularity": "structural",
@@ -154,11 +154,11 @@ class TestCatalogue:
     def test_list_rule_sets_marks_the_superseded_releases(
         self, stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet
     ) -> None:
-        """Three releases; 1.0.0 and 1.1.0 are superseded by the current one, which alone decides today."""
+        """Every earlier release is superseded by the current one, which alone decides today."""
         listed = {r.version: r for r in stub.ListRuleSets(pb.ListRuleSetsRequest()).rule_sets}
-        assert set(listed) == {"1.0.0", "1.1.0", CURRENT}
-        assert {v: r.superseded_by for v, r in listed.items()} == {"1.0.0": CURRENT, "1.1.0": CURRENT, CURRENT: ""}
-        assert list(listed[CURRENT].supersedes) == ["1.0.0", "1.1.0"]
+        assert set(listed) == set(RELEASES)
+        assert {v: r.superseded_by for v, r in listed.items()} == {**dict.fromkeys(SUPERSEDED, CURRENT), CURRENT: ""}
+        assert list(listed[CURRENT].supersedes) == list(SUPERSEDED)
         assert listed[CURRENT].rule_count == len(rule_set.rules) and len(listed[CURRENT].sha256) == 64
         assert [v for v, r in listed.items() if r.in_force_today] == [CURRENT]
 

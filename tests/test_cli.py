@@ -69,6 +69,33 @@ def _free_port() -> int:
 class TestEvaluate:
     """`rolwijzer evaluate` prints a report, or JSON, or the reasons it was refused."""
 
+    def test_the_follow_up_facts_have_their_own_heading_and_mark_what_they_can_still_change(
+        self, server_address: str
+    ) -> None:
+        """A daughter's tasks never given: the supervision questions are listed, safety first, and each obligation
+        they can change says on which question it still depends; the facts that took their default are named."""
+        done = _run(
+            server_address,
+            "evaluate",
+            "--date",
+            "2026-06-01",
+            "--fact",
+            "relation_to_beneficiary=child",
+            "--fact",
+            "regularity=structural",
+            "--fact",
+            "hours_per_week=10",
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        heading = lines.index("Nog te vragen voor het toezicht (veiligheid eerst):")
+        assert lines[heading + 1].startswith("  tasks (veiligheid) — Wat doet de helper?")
+        assert "alles wat van toepassing is: social_contact (sociaal contact" in lines[heading + 1]
+        depends = [line for line in lines if line.startswith("  OVERBELASTING_SIGNALEREN")]
+        assert depends and "(hangt nog af van: tasks" in depends[0]
+        defaulted = next(line for line in lines if line.startswith("Aangenomen (niet gegeven, standaardwaarde): "))
+        assert "tasks" in defaulted.split(": ", 1)[1].split(", ")
+
     def test_the_report_shows_role_findings_and_rules(self, server_address: str) -> None:
         """A partner caring 20 h/week is MANTELZORGER; codes, sources and rules are printed, without colour."""
         done = _run(
@@ -160,7 +187,7 @@ class TestAsk:
     ) -> None:
         """A neighbour shopping twice a week for six weeks: four questions, SOCIAAL_NETWERK, a scenario file."""
         saved = tmp_path / "neighbour.yaml"
-        done = _run(server_address, "--lang", "en", "ask", stdin=NEIGHBOUR_ANSWERS + f"{saved}\n")
+        done = _run(server_address, "--lang", "en", "ask", stdin=NEIGHBOUR_ANSWERS + f"done\n{saved}\n")
         assert done.returncode == 0, done.stderr
         order = [done.stdout.index(q) for q in ("What relationship", "How regularly", "How many hours", "For how many")]
         assert order == sorted(order), "asked most decisive first: relation, regularity, hours, duration"
@@ -189,43 +216,90 @@ class TestAsk:
     def test_a_real_terminal_takes_arrow_keys_and_number_shortcuts(self, server_address: str, tmp_path: Path) -> None:
         """Under tmux: arrow keys pick the relation, a shortcut the regularity, numbers are typed."""
         saved = tmp_path / "tmux.yaml"
-        session = f"rolwijzer-{os.getpid()}"
-        command = f"{shlex.join(cli_command(server_address))} --lang en ask --save {saved}; sleep 30"
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "50", command], check=True)
-        try:
-
-            def screen() -> str:
-                return subprocess.run(
-                    ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
-                ).stdout
-
-            def wait_for(text: str) -> None:
-                deadline = time.monotonic() + 20
-                while text not in screen():
-                    assert time.monotonic() < deadline, f"{text!r} not shown:\n{screen()}"
-                    time.sleep(0.1)
-
-            def keys(*sent: str) -> None:
-                subprocess.run(["tmux", "send-keys", "-t", session, *sent], check=True)
-
-            wait_for("What relationship")
-            keys(*(["Down"] * 7), "Enter")
-            wait_for("How regularly")
-            keys("1", "Enter")
-            wait_for("How many hours")
-            keys("4", "Enter")
-            wait_for("For how many months")
-            keys("1.5", "Enter")
-            deadline = time.monotonic() + 20
-            while not saved.exists():
-                assert time.monotonic() < deadline, screen()
-                time.sleep(0.1)
-            time.sleep(0.2)
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        with Tmux(f"{shlex.join(cli_command(server_address))} --lang en ask --save {saved}; sleep 30") as tmux:
+            tmux.wait_for("What relationship")
+            tmux.keys(*(["Down"] * 7), "Enter")
+            tmux.wait_for("How regularly")
+            tmux.keys("1", "Enter")
+            tmux.wait_for("How many hours")
+            tmux.keys("4", "Enter")
+            tmux.wait_for("For how many months")
+            tmux.keys("1.5", "Enter")
+            tmux.wait_for("done: stop asking")  # the follow-up questions begin: the last answer stops them
+            tmux.keys("Up", "Space", "Enter")
+            tmux.wait_for_file(saved)
         scenario = yaml.safe_load(saved.read_text())["scenarios"][0]
         assert scenario["facts"]["relation_to_beneficiary"] == "neighbour"
         assert scenario["expected"]["role"] == "SOCIAAL_NETWERK"
+
+    @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+    def test_an_intake_of_a_daughter_giving_injections_ends_with_the_wet_big_supervision(
+        self, server_address: str, tmp_path: Path
+    ) -> None:
+        """Role and liability settle after three answers; the intake goes on with the tasks (safety first), and the
+        reserved act chosen there brings the supervision of reserved acts, the competence check and the risk
+        conversation, each marked as still depending on the questions left when the user stops."""
+        saved = tmp_path / "insulin.yaml"
+        command = f"{shlex.join(cli_command(server_address))} --lang en ask --date 2026-06-01 --save {saved}"
+        with Tmux(f"{command}; sleep 30") as tmux:
+            tmux.wait_for("What relationship")
+            tmux.keys("2", "Enter")  # child
+            tmux.wait_for("How regularly")
+            tmux.keys("1", "Enter")  # structural
+            tmux.wait_for("How many hours")
+            tmux.keys("10", "Enter")  # more than 8 hours: intensive, so how long no longer matters
+            tmux.wait_for("What does the helper do?")  # the first follow-up: the tasks decide the most about safety
+            tmux.keys(*(["Down"] * 10), "Space", "Enter")  # reserved procedure (Wet BIG art. 36)
+            tmux.wait_for("Is the helper paid")
+            tmux.keys("Up", "Enter")  # done: stop asking
+            tmux.wait_for_file(saved)
+            report = tmux.screen(history=True)
+        scenario = yaml.safe_load(saved.read_text())["scenarios"][0]
+        assert scenario["facts"]["tasks"] == ["reserved_act"]
+        assert scenario["expected"]["role"] == "MANTELZORGER"
+        supervision = {"TOEZICHT_VBH_INFORMEEL", "BEKWAAMHEID_CHECK", "RISICOGESPREK"}
+        assert supervision <= set(scenario["expected"]["obligations"])
+        assert "still depends on" in report  # obligations the questions left open can still change
+
+
+class Tmux:
+    """A command in a detached tmux session of 120 x 50, with its screen read and keys sent; killed at the end."""
+
+    def __init__(self, command: str) -> None:
+        self.session = f"rolwijzer-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.command = command
+
+    def __enter__(self) -> Tmux:
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "50", self.command], check=True
+        )
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False)
+
+    def screen(self, history: bool = False) -> str:
+        """What the pane shows; with `history`, everything it scrolled past too."""
+        start = ["-S", "-"] if history else []
+        return subprocess.run(
+            ["tmux", "capture-pane", "-p", *start, "-t", self.session], capture_output=True, text=True, check=True
+        ).stdout
+
+    def wait_for(self, text: str) -> None:
+        deadline = time.monotonic() + 20
+        while text not in self.screen():
+            assert time.monotonic() < deadline, f"{text!r} not shown:\n{self.screen()}"
+            time.sleep(0.1)
+
+    def keys(self, *sent: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.session, *sent], check=True)
+
+    def wait_for_file(self, path: Path) -> None:
+        deadline = time.monotonic() + 20
+        while not path.exists():
+            assert time.monotonic() < deadline, self.screen()
+            time.sleep(0.1)
+        time.sleep(0.2)
 
 
 class TestSuites:

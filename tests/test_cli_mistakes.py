@@ -359,7 +359,7 @@ class TestDateReleaseCaseReference:
     def test_ask_decides_on_the_date_and_saves_it_with_the_scenario(self, server_address: str, tmp_path: Path) -> None:
         """A child at the threshold asked with --date 2027-03-01 is MANTELZORGER; the scenario keeps the date."""
         saved = tmp_path / "child.yaml"
-        answers = "child\nstructural\n8\n3\n" + "weet niet\n" * 10
+        answers = "child\nstructural\n8\n3\nklaar\n"  # `klaar` ends the follow-up questions
         done = _run(server_address, "ask", "--date", "2027-03-01", "--save", str(saved), stdin=answers)
         assert done.returncode == 0, done.stderr
         assert "Rol: MANTELZORGER" in done.stdout.splitlines()
@@ -485,6 +485,8 @@ class TestAskInATerminal:
         terminal.keys("4", "Enter")
         terminal.wait_for("Hoeveel maanden")
         terminal.keys("1", ",", "5", "Enter")
+        terminal.wait_for("klaar: stop met vragen")  # the follow-up questions: the last answer ends them
+        terminal.keys("Up", "Space", "Enter")
         terminal.wait_for("EXIT=0")
         facts = yaml.safe_load((tmp_path / "terminal.yaml").read_text())["scenarios"][0]["facts"]
         assert facts == {

@@ -1,4 +1,5 @@
-"""`rolwijzer ask`: an intake that asks the most decisive missing fact until role and liability are settled."""
+"""`rolwijzer ask`: an intake that asks the most decisive missing fact until role and liability are settled, then
+the follow-up facts that decide the supervision, safety first, until none is left or the user stops."""
 
 from __future__ import annotations
 
@@ -24,12 +25,17 @@ from rolwijzer.cli.render import words
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
-MAX_QUESTIONS = 40
+MAX_QUESTIONS = 80
 DONT_KNOW = "unknown"
 DONT_KNOW_WORDS = ("", "?", "weet niet", "don't know", "dont know", DONT_KNOW)
+# The answer that ends the follow-up questions (offered as the last choice of each), and the words that type it.
+STOP = "~stop"
+STOP_WORDS = ("stop", "klaar", "done")
 
 # A picker takes (question, [(value, label)]) and returns the chosen value, or None when input ended.
 Picker = Callable[[str, list[tuple[str, str]]], str | None]
+# A picker of several answers returns the chosen values (maybe none), [STOP] to stop, or None when input ended.
+ManyPicker = Callable[[str, list[tuple[str, str]]], list[str] | None]
 # A number prompt takes the question and a check (what is wrong with a typed text, or None) and returns the text that
 # passed the check, or None when input ended.
 NumberCheck = Callable[[str], str | None]
@@ -42,6 +48,11 @@ class Intake:
 
     values: dict[str, pb.FactValue] = field(default_factory=dict)
     plain: dict[str, object] = field(default_factory=dict)
+
+    def answer_all(self, fact: pb.FactDescription, chosen: list[str]) -> None:
+        """The answer to a set fact: every value that applies (maybe none)."""
+        self.values[fact.name] = pb.FactValue(symbols=pb.SymbolList(values=chosen))
+        self.plain[fact.name] = list(chosen)
 
     def answer(self, fact: pb.FactDescription, value: str) -> None:
         if value == DONT_KNOW:
@@ -59,58 +70,111 @@ class Intake:
             self.plain[fact.name] = value
 
 
+@dataclass(frozen=True)
+class Prompts:
+    """How the intake asks: one answer, several answers, a number; and where it says what comes next."""
+
+    pick: Picker
+    pick_many: ManyPicker
+    ask_number: NumberPrompt
+    tell: Callable[[str], None]
+
+
 def interview(
     stub: pb_grpc.RolwijzerServiceStub,
     server: str,
     catalogue: Mapping[str, pb.FactDescription],
     base: pb.EvaluateRequest,
-    pick: Picker,
-    ask_number: NumberPrompt,
+    prompts: Prompts,
 ) -> tuple[Intake, pb.Decision]:
-    """Ask until no missing fact is left that has not been asked; return the answers and the last decision.
+    """Ask the missing facts until role and liability are settled, then the follow-up facts, most decisive first,
+    until none is left or the user chooses to stop; return the answers and the last decision.
 
     `base` holds what every evaluation of the intake carries besides the facts: language, reference date, pinned
-    release and case reference. Input that ends (None from a prompt) stops the questions; Ctrl-C raises
-    KeyboardInterrupt through here, so that nothing is decided.
+    release, case reference and the full view (with follow-up facts). Input that ends (None from a prompt) stops
+    the questions; Ctrl-C raises KeyboardInterrupt through here, so that nothing is decided.
     """
     intake = Intake()
     asked: set[str] = set()
     decision = _evaluate(stub, server, intake, base)
+    following = False
     for _ in range(MAX_QUESTIONS):
-        pending = [m for m in decision.missing_facts if m.fact not in asked]
+        pending = [m.fact for m in decision.missing_facts if m.fact not in asked]
+        if not pending and not following and base.view == pb.DECISION_VIEW_FULL:
+            following = True
+            decision = _evaluate(stub, server, intake, base, follow_ups=True)
+            if any(f.fact not in asked for f in decision.follow_up_facts):
+                prompts.tell(say(base.language, "follow_ups_start", stop=words(base.language)["stop"]))
+        if not pending:
+            pending = [f.fact for f in decision.follow_up_facts if f.fact not in asked]
         if not pending:
             break
-        fact = catalogue[pending[0].fact]
+        fact = catalogue[pending[0]]
         asked.add(fact.name)
-        answer = _ask(fact, base.language, pick, ask_number)
-        if answer is None:
-            break
-        intake.answer(fact, answer)
-        decision = _evaluate(stub, server, intake, base)
+        if fact.kind == pb.FACT_KIND_SET:
+            chosen = _ask_many(fact, base.language, prompts.pick_many, following)
+            if chosen is None or chosen == [STOP]:
+                break
+            intake.answer_all(fact, chosen)
+        else:
+            answer = _ask(fact, base.language, prompts.pick, prompts.ask_number, following)
+            if answer is None or answer == STOP:
+                break
+            intake.answer(fact, answer)
+        decision = _evaluate(stub, server, intake, base, follow_ups=following)
     return intake, decision
 
 
-def _evaluate(stub: pb_grpc.RolwijzerServiceStub, server: str, intake: Intake, base: pb.EvaluateRequest) -> pb.Decision:
+def _evaluate(
+    stub: pb_grpc.RolwijzerServiceStub, server: str, intake: Intake, base: pb.EvaluateRequest, follow_ups: bool = False
+) -> pb.Decision:
+    """The decision on the answers so far; with the follow-up facts only when asked, since they cost many times
+    the decision itself and are not needed while role or liability are still open."""
     request = pb.EvaluateRequest()
     request.CopyFrom(base)
+    full = follow_ups and base.view == pb.DECISION_VIEW_FULL
+    request.view = pb.DECISION_VIEW_FULL if full else pb.DECISION_VIEW_BASIC
     for name, value in intake.values.items():
         request.facts[name].CopyFrom(value)
     return call(stub.Evaluate, request, server, base.language).decision
 
 
-def _ask(fact: pb.FactDescription, language: str, pick: Picker, ask_number: NumberPrompt) -> str | None:
+def _ask(
+    fact: pb.FactDescription, language: str, pick: Picker, ask_number: NumberPrompt, can_stop: bool = False
+) -> str | None:
     question = f"{fact.question}  ({fact.help})" if fact.help else fact.question
-    dont_know, number_or = words(language)["dont_know"], words(language)["number_or"]
+    dont_know, number_or, stop = words(language)["dont_know"], words(language)["number_or"], words(language)["stop"]
     if fact.kind == pb.FACT_KIND_NUMBER:
         unit = f" [{fact.unit}]" if fact.unit else ""
-        raw = ask_number(f"{question}{unit} — {number_or} '{dont_know}'", lambda text: number_problem(text, language))
-        if raw is None:
-            return None
+        ending = f" ('{STOP_WORDS[1]}' = {stop})" if can_stop else ""
+        unknown = f" — {number_or} '{dont_know}'" if fact.unknown_allowed else ""
+        raw = ask_number(
+            f"{question}{unit}{unknown}{ending}",
+            lambda text: None if can_stop and _is_stop(text) else number_problem(text, language),
+        )
+        if raw is None or (can_stop and _is_stop(raw)):
+            return None if raw is None else STOP
         number = parse_number(raw)
         return DONT_KNOW if number is None else str(number)
     choices = [(s.value, s.label) for s in fact.symbols if s.value != DONT_KNOW]
-    choices.append((DONT_KNOW, dont_know))
+    if fact.unknown_allowed:  # a follow-up fact may not take `unknown`: then "don't know" is no answer
+        choices.append((DONT_KNOW, dont_know))
+    if can_stop:
+        choices.append((STOP, stop))
     return pick(question, choices)
+
+
+def _ask_many(fact: pb.FactDescription, language: str, pick_many: ManyPicker, can_stop: bool) -> list[str] | None:
+    question = f"{fact.question}  ({fact.help})" if fact.help else fact.question
+    choices = [(s.value, s.label) for s in fact.symbols if s.value != DONT_KNOW]
+    if can_stop:
+        choices.append((STOP, words(language)["stop"]))
+    chosen = pick_many(question, choices)
+    return [STOP] if chosen is not None and STOP in chosen else chosen
+
+
+def _is_stop(text: str) -> bool:
+    return text.strip().lower() in STOP_WORDS
 
 
 def number_problem(text: str, language: str) -> str | None:
@@ -125,7 +189,7 @@ def number_problem(text: str, language: str) -> str | None:
     return None
 
 
-def line_picker(console: Console, read: Callable[[], str | None], language: str) -> tuple[Picker, NumberPrompt]:
+def line_picker(console: Console, read: Callable[[], str | None], language: str) -> Prompts:
     """Numbered answers read line by line: for pipes, scripts and plain terminals.
 
     Questions and answers are server texts: printed as Text (never read as markup), one per line; in a pipe the console
@@ -151,7 +215,28 @@ def line_picker(console: Console, read: Callable[[], str | None], language: str)
             for value, label in choices:
                 if text.lower() in (value.lower(), label.lower()):
                     return value
+            if _is_stop(text) and any(value == STOP for value, _ in choices):
+                return STOP
             show(Text(say(language, "choose", first=1, last=len(choices)), style="red"))
+
+    def pick_many(question: str, choices: list[tuple[str, str]]) -> list[str] | None:
+        console.print()
+        show(Text(question, style="bold"))
+        for number, (value, label) in enumerate(choices, start=1):
+            show(Text.assemble(f"  {number}. {label}  ", (f"({value})", "dim")))
+        while True:
+            raw = read()
+            if raw is None:
+                return None
+            text = raw.strip()
+            if _is_stop(text) and any(value == STOP for value, _ in choices):
+                return [STOP]
+            numbers = text.replace(",", " ").split()
+            if numbers == ["0"]:
+                return []
+            if numbers and all(n.isdigit() and 1 <= int(n) <= len(choices) for n in numbers):
+                return list(dict.fromkeys(choices[int(n) - 1][0] for n in numbers))
+            show(Text(say(language, "choose_many", first=1, last=len(choices)), style="red"))
 
     def ask_number(question: str, check: NumberCheck) -> str | None:
         console.print()
@@ -165,7 +250,11 @@ def line_picker(console: Console, read: Callable[[], str | None], language: str)
                 return raw
             show(Text(problem, style="red"))
 
-    return pick, ask_number
+    def tell(message: str) -> None:
+        console.print()
+        show(Text(message, style="bold"))
+
+    return Prompts(pick, pick_many, ask_number, tell)
 
 
 @dataclass(frozen=True)
@@ -175,7 +264,7 @@ class _OtherKey:
     key: str
 
 
-def terminal_picker(language: str) -> tuple[Picker, NumberPrompt]:
+def terminal_picker(language: str) -> Prompts:
     """Arrow keys or the number shortcut in a real terminal (questionary), with the hints in `language`.
 
     Ctrl-C raises KeyboardInterrupt (questionary's `.ask()` would print "Cancelled by user" and carry on as if no
@@ -196,10 +285,19 @@ def terminal_picker(language: str) -> tuple[Picker, NumberPrompt]:
             shown = f"{keys[0]}-{keys[-1]}" if keys else ""
             print(say(language, "no_such_answer", typed=answer.key, keys=shown), flush=True)
 
+    def pick_many(question: str, choices: list[tuple[str, str]]) -> list[str] | None:
+        options = [questionary.Choice(label, value=value) for value, label in choices]
+        prompt = questionary.checkbox(question, choices=options, instruction=say(language, "pick_many_hint"))
+        answer = prompt.unsafe_ask()
+        return None if answer is None else [str(value) for value in answer]
+
     def ask_number(question: str, check: NumberCheck) -> str | None:
         return _text(questionary.text(question, validate=lambda text: check(text) or True))
 
-    return pick, ask_number
+    def tell(message: str) -> None:
+        print(f"\n{message}", flush=True)
+
+    return Prompts(pick, pick_many, ask_number, tell)
 
 
 def _refuse_enter_after_other_digits(prompt: questionary.Question, keys: list[str]) -> None:

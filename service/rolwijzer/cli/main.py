@@ -242,8 +242,12 @@ def _decision_request(args: argparse.Namespace) -> pb.EvaluateRequest:
     Raises:
         CliError: --date is not a date (exit code 2).
     """
+    # The full view: follow-up facts for `ask` to go on with and for `evaluate` to show under their own heading.
     request = pb.EvaluateRequest(
-        language=args.lang, rule_set_version=args.release or "", case_reference=args.case_reference or ""
+        language=args.lang,
+        rule_set_version=args.release or "",
+        case_reference=args.case_reference or "",
+        view=pb.DECISION_VIEW_FULL,
     )
     if args.date is not None:
         day = _date(args.date, args.lang)
@@ -295,10 +299,8 @@ def _ask(
     if not base.case_reference:
         base.case_reference = "rolwijzer-ask"
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    pick, ask_number = (
-        ask.terminal_picker(language) if interactive else ask.line_picker(console, ask.read_line, language)
-    )
-    intake, decision = ask.interview(stub, args.server, catalogue, base, pick, ask_number)
+    prompts = ask.terminal_picker(language) if interactive else ask.line_picker(console, ask.read_line, language)
+    intake, decision = ask.interview(stub, args.server, catalogue, base, prompts)
     console.print()
     print_decision(console, decision, language, catalogue)
     target = args.save

@@ -56,6 +56,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "number_negative": "{text!r}: een aantal kan niet negatief zijn",
         "no_such_answer": "{typed} is geen antwoord: kies {keys} (of met de pijltjestoetsen), dan Enter",
         "choose": "kies {first}-{last}, of typ het antwoord",
+        "choose_many": "kies nummers uit {first}-{last}, gescheiden door spaties of komma's; 0 voor geen",
+        "pick_many_hint": "(spatie kiest of schrapt, Enter bevestigt; niets gekozen is: geen)",
+        "follow_ups_start": "Rol en aansprakelijkheid staan vast. Nu de vragen die het toezicht bepalen (veiligheid "
+        "eerst); kies '{stop}' om te stoppen.",
         "pick_hint": "(kies met het cijfer of de pijltjestoetsen, dan Enter)",
         "pick_hint_arrows": "(kies met de pijltjestoetsen, dan Enter)",
         "save_prompt": "Opslaan als scenario? Bestandsnaam (leeg = niet opslaan)",
@@ -98,6 +102,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "number_negative": "{text!r}: an amount cannot be negative",
         "no_such_answer": "{typed} is not an answer: choose {keys} (or use the arrow keys), then Enter",
         "choose": "choose {first}-{last}, or type the answer",
+        "choose_many": "choose numbers from {first}-{last}, separated by spaces or commas; 0 for none",
+        "pick_many_hint": "(space selects or clears, Enter confirms; nothing selected means: none)",
+        "follow_ups_start": "Role and liability are settled. Now the questions that decide the supervision (safety "
+        "first); choose '{stop}' to stop.",
         "pick_hint": "(use the number or the arrow keys, then Enter)",
         "pick_hint_arrows": "(use the arrow keys, then Enter)",
         "save_prompt": "Save as a scenario? File name (empty = do not save)",

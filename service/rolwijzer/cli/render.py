@@ -6,7 +6,7 @@ wrapped or truncated, no box drawing and no colour, so that paths, ids, roles an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -43,6 +43,12 @@ WORDS = {
         "note": "Noot",
         "a_number": "een getal",
         "considered": "doorgerekend",
+        "follow_ups": "Nog te vragen voor het toezicht (veiligheid eerst)",
+        "safety": "veiligheid",
+        "open_on": "hangt nog af van",
+        "defaulted": "Aangenomen (niet gegeven, standaardwaarde)",
+        "all_that_apply": "alles wat van toepassing is",
+        "stop": "klaar: stop met vragen",
     },
     "en": {
         "role": "Role",
@@ -71,6 +77,12 @@ WORDS = {
         "note": "Note",
         "a_number": "a number",
         "considered": "worked through",
+        "follow_ups": "Still to ask for the supervision (safety first)",
+        "safety": "safety",
+        "open_on": "still depends on",
+        "defaulted": "Assumed (not given, default value)",
+        "all_that_apply": "all that apply",
+        "stop": "done: stop asking",
     },
 }
 
@@ -115,19 +127,25 @@ def print_decision(
     ref = decision.rule_set
     subtitle = Text(f"{w['version']} {ref.id} {ref.version}  ·  {_date(ref.reference_date)}  ·  {decision.decision_id}")
     console.print(Panel(Group(*lines), title=w["role"], subtitle=subtitle, padding=(1, 2)))
+    depends = open_codes(decision)
     _findings(console, w["liabilities"], decision.liabilities, w, with_party=True)
-    _findings(console, w["obligations"], decision.obligations, w)
-    _findings(console, w["flags"], decision.flags, w)
-    if decision.missing_facts:
-        table = Table(title=w["missing"], title_justify="left", expand=True)
+    _findings(console, w["obligations"], decision.obligations, w, depends)
+    _findings(console, w["flags"], decision.flags, w, depends)
+    for title, questions in ((w["missing"], decision.missing_facts), (w["follow_ups"], decision.follow_up_facts)):
+        if not questions:
+            continue
+        table = Table(title=title, title_justify="left", expand=True)
         table.add_column(w["question"], ratio=3)
         table.add_column(w["answers"], ratio=2)
-        for missing in decision.missing_facts:
+        for question in questions:
+            marker = f" ({w['safety']})" if getattr(question, "safety_related", False) else ""
             table.add_row(
-                Text(f"{missing.question}\n", style="bold") + Text(missing.fact, style="dim"),
-                Text(", ".join(answers(missing, facts.get(missing.fact), w))),
+                Text(f"{question.question}\n", style="bold") + Text(f"{question.fact}{marker}", style="dim"),
+                Text(", ".join(answers(question.values, facts.get(question.fact), w))),
             )
         console.print(table)
+    if decision.defaulted_facts:
+        console.print(Text(f"{w['defaulted']}: {', '.join(decision.defaulted_facts)}", style="dim"))
     table = Table(title=w["fired"], title_justify="left", expand=True, show_header=False)
     table.add_column("", no_wrap=True)
     table.add_column(w["explanation"], ratio=1)
@@ -138,8 +156,17 @@ def print_decision(
     console.print(table)
 
 
-def answers(missing: pb.MissingFact, fact: pb.FactDescription | None, w: dict[str, str]) -> list[str]:
-    """The answers to a missing fact that the CLI accepts, as `value (label)`.
+def open_codes(decision: pb.Decision) -> dict[str, list[str]]:
+    """For each obligation or flag that an unanswered follow-up fact can still change: those facts."""
+    found: dict[str, list[str]] = {}
+    for follow_up in decision.follow_up_facts:
+        for code in follow_up.codes:
+            found.setdefault(code, []).append(follow_up.fact)
+    return found
+
+
+def answers(values: Sequence[str], fact: pb.FactDescription | None, w: dict[str, str]) -> list[str]:
+    """The answers to a missing or follow-up fact that the CLI accepts, as `value (label)`.
 
     The server lists the values it worked through, which may be group names (`related`) or number ranges (`<= 8`):
     neither can be given as an answer. Symbols are shown from the catalogue: the ones worked through when they are
@@ -147,14 +174,15 @@ def answers(missing: pb.MissingFact, fact: pb.FactDescription | None, w: dict[st
     through.
     """
     if fact is None:
-        return list(missing.values)
+        return list(values)
     if fact.kind == pb.FACT_KIND_NUMBER:
         notes = [fact.unit] if fact.unit else []
-        notes += [f"{w['considered']}: {', '.join(missing.values)}"] if missing.values else []
+        notes += [f"{w['considered']}: {', '.join(values)}"] if values else []
         return [f"{w['a_number']} ({'; '.join(notes)})" if notes else w["a_number"]]
     labels = {s.value: s.label for s in fact.symbols if s.value != "unknown"}
-    chosen = list(missing.values) if missing.values and all(v in labels for v in missing.values) else list(labels)
-    return [f"{value} ({labels[value]})" for value in chosen]
+    chosen = list(values) if values and all(v in labels for v in values) else list(labels)
+    shown = [f"{value} ({labels[value]})" for value in chosen]
+    return [f"{w['all_that_apply']}: {shown[0]}", *shown[1:]] if fact.kind == pb.FACT_KIND_SET and shown else shown
 
 
 def _print_decision_plain(
@@ -169,6 +197,7 @@ def _print_decision_plain(
     if decision.role_candidates:
         lines.append(f"{w['candidates']}: {', '.join(decision.role_candidates)}")
     lines.append(f"{w['version']}: {ref.id} {ref.version} · {_date(ref.reference_date)} · {decision.decision_id}")
+    depends = open_codes(decision)
     for title, findings, with_party in (
         (w["liabilities"], decision.liabilities, True),
         (w["obligations"], decision.obligations, False),
@@ -181,15 +210,21 @@ def _print_decision_plain(
         for finding in findings:
             party = f" ({finding.party})" if with_party and finding.party else ""
             rules = f" [{w['rules'].lower()}: {', '.join(finding.rule_ids)}]" if finding.rule_ids else ""
+            open_on = f" ({w['open_on']}: {', '.join(depends[finding.code])})" if finding.code in depends else ""
             lines.append(
-                f"  {finding.code}{party} — {_flat(finding.text)}{_plain_sources(finding.citations, w)}{rules}"
+                f"  {finding.code}{party} — {_flat(finding.text)}{_plain_sources(finding.citations, w)}{rules}{open_on}"
             )
-    if decision.missing_facts:
-        lines.append(f"{w['missing']}:")
-        for missing in decision.missing_facts:
-            offered = answers(missing, facts.get(missing.fact), w)
+    for title, questions in ((w["missing"], decision.missing_facts), (w["follow_ups"], decision.follow_up_facts)):
+        if not questions:
+            continue
+        lines.append(f"{title}:")
+        for question in questions:
+            offered = answers(question.values, facts.get(question.fact), w)
             shown = f" — {w['answers'].lower()}: {', '.join(offered)}" if offered else ""
-            lines.append(f"  {missing.fact} — {_flat(missing.question)}{shown}")
+            marker = f" ({w['safety']})" if getattr(question, "safety_related", False) else ""
+            lines.append(f"  {question.fact}{marker} — {_flat(question.question)}{shown}")
+    if decision.defaulted_facts:
+        lines.append(f"{w['defaulted']}: {', '.join(decision.defaulted_facts)}")
     lines.append(f"{w['fired']}:")
     for rule in decision.fired_rules:
         lines.append(f"  {rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}{_plain_sources(rule.citations, w)}")
@@ -203,7 +238,12 @@ def _plain_sources(citations: Iterable[pb.Citation], w: dict[str, str]) -> str:
 
 
 def _findings(
-    console: Console, title: str, findings: Iterable[pb.Finding], w: dict[str, str], with_party: bool = False
+    console: Console,
+    title: str,
+    findings: Iterable[pb.Finding],
+    w: dict[str, str],
+    depends: Mapping[str, list[str]] | None = None,
+    with_party: bool = False,
 ) -> None:
     rows = list(findings)
     if not rows:
@@ -219,6 +259,8 @@ def _findings(
         right = Text(finding.text)
         right.append(f"\n{_sources(finding.citations)}", style="dim")
         right.append(f"  [{w['rules']}: {', '.join(finding.rule_ids)}]", style="dim")
+        if depends and finding.code in depends:
+            right.append(f"\n{w['open_on']}: {', '.join(depends[finding.code])}", style="yellow")
         table.add_row(left, right)
     console.print(table)
 

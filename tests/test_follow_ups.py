@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rolwijzer.api.convert import facts_from_proto
+from rolwijzer.engine import Engine, evaluator
 from rolwijzer.rules import FactType, RuleSet
 from rolwijzer.scenarios import load_scenarios
 from rolwijzer.v1 import rolwijzer_pb2 as pb
@@ -136,3 +140,41 @@ class TestDefaultedFacts:
     ) -> None:
         decision = _decide(stub, rule_set, {**DAUGHTER, "payment": "unknown"}, full=False)
         assert "payment" not in decision.defaulted_facts
+
+
+class TestTheShortCutChangesNothing:
+    """With one combination, an answer is decided by re-running only the stages it changes; that gives the same
+    follow-up facts as deciding every answer from scratch."""
+
+    @given(data=st.data())
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    def test_follow_ups_of_known_situations_are_those_of_deciding_each_answer_afresh(
+        self, engine: Engine, rule_set: RuleSet, monkeypatch: pytest.MonkeyPatch, data: st.DataObject
+    ) -> None:
+        chosen = data.draw(st.lists(st.sampled_from(sorted(KNOWN_CHOICES)), unique=True, max_size=8))
+        facts = {**DAUGHTER, **{name: data.draw(st.sampled_from(KNOWN_CHOICES[name])) for name in chosen}}
+        inputs = facts_from_proto(request(rule_set, facts, reference_date=DAY).facts)
+        selection = engine.select(DAY)
+        short = engine.evaluate(inputs, selection, follow_ups=True)
+        with monkeypatch.context() as patched:
+            patched.setattr(evaluator, "_traced", lambda runner, facts: None)  # every answer decided afresh
+            afresh = engine.evaluate(inputs, selection, follow_ups=True)
+        assert short.combinations == 1
+        assert short.follow_up_facts == afresh.follow_up_facts, facts
+
+
+# Plain answers to facts a daughter's intake may hold: the situation stays one combination.
+KNOWN_CHOICES: dict[str, list[Any]] = {
+    "tasks": [[], ["reserved_act"], ["medication_oral", "household"], ["risky_act"], ["personal_care"]],
+    "payment": ["unpaid", "pgb_paid", "expense_allowance"],
+    "emergency": [True, False],
+    "signals_overload": [True, False],
+    "signals_shortcoming": [True, False],
+    "competence": ["verified", "doubtful"],
+    "risk_conversation_held": [True, False],
+    "agreed_in_zorgleefplan": [True, False],
+    "client_age_group": ["adult", "under_12"],
+    "helper_age_group": ["adult", "14_15"],
+    "info_flow_recipient": ["helper", "none"],
+    "same_household": [True, False],
+}

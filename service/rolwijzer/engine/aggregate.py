@@ -43,34 +43,13 @@ def combine(
     outcomes = [c.outcome for c in combinations]
     roles = {o.role for o in outcomes}
     deployers = {o.volunteer_deployer for o in outcomes}
-    liability_sets = {_codes_of(rs, o, CodeKind.LIABILITY) for o in outcomes}
     all_volunteer = roles == {"VRIJWILLIGER"}
-    aggregates = {
-        "role_determined": len(roles) == 1,
-        "deployer_determined": not all_volunteer or len(deployers) == 1,
-        "liability_determined": len(liability_sets) == 1,
-        "all_volunteer": all_volunteer,
-    }
-    verdict = Outcome()
-    derived = {aggregate_attribute(name): YES if value else NO for name, value in aggregates.items()}
-    for compiled in runner.run("H", {}, derived):
-        verdict.add(compiled)
-        verdict.role = compiled.rule.then.role or verdict.role
-        verdict.volunteer_deployer = compiled.rule.then.volunteer_deployer or verdict.volunteer_deployer
-
+    verdict = _verdict(runner, outcomes)
     role = next(iter(roles)) if len(roles) == 1 else ("VRIJWILLIGER" if all_volunteer else verdict.role)
     if not role:
         raise EvaluationError("the roles differ between combinations but no stage H rule concluded a role")
     liabilities = _in_all(rs, outcomes, CodeKind.LIABILITY) | _codes_of(rs, verdict, CodeKind.LIABILITY)
-    obligations = frozenset().union(*(_codes_of(rs, o, CodeKind.OBLIGATION) for o in outcomes))
-    flag_kinds = (CodeKind.FLAG, CodeKind.CONTEXT)
-    any_flags = {c for o in outcomes for c in o.codes if c in rs.codes and rs.codes[c].aggregate == Aggregate.ANY}
-    flags = (
-        _codes_of(rs, normalised, *flag_kinds)
-        | _in_all(rs, outcomes, *flag_kinds)
-        | any_flags
-        | _codes_of(rs, verdict, *flag_kinds)
-    )
+    obligations, flags = _obligations(rs, outcomes), _flags(rs, normalised, outcomes, verdict)
     contributors = [normalised, *outcomes, verdict]
     deployer = ""
     if role == "VRIJWILLIGER":
@@ -86,6 +65,47 @@ def combine(
         fired_rules=_fired(runner, normalised, outcomes, verdict),
         combinations=len(combinations),
         rule_set=rule_set_ref,
+    )
+
+
+def supervision(runner: StageRunner, normalised: Outcome, outcomes: Sequence[Outcome]) -> frozenset[str]:
+    """The obligations and flags `combine` would give for these outcomes, without the rest of the decision."""
+    rs = runner.compiled.rule_set
+    return _obligations(rs, outcomes) | _flags(rs, normalised, outcomes, _verdict(runner, outcomes))
+
+
+def _verdict(runner: StageRunner, outcomes: Sequence[Outcome]) -> Outcome:
+    """What stage H concludes from what the combinations have in common."""
+    rs = runner.compiled.rule_set
+    roles = {o.role for o in outcomes}
+    all_volunteer = roles == {"VRIJWILLIGER"}
+    aggregates = {
+        "role_determined": len(roles) == 1,
+        "deployer_determined": not all_volunteer or len({o.volunteer_deployer for o in outcomes}) == 1,
+        "liability_determined": len({_codes_of(rs, o, CodeKind.LIABILITY) for o in outcomes}) == 1,
+        "all_volunteer": all_volunteer,
+    }
+    verdict = Outcome()
+    derived = {aggregate_attribute(name): YES if value else NO for name, value in aggregates.items()}
+    for compiled in runner.run("H", {}, derived):
+        verdict.add(compiled)
+        verdict.role = compiled.rule.then.role or verdict.role
+        verdict.volunteer_deployer = compiled.rule.then.volunteer_deployer or verdict.volunteer_deployer
+    return verdict
+
+
+def _obligations(rs: RuleSet, outcomes: Sequence[Outcome]) -> frozenset[str]:
+    return frozenset().union(*(_codes_of(rs, o, CodeKind.OBLIGATION) for o in outcomes))
+
+
+def _flags(rs: RuleSet, normalised: Outcome, outcomes: Sequence[Outcome], verdict: Outcome) -> frozenset[str]:
+    kinds = (CodeKind.FLAG, CodeKind.CONTEXT)
+    any_flags = {c for o in outcomes for c in o.codes if c in rs.codes and rs.codes[c].aggregate == Aggregate.ANY}
+    return (
+        _codes_of(rs, normalised, *kinds)
+        | _in_all(rs, outcomes, *kinds)
+        | frozenset(any_flags)
+        | _codes_of(rs, verdict, *kinds)
     )
 
 

@@ -260,6 +260,9 @@ class Encoder:
         self, rule_set: RuleSet, attributes: frozenset[str], thresholds: Mapping[str, set[float]] | None = None
     ) -> None:
         self.names = tuple(sorted(attributes))
+        # What the messages read: facts (by name) and attributes that earlier stages derive (role, codes).
+        self.facts_read = frozenset(name.partition("__")[0] for name in self.names if not name.startswith("_"))
+        self.derived_read = frozenset(name for name in self.names if name.startswith("_"))
         # Where the numbers sit in `values`, with the thresholds the stage compares each with, in order.
         self._numbers = tuple(
             (index, tuple(sorted((thresholds or {}).get(name, ()))))

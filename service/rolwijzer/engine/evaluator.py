@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from rolwijzer.cache import LruCache
-from rolwijzer.engine.aggregate import Combination, combine
+from rolwijzer.engine.aggregate import Combination, combine, supervision
 from rolwijzer.engine.decision import Decision
 from rolwijzer.engine.enumeration import (
     Domain,
@@ -19,7 +19,7 @@ from rolwijzer.engine.enumeration import (
 )
 from rolwijzer.engine.follow_up import absent_questions, follow_up_facts, open_questions
 from rolwijzer.engine.inputs import FactInput, check_facts
-from rolwijzer.engine.stages import NORMALISE_INPUT, Outcome, StageRunner
+from rolwijzer.engine.stages import NORMALISE_INPUT, Decided, Matched, Outcome, StageRunner
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
 from rolwijzer.engine.versions import Selection, Versions
 from rolwijzer.rules.model import FactType, RuleSet
@@ -175,38 +175,46 @@ class Engine:
     def _with_follow_ups(
         self, plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
     ) -> Decision:
-        rule_set, runner, ref = plan.selection.rule_set, plan.runner, plan.selection.ref
-
-        def answered(name: str, value: FactValue) -> Decision | None:
-            # The same runner: stages whose message the answer does not change are not asked again.
-            facts = {**plan.before_normalising, name: value}
-            normalised = Outcome()
-            runner.normalise(facts, NORMALISE_INPUT, normalised)
-            domains = open_domains(plan.selection.compiled, facts)
-            count = count_combinations(domains)
-            if count > plan.combinations:
-                return None  # an answer that opens more questions is not tried: the cost stays bounded
-            return combine(
-                runner, normalised, domains, _decide_each(runner, facts, domains, normalised, count, deadline), ref
-            )
-
-        def restricted(index: int, value: FactValue) -> Decision | None:
-            chosen = [c for c in decided if c.assignment[index] == value]
-            return combine(runner, plan.normalised, plan.domains, chosen, ref) if chosen else None
-
+        rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
         defaulted = tuple(name for name in rule_set.facts if name not in plan.given and _plain(plan.facts.get(name)))
         if not plan.follow_ups:
             return replace(decision, defaulted_facts=defaulted)
+        # With one combination, an answer's combination is decided like the base one: only the stages whose message
+        # the answer changes are run again (see StageRunner.decide).
+        single = _traced(runner, plan.facts) if not plan.domains else None
+
+        def answered(name: str, value: FactValue) -> frozenset[str] | None:
+            if single is not None and name not in compiled.normalising_facts:
+                # Stages A1 and A neither read nor set the fact: their work stands, and no fact opens.
+                combined = {**single.facts, name: value}
+                outcome = runner.decide(combined, single.normalised.copy(), like=single)
+                return supervision(runner, plan.normalised, [outcome])
+            facts = {**plan.before_normalising, name: value}
+            normalised = Outcome()
+            runner.normalise(facts, NORMALISE_INPUT, normalised)
+            domains = open_domains(compiled, facts)
+            count = count_combinations(domains)
+            if count > plan.combinations:
+                return None  # an answer that opens more questions is not tried: the cost stays bounded
+            if single is not None and not domains:
+                combined, outcome = _one_combination(runner, facts)
+                return supervision(runner, normalised, [runner.decide(combined, outcome, like=single)])
+            each = _decide_each(runner, facts, domains, normalised, count, deadline)
+            return supervision(runner, normalised, [c.outcome for c in each])
+
+        def restricted(index: int, value: FactValue) -> frozenset[str] | None:
+            chosen = [c.outcome for c in decided if c.assignment[index] == value]
+            return supervision(runner, plan.normalised, chosen) if chosen else None
+
         missing = {m.fact for m in decision.missing_facts}
         enumerated = {d.fact for d in plan.domains}
-        answers = plan.selection.compiled.answers
         questions = [
-            *absent_questions(rule_set, answers, plan.given, plan.facts, missing | enumerated, answered),
+            *absent_questions(rule_set, compiled.answers, plan.given, plan.facts, missing | enumerated, answered),
             *open_questions(plan.domains, missing, restricted),
         ]
-        return replace(
-            decision, follow_up_facts=follow_up_facts(rule_set, decision, questions), defaulted_facts=defaulted
-        )
+        before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
+        found = follow_up_facts(rule_set, before, questions)
+        return replace(decision, follow_up_facts=found, defaulted_facts=defaulted)
 
     def close(self) -> None:
         """Free the compiled rulesets; the engine must not be used afterwards."""
@@ -236,6 +244,21 @@ def _decide_each(
             # needs the GIL back a dozen times: give it away about every millisecond instead.
             time.sleep(0)
     return decided
+
+
+def _one_combination(runner: StageRunner, facts: Facts) -> tuple[Facts, Outcome]:
+    """The only combination of facts with no open fact, normalised by stage A1 as `combinations` does."""
+    combined, outcome = dict(facts), Outcome()
+    runner.normalise(combined, ("A1",), outcome)
+    return combined, outcome
+
+
+def _traced(runner: StageRunner, facts: Facts) -> Decided:
+    combined, outcome = _one_combination(runner, facts)
+    normalised = outcome.copy()
+    trace: list[Matched] = []
+    runner.decide(combined, outcome, trace=trace)
+    return Decided(combined, normalised, tuple(trace))
 
 
 def _plain(value: FactValue | None) -> bool:

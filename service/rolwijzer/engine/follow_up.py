@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from rolwijzer.engine.answers import FactAnswers
-from rolwijzer.engine.decision import Decision, FollowUpFact
+from rolwijzer.engine.decision import FollowUpFact
 from rolwijzer.engine.enumeration import Domain
 from rolwijzer.engine.values import Facts, FactValue
 from rolwijzer.rules.model import RuleSet
@@ -24,26 +24,28 @@ __all__ = ["Question", "absent_questions", "follow_up_facts", "open_questions"]
 class Question:
     """A fact that could be a follow-up, with how to decide the situation under each of its answers.
 
-    `decide` returns the decision with the fact given that answer, or None when that answer cannot be decided
-    cheaply enough (it then counts as changing nothing).
+    `decide` returns the obligations and flags with the fact given that answer, or None when that answer cannot
+    be decided cheaply enough (it then counts as changing nothing).
     """
 
     fact: str
     labels: tuple[str, ...]
     answers: Sequence[FactValue]
-    decide: Callable[[FactValue], Decision | None]
+    decide: Callable[[FactValue], frozenset[str] | None]
 
 
-def follow_up_facts(rule_set: RuleSet, base: Decision, questions: Sequence[Question]) -> tuple[FollowUpFact, ...]:
-    """The questions whose answers change obligations or flags, safety first, then by how many codes change."""
-    before = _supervision(base)
+def follow_up_facts(
+    rule_set: RuleSet, before: frozenset[str], questions: Sequence[Question]
+) -> tuple[FollowUpFact, ...]:
+    """The questions whose answers change the obligations and flags `before`, safety first, then by how many codes
+    change."""
     found = []
     for order, question in enumerate(questions):
         changed: set[str] = set()
         for answer in question.answers:
-            decided = question.decide(answer)
-            if decided is not None:
-                changed |= before ^ _supervision(decided)
+            after = question.decide(answer)
+            if after is not None:
+                changed |= before ^ after
         if changed:
             safety = any(rule_set.code(code).safety for code in changed)
             found.append(
@@ -57,17 +59,13 @@ def follow_up_facts(rule_set: RuleSet, base: Decision, questions: Sequence[Quest
     return tuple(item[-1] for item in sorted(found, key=lambda item: item[:3]))
 
 
-def _supervision(decision: Decision) -> frozenset[str]:
-    return frozenset(f.code for f in (*decision.obligations, *decision.flags))
-
-
 def absent_questions(
     rule_set: RuleSet,
     answers: dict[str, FactAnswers],
     given: Collection[str],
     facts: Facts,
     skip: Collection[str],
-    decide: Callable[[str, FactValue], Decision | None],
+    decide: Callable[[str, FactValue], frozenset[str] | None],
 ) -> list[Question]:
     """Questions about facts not given: one answer of each kind other than the kind of the value they took."""
     found = []
@@ -89,7 +87,7 @@ def _plain(value: FactValue) -> bool:
 
 
 def open_questions(
-    domains: Sequence[Domain], skip: Collection[str], restrict: Callable[[int, str | float], Decision | None]
+    domains: Sequence[Domain], skip: Collection[str], restrict: Callable[[int, FactValue], frozenset[str] | None]
 ) -> list[Question]:
     """Questions about facts still open (unknown or one_of) that do not change role, deployer or liability."""
     return [

@@ -52,6 +52,12 @@ class CompiledRuleSet:
         self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
         rules = [compiled.rule for stage in self.stages.values() for compiled in stage.rules.values()]
         self.answers = answers_by_fact(rule_set, day, rules)
+        # The facts stages A1 and A read or set: a change to any other fact leaves their work as it was.
+        normalising = [self.stages[stage] for stage in NORMALISE_INPUT]
+        self.normalising_facts = frozenset().union(
+            *(stage.encoder.facts_read for stage in normalising),
+            *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values()),
+        )
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}
         self.rule_order = {rule.id: (order[rule.stage], i) for i, rule in enumerate(rule_set.rules)}
 
@@ -73,6 +79,11 @@ class Outcome:
     volunteer_deployer: str = ""
     codes: dict[str, list[str]] = field(default_factory=dict)
     fired: list[str] = field(default_factory=list)
+
+    def copy(self) -> Outcome:
+        """An outcome that can be added to without changing this one."""
+        codes = {code: list(rule_ids) for code, rule_ids in self.codes.items()}
+        return Outcome(self.role, self.volunteer_deployer, codes, list(self.fired))
 
     def key(self) -> tuple[object, ...]:
         """Equal for outcomes that concluded the same, so that equal ones can be shared."""
@@ -115,6 +126,35 @@ class StageMemo:
         return len(self._found)
 
 
+# The rules of one stage that matched, in priority order.
+Matched = tuple[CompiledRule, ...]
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The facts of one combination, what stage A1 concluded on them, and the rules each of stages B to G matched
+    for them (`StageRunner.decide`)."""
+
+    facts: Facts
+    normalised: Outcome
+    trace: tuple[Matched, ...]
+
+
+def _differing(facts: Facts, other: Facts) -> set[str]:
+    return {name for name in facts.keys() | other.keys() if facts.get(name) != other.get(name)}
+
+
+def _derived(matched: Matched) -> set[tuple[str, str]]:
+    """The attributes (with values) that matching these rules gives later stages."""
+    found = set()
+    for compiled in matched:
+        then = compiled.rule.then
+        if then.role is not None:
+            found |= {(ROLE, then.role), (DEPLOYER, then.volunteer_deployer or "")}
+        found |= {(code_attribute(code), YES) for code in compiled.codes}
+    return found
+
+
 class StageRunner:
     """Runs stages for one evaluation, asking durable-rules once per distinct stage message."""
 
@@ -155,12 +195,34 @@ class StageRunner:
                 return
         raise EvaluationError(f"stages {', '.join(stages)} keep changing the facts; check their `set` rules")
 
-    def decide(self, facts: Facts, outcome: Outcome) -> Outcome:
-        """Run stages B to G on the normalised facts of one combination, adding to `outcome`."""
+    def decide(
+        self, facts: Facts, outcome: Outcome, trace: list[Matched] | None = None, like: Decided | None = None
+    ) -> Outcome:
+        """Run stages B to G on the normalised facts of one combination, adding to `outcome`.
+
+        With `trace`, each stage's matching rules are appended to it. With `like` (facts decided before and their
+        trace), a stage whose message cannot differ from theirs (it reads no fact and no derived attribute that
+        differs) takes their matching rules without being asked again: the answer is the same by construction.
+        """
         self._require_known(facts)
         derived: dict[str, str] = {}
-        for stage in COMBINATION_STAGES:
-            for compiled in self.run(stage, facts, derived):
+        changed = _differing(facts, like.facts) if like is not None else set()
+        changed_derived: set[str] = set()
+        for index, stage in enumerate(COMBINATION_STAGES):
+            if like is None:
+                matched = self.run(stage, facts, derived)
+            else:
+                before = like.trace[index]
+                encoder = self.compiled.stages[stage].encoder
+                if encoder.facts_read.isdisjoint(changed) and encoder.derived_read.isdisjoint(changed_derived):
+                    matched = before
+                else:
+                    matched = self.run(stage, facts, derived)
+                    if matched != before:
+                        changed_derived |= {attribute for attribute, _ in _derived(matched) ^ _derived(before)}
+            if trace is not None:
+                trace.append(matched)
+            for compiled in matched:
                 outcome.add(compiled)
                 then = compiled.rule.then
                 if then.role is not None:

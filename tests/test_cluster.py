@@ -13,9 +13,9 @@ Skipped only where nginx is not installed (.ci/run installs it).
 
 from __future__ import annotations
 
-import getpass
 import grp
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -99,7 +99,9 @@ def _nginx_conf(folder: Path, port: int, upstreams: list[int]) -> Path:
         (folder / temp).mkdir()
     # As root, nginx's workers would switch to `nobody`, who cannot enter pytest's private temporary folders:
     # keep them as the current user (the directive is ignored, with a warning, when not run as root).
-    user = f"user {getpass.getuser()} {grp.getgrgid(os.getgid()).gr_name};" if os.geteuid() == 0 else ""
+    user = (
+        f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};" if os.geteuid() == 0 else ""
+    )
     servers = "\n".join(
         f"        server 127.0.0.1:{p} max_fails=1 fail_timeout={FAIL_TIMEOUT_SECONDS}s;" for p in upstreams
     )
@@ -171,11 +173,12 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         folder.mkdir()
         conf = _nginx_conf(folder, port, [r.port for r in replicas])
         assert NGINX is not None
-        nginx = subprocess.Popen(
-            [NGINX, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")],
-            stdout=subprocess.DEVNULL,
-            stderr=open(folder / "stderr.log", "wb"),  # noqa: SIM115 - open for the life of the process
-        )
+        with open(folder / "stderr.log", "wb") as output:
+            nginx = subprocess.Popen(
+                [NGINX, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")],
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+            )
         address = f"127.0.0.1:{port}"
         running = nginx
         _wait(lambda: running.poll() is not None or _health(address) == SERVING, "nginx answering")

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 GEN := service/rolwijzer/v1
 PROTOS := $(wildcard protos/rolwijzer/v1/*.proto)
 
-.PHONY: run test lint buflint rules-check proto bench attack soak check clean
+.PHONY: run test lint buflint rules-check proto bench attack soak check clean deploy-check deploy-rules measure
 
 # Start the server with the default rules on 127.0.0.1:50051 (or ADDRESS=host:port, or ROLWIJZER_ADDRESS);
 # more flags with ARGS, e.g. `make run ARGS="--log-format console"`.
@@ -19,9 +19,10 @@ test: $(STAMP) $(GEN)/.generated
 
 # ruff and mypy --strict.
 lint: $(STAMP) $(GEN)/.generated
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench deploy
+	$(BIN)/ruff format --check service tests bench deploy
 	$(BIN)/mypy
+	$(BIN)/mypy deploy
 
 # buf lint on the protos (STANDARD).
 buflint: $(STAMP)
@@ -32,7 +33,35 @@ rules-check: $(STAMP) $(GEN)/.generated
 	$(BIN)/rolwijzer-rules check rules
 
 # Everything CI checks.
-check: test lint buflint rules-check
+check: test lint buflint rules-check deploy-check
+
+# The container and Kubernetes files, offline (no container engine, no cluster): hadolint on the Dockerfile; the
+# rules volume up to date with rules/; the base and the example overlay rendered by kustomize, every object
+# validated against the Kubernetes $(KUBE_VERSION) schemas (strict: unknown fields fail), and the rendered rules
+# volume loaded by the server's own loader.
+KUBE_VERSION ?= 1.30.0
+RENDERED := build/kubernetes
+deploy-check: $(STAMP) $(GEN)/.generated
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/python deploy/kubernetes/rules_volume.py --check
+	mkdir -p $(RENDERED)
+	@set -e; for dir in base overlays/example; do \
+		out=$(RENDERED)/$$(echo $$dir | tr / -).yaml; \
+		$(BIN)/kubectl kustomize --load-restrictor LoadRestrictionsNone deploy/kubernetes/$$dir > $$out; \
+		$(BIN)/kubernetes-validate -k $(KUBE_VERSION) --strict --quiet $$out; \
+		PYTHONPATH=service $(BIN)/python deploy/kubernetes/check_rendered.py $$out; \
+		echo "deploy/kubernetes/$$dir: rendered into $$out, $$(grep -c '^kind:' $$out) objects valid for $(KUBE_VERSION)"; \
+	done
+
+# Write the rules' ConfigMap generators and projected volume (deploy/kubernetes/base/rules-*.yaml) from rules/:
+# after adding a release or a file to one.
+deploy-rules: $(STAMP)
+	$(BIN)/python deploy/kubernetes/rules_volume.py
+
+# One server's RSS and CPU idle, under 30 s of bounded load and across a reload, as the Deployment runs it (the
+# figures behind its requests and limits). LOAD_SECONDS=... to change.
+measure: $(STAMP) $(GEN)/.generated
+	PYTHONPATH=service:tests $(BIN)/python deploy/measure.py $(or $(LOAD_SECONDS),30) --cache-size 2000
 
 # Benchmarks (about 6 minutes): print their figures, write bench/results/latest.json; never part of `make test`.
 bench: $(STAMP) $(GEN)/.generated

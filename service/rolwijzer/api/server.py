@@ -186,6 +186,42 @@ def _add_health_and_reflection(server: grpc.Server, checker: health.HealthServic
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
 
 
+class _CheckOnly(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # grpc_health ships no types
+    """Health's Check, answered from the main server's checker; Watch stays UNIMPLEMENTED, so no caller can hold the
+    health port's threads with streams that never end and starve the probes."""
+
+    def __init__(self, checker: health.HealthServicer) -> None:
+        self._checker = checker
+
+    def Check(self, request: object, context: grpc.ServicerContext) -> object:  # noqa: N802
+        return self._checker.Check(request, context)
+
+
+def create_health_server(
+    address: str, checker: health.HealthServicer, *, share_port: bool = False
+) -> tuple[grpc.Server, int]:
+    """An unstarted plaintext server of grpc.health.v1 Check alone on `address`, sharing `checker` with the main
+    server (so it says NOT_SERVING when that does: drain, decision log failing); return it with the bound port.
+
+    For probes that speak no TLS while the main port does: Kubernetes' native gRPC probes (no TLS up to 1.36).
+    Health statuses carry no case data, so plaintext is allowed on any address. `share_port` as in `create_server`
+    (each of `--workers` answers for itself).
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=2),
+        options=[("grpc.so_reuseport", 1 if share_port else 0)],
+        maximum_concurrent_rpcs=16,
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(_CheckOnly(checker), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return server, port
+
+
 def is_loopback(address: str) -> bool:
     """True when `address` (host:port) listens on this machine only: `localhost` or a loopback IP literal.
 
@@ -209,6 +245,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--address",
         default=env("ROLWIJZER_ADDRESS", DEFAULT_ADDRESS),
         help="host:port to listen on (env ROLWIJZER_ADDRESS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--health-address",
+        default=env("ROLWIJZER_HEALTH_ADDRESS"),
+        help="also answer grpc.health.v1 Check alone, in plaintext, on this host:port, for probes that speak no TLS "
+        "(Kubernetes' gRPC probes) (env ROLWIJZER_HEALTH_ADDRESS; default none)",
     )
     parser.add_argument(
         "--rules",
@@ -475,7 +517,7 @@ def _limits(args: argparse.Namespace) -> Limits:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server's life, flags to exit, in one read)
     """Run the server until SIGTERM or SIGINT; exit 2 when the rules or the address are bad."""
     args = _arguments(argv)
     level = getattr(logging, args.log_level.upper())
@@ -507,6 +549,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             share_port=args.worker_index > 0,
             servicer=BaselineServicer(holder) if args.baseline else None,
         )
+        health_server = (
+            create_health_server(args.health_address, checker, share_port=args.worker_index > 0)[0]
+            if args.health_address
+            else None
+        )
     except (OSError, RuntimeError, ValueError) as err:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
         holder.close()
@@ -525,6 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("server_stopping", signal=signal.Signals(signum).name, grace_seconds=GRACE_SECONDS)
         time.sleep(DRAIN_NOTICE_SECONDS)
         server.stop(GRACE_SECONDS).wait()
+        if health_server is not None:
+            health_server.stop(None)
         stopped.set()
 
     def reload_on_hangup(_signum: int, _frame: FrameType | None) -> None:
@@ -537,6 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, reload_on_hangup)
     # Handlers are in place before the start is announced, so a signal right after it is handled.
     server.start()
+    if health_server is not None:
+        health_server.start()
     with holder.engine() as engine:
         versions = [f"{r.id} {r.version} ({r.window()})" for r in engine.rule_sets]
     log.info("server_started", address=args.address, port=port, rules=str(args.rules), versions=versions)

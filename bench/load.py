@@ -41,6 +41,9 @@ from rolwijzer.scenarios import load_scenarios  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2 as pb  # noqa: E402
 from support import RULES_ROOT, SCENARIOS, request  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from population import population  # noqa: E402
+
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 MAX_REQUESTS = 200_000
 CONNECTIONS = 4
@@ -48,6 +51,7 @@ CONCURRENCIES = (1, 8, 64)
 EVALUATE = "/rolwijzer.v1.RolwijzerService/Evaluate"
 BATCH = "/rolwijzer.v1.RolwijzerService/EvaluateBatch"
 RESULTS = REPO / "bench" / "results" / "latest.json"
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
 # --- workloads ---------------------------------------------------------------------------------------------
@@ -87,7 +91,9 @@ def _requests(rule_set: RuleSet) -> dict[str, list[bytes]]:
                 open_facts[name] = "unknown"
             group.append(request(rule_set, open_facts).SerializeToString())
         unknown[f"{count} unknown"] = group
-    return {"cold": cold, "warm": warm, **unknown}
+    # A synthetic caseload (bench/population.py): distinct situations, a few with facts not known yet.
+    people = [request(rule_set, facts).SerializeToString() for facts in population(rule_set, 20_000)]
+    return {"cold": cold, "warm": warm, "population": people, **unknown}
 
 
 # --- the load generator (a separate process) --------------------------------------------------------------
@@ -97,8 +103,9 @@ def _client(address: str, payloads: list[bytes], concurrency: int, seconds: floa
     async def run() -> tuple[list[float], int, float]:
         latencies: list[float] = []
         errors = 0
-        # Several connections: SO_REUSEPORT spreads connections, not calls, over the workers.
-        channels = [grpc.aio.insecure_channel(address) for _ in range(CONNECTIONS)]
+        # Several connections: SO_REUSEPORT spreads connections, not calls, over the workers. Channels with the same
+        # target share one connection unless each keeps its own subchannel pool (then 2 workers did 1.9x one).
+        channels = [grpc.aio.insecure_channel(address, options=OWN_CONNECTION) for _ in range(CONNECTIONS)]
         calls = [c.unary_unary(EVALUATE, request_serializer=None, response_deserializer=None) for c in channels]
         stop_at = time.monotonic() + seconds
         sent = 0
@@ -135,7 +142,7 @@ def _batch_client(address: str, payloads: list[bytes], items: int, queue: Queue[
             )
             yield item.SerializeToString()
 
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=OWN_CONNECTION) as channel:
         stream = channel.stream_stream(BATCH, request_serializer=None, response_deserializer=None)
         started = time.perf_counter()
         count = sum(1 for _ in stream(requests(), timeout=300))
@@ -218,6 +225,25 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
         self.log.unlink(missing_ok=True)
+
+
+def _spread(payloads: list[bytes]) -> dict[str, int]:
+    """How a short load over CONNECTIONS connections spreads over 2 workers, from their `decision_made` lines."""
+    server = Server("--log-level", "info", workers=2)
+    try:
+        _load(server.address, payloads[:4000], 8)
+        counts: dict[str, int] = {}
+        for line in server.log.read_text(encoding="utf-8").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "decision_made":
+                worker = f"worker {event.get('worker', '?')}"
+                counts[worker] = counts.get(worker, 0) + 1
+        return dict(sorted(counts.items()))
+    finally:
+        server.stop()
 
 
 # --- engine only and memory -------------------------------------------------------------------------------
@@ -317,9 +343,21 @@ def main() -> None:
         server.stop()
     results["batch warm 1 worker"] = batch_1
 
+    baseline_two = Server("--baseline", workers=2)
+    try:
+        ceiling_two = _load(baseline_two.address, workloads["warm"], 64)
+        row("ceiling (baseline mode) c=64, 2 workers", ceiling_two, None)
+    finally:
+        baseline_two.stop()
+    one = Server("--cache-size", "10000")
+    try:
+        row("(d) population, distinct c=8, 1 worker", _load(one.address, workloads["population"], 8), ceilings[8])
+    finally:
+        one.stop()
     two = Server("--cache-size", "10000", workers=2)
     try:
-        row("(b) warm c=64, 2 workers", _load(two.address, workloads["warm"], 64), ceilings[64])
+        row("(b) warm c=64, 2 workers", _load(two.address, workloads["warm"], 64), ceiling_two)
+        row("(d) population, distinct c=64, 2 workers", _load(two.address, workloads["population"], 64), ceiling_two)
         batch_2 = _batch(two.address, workloads["warm"], streams=4, items=20_000)
     finally:
         two.stop()
@@ -333,7 +371,11 @@ def main() -> None:
     )
     table.append(("EvaluateBatch warm, 2 workers", f"{batch_2['decisions_per_s']:8.0f} decisions/s"))
 
-    for name in ("cold", "warm", "1 unknown", "2 unknown", "3 unknown"):
+    spread = _spread(workloads["population"])
+    results["spread over 2 workers"] = spread
+    table.append(("calls per worker, 2 workers, 4 connections", ", ".join(f"{w}: {n}" for w, n in spread.items())))
+
+    for name in ("cold", "population", "warm", "1 unknown", "2 unknown", "3 unknown"):
         figure = _engine_rate(engine, workloads[name])
         results[f"engine {name}"] = figure
         table.append(

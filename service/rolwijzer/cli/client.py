@@ -135,10 +135,11 @@ def call(method: Callable[..., Response], request: object, server: str, language
     try:
         return method(request, timeout=CALL_SECONDS)
     except grpc.RpcError as err:
-        raise _explain(cast(grpc.Call, err), server, language) from None
+        raise explain(cast(grpc.Call, err), server, language) from None
 
 
-def _explain(error: grpc.Call, server: str, language: str) -> CliError:
+def explain(error: grpc.Call, server: str, language: str) -> CliError:
+    """The CliError that tells the person why the server refused a call, in `language`."""
     code = error.code()
     if code == grpc.StatusCode.UNAVAILABLE:
         return CliError(EXIT_UNREACHABLE, say(language, "lost", server=server))

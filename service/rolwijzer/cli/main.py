@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from rich.console import Console
 
 from rolwijzer.api.server import DEFAULT_RULES
-from rolwijzer.cli import ask, audit_cmd, suite
+from rolwijzer.cli import ask, audit_cmd, impact, suite
 from rolwijzer.cli.client import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -81,6 +81,25 @@ def _parser() -> argparse.ArgumentParser:
     test = commands.add_parser("test", parents=[after], help="run scenario files and report rule coverage")
     test.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
     test.add_argument("--junit", type=Path, help="also write JUnit XML here")
+
+    impact_command = commands.add_parser(
+        "impact",
+        parents=[after],
+        help="who changes role, deployer, liability, obligations or flags between two releases or two dates",
+    )
+    impact_command.add_argument(
+        "population", type=Path, help="situations: JSON lines ({id, facts}), CSV (a column per fact) or a scenario file"
+    )
+    impact_command.add_argument(
+        "--before", required=True, metavar="VERSION|DATE", help="a release (e.g. 2.0.0) or a date (YYYY-MM-DD)"
+    )
+    impact_command.add_argument("--after", required=True, metavar="VERSION|DATE", help="the other side, likewise")
+    impact_command.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="the date releases are decided on (default: the server's today)"
+    )
+    impact_command.add_argument(
+        "--out", type=Path, help="also write one row per situation here (CSV when it ends in .csv, else JSON)"
+    )
 
     explain = commands.add_parser("explain", parents=[after], help="explain one rule")
     explain.add_argument("rule_id")
@@ -226,6 +245,8 @@ def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: 
         if args.junit:
             suite.write_junit(args.junit, results)
         return 0 if all(r.passed for r in results) else EXIT_FAILED
+    if args.command == "impact":
+        return _impact(args, stub, catalogue, console)
     if args.command == "explain":
         rule = next((r for r in described.rules if r.rule_id == args.rule_id), None)
         if rule is None:
@@ -233,6 +254,25 @@ def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: 
         print_rule(console, rule, language)
         return 0
     print_rules(console, described.rules, language)
+    return 0
+
+
+def _impact(
+    args: argparse.Namespace,
+    stub: pb_grpc.RolwijzerServiceStub,
+    catalogue: dict[str, pb.FactDescription],
+    console: Console,
+) -> int:
+    day = _date(args.date, args.lang) if args.date else None
+    sides = (impact.parse_side(args.before, day, "--before"), impact.parse_side(args.after, day, "--after"))
+    situations = impact.read_population(args.population)
+    sets = {name for name, f in catalogue.items() if f.kind == pb.FACT_KIND_SET}
+    with impact.make_progress(make_console(stderr=True)) as progress:
+        changes = impact.compare(stub, args.server, situations, sides, sets, args.lang, progress)
+    impact.print_summary(console, changes, sides)
+    if args.out:
+        impact.write_rows(args.out, changes)
+        print_line(console, f"-> {args.out}")
     return 0
 
 

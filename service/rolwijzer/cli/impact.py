@@ -1,0 +1,293 @@
+"""`rolwijzer impact`: who changes role, deployer, liability, obligations or flags between two releases or dates.
+
+A population of situations (JSON lines, CSV or a scenario file) is decided twice through the server's batch path,
+once per side, and every difference is counted by kind, with example situations. For legal staff weighing a
+change in the law (two dates) or a correction (two releases).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, explain
+from rolwijzer.cli.render import print_line
+from rolwijzer.scenarios import ScenarioFileError, load_scenarios, situation_request
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
+
+__all__ = [
+    "Side",
+    "Situation",
+    "compare",
+    "make_progress",
+    "parse_side",
+    "print_summary",
+    "read_population",
+    "summary",
+    "write_rows",
+]
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The fields compared, in the order they are reported.
+FIELDS = ("role", "volunteer_deployer", "liabilities", "obligations", "flags")
+EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: a release (decided on `day`, or today), or the release in force on a date."""
+
+    version: str = ""
+    day: dt.date | None = None
+
+    def label(self) -> str:
+        return " ".join(part for part in (self.version, self.day.isoformat() if self.day else "") if part)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """One situation of the population: its id and facts as a scenario file writes them."""
+
+    id: str
+    facts: dict[str, Any]
+
+
+@dataclass
+class Change:
+    """How one situation's decision differs between the sides (empty `fields` when it does not)."""
+
+    id: str
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    refused: str = ""
+
+    @property
+    def fields(self) -> list[str]:
+        return [name for name in FIELDS if self.before.get(name) != self.after.get(name)]
+
+
+def parse_side(text: str, day: dt.date | None, option: str) -> Side:
+    """`2027-01-01` is the release in force on that date; anything else is a release version, decided on `day`.
+
+    Raises:
+        CliError: a date that is no date (exit code 2).
+    """
+    text = text.strip()
+    if _DATE.fullmatch(text):
+        try:
+            return Side(day=dt.date.fromisoformat(text))
+        except ValueError:
+            raise CliError(EXIT_BAD_INPUT, f"{option} {text!r}: no such date") from None
+    return Side(version=text, day=day)
+
+
+def read_population(path: Path) -> list[Situation]:
+    """JSON lines ({"id", "facts"}), CSV (a column per fact, `id` optional, set members separated by `;`), or a
+    scenario file (.yaml).
+
+    Raises:
+        CliError: the file cannot be read or holds no situation (exit code 2).
+    """
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            found = [Situation(s.id, dict(s.facts)) for s in load_scenarios(path)]
+        elif path.suffix.lower() == ".csv":
+            found = list(_from_csv(path))
+        else:
+            found = list(_from_json_lines(path))
+    except (OSError, ScenarioFileError, ValueError) as err:
+        raise CliError(EXIT_BAD_INPUT, f"{path}: {err}") from None
+    if not found:
+        raise CliError(EXIT_BAD_INPUT, f"{path}: no situations")
+    return found
+
+
+def _from_json_lines(path: Path) -> Iterator[Situation]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError(f"line {number}: an object with `facts` expected")
+            facts = item.get("facts", item)
+            if not isinstance(facts, dict):
+                raise ValueError(f"line {number}: `facts` is not an object")
+            yield Situation(str(item.get("id", f"line {number}")), facts)
+
+
+def _from_csv(path: Path) -> Iterator[Situation]:
+    with path.open(encoding="utf-8", newline="") as rows:
+        for number, row in enumerate(csv.DictReader(rows), start=2):
+            facts: dict[str, Any] = {}
+            for name, value in row.items():
+                if name == "id" or value is None or value.strip() == "":
+                    continue
+                facts[name] = [v.strip() for v in value.split(";") if v.strip()] if ";" in value else _scalar(value)
+            yield Situation(row.get("id") or f"row {number}", facts)
+
+
+def _scalar(text: str) -> bool | float | str:
+    """A CSV cell as a scenario file would hold it: yes/no, a number (decimal comma or point), or a symbol."""
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return float(text.replace(",", ".")) if re.fullmatch(r"-?\d+([.,]\d+)?", text) else text
+
+
+def compare(
+    stub: pb_grpc.RolwijzerServiceStub,
+    server: str,
+    situations: Sequence[Situation],
+    sides: tuple[Side, Side],
+    set_facts: set[str],
+    language: str,
+    progress: Progress | None = None,
+) -> list[Change]:
+    """Decide every situation on both sides through one EvaluateBatch stream; the answers come in order.
+
+    Raises:
+        CliError: the server refused the stream (a side's release or date, the connection).
+    """
+    task = progress.add_task("impact", total=len(situations)) if progress else None
+    changes = [Change(s.id) for s in situations]
+
+    def requests() -> Iterator[pb.EvaluateBatchRequest]:
+        for index, situation in enumerate(situations):
+            for which, side in enumerate(sides):
+                request = situation_request(situation.facts, set_facts, side.day)
+                request.language, request.rule_set_version = language, side.version
+                yield pb.EvaluateBatchRequest(item_id=f"{index}:{which}", request=request)
+
+    try:
+        for answer in stub.EvaluateBatch(requests()):
+            index, which = (int(part) for part in answer.item_id.split(":"))
+            change = changes[index]
+            if answer.HasField("status"):
+                change.refused = _reason(answer.status)
+            else:
+                sets = _sets(answer.decision)
+                if which == 0:
+                    change.before = sets
+                else:
+                    change.after = sets
+                    if progress is not None and task is not None:
+                        progress.advance(task)
+    except grpc.RpcError as err:
+        raise explain(cast(grpc.Call, err), server, language) from None
+    return changes
+
+
+def _reason(status: status_pb2.Status) -> str:
+    """The refusal with its field violations, e.g. "facts.emergency: unknown fact" (a release without it)."""
+    violations = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            violations += [f"{v.field}: {v.description}" for v in bad.field_violations]
+    return "; ".join(violations) or status.message
+
+
+def _sets(decision: pb.Decision) -> dict[str, Any]:
+    return {
+        "role": decision.role,
+        "volunteer_deployer": decision.volunteer_deployer,
+        "liabilities": sorted(f.code for f in decision.liabilities),
+        "obligations": sorted(f.code for f in decision.obligations),
+        "flags": sorted(f.code for f in decision.flags),
+    }
+
+
+class _Rate(ProgressColumn):
+    """Situations decided per second (both sides)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.0f}/s")
+
+
+def make_progress(console: Console) -> Progress:
+    """A progress bar with the count, rate and time left; shown on a terminal only."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def summary(changes: Sequence[Change], sides: tuple[Side, Side]) -> list[str]:
+    """The report: how many changed, then each kind of change with its count and example situations."""
+    changed = [c for c in changes if c.fields and not c.refused]
+    refused = [c for c in changes if c.refused]
+    head = f"{sides[0].label()} -> {sides[1].label()}: {len(changed)} of {len(changes)} situations change"
+    lines = [head + (f", {len(refused)} refused" if refused else "")]
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for change in changed:
+        for kind in _kinds(change):
+            kinds[kind].append(change.id)
+    counts = Counter({kind: len(ids) for kind, ids in kinds.items()})
+    for kind, count in counts.most_common():
+        examples = ", ".join(kinds[kind][:EXAMPLES])
+        lines.append(f"  {count:>6}  {kind}  (e.g. {examples})")
+    for change in refused[:EXAMPLES]:
+        lines.append(f"  refused {change.id}: {change.refused}")
+    return lines
+
+
+def _kinds(change: Change) -> Iterable[str]:
+    """Each difference of one situation as a kind of change, e.g. "role MANTELZORGER -> SOCIAAL_NETWERK"."""
+    for name in change.fields:
+        before, after = change.before.get(name), change.after.get(name)
+        if isinstance(before, list) and isinstance(after, list):
+            yield from (f"{name} +{code}" for code in sorted(set(after) - set(before)))
+            yield from (f"{name} -{code}" for code in sorted(set(before) - set(after)))
+        else:
+            yield f"{name} {before or '-'} -> {after or '-'}"
+
+
+def print_summary(console: Console, changes: Sequence[Change], sides: tuple[Side, Side]) -> None:
+    for line in summary(changes, sides):
+        print_line(console, line)
+
+
+def write_rows(path: Path, changes: Sequence[Change]) -> None:
+    """One row per situation (CSV when the name ends in .csv, else JSON): what changed, before and after."""
+    rows = [
+        {
+            "id": c.id,
+            "changed": " ".join(c.fields),
+            "refused": c.refused,
+            **{f"{name}_before": _cell(c.before.get(name)) for name in FIELDS},
+            **{f"{name}_after": _cell(c.after.get(name)) for name in FIELDS},
+        }
+        for c in changes
+    ]
+    if path.suffix.lower() == ".csv":
+        with path.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _cell(value: object) -> str:
+    return " ".join(value) if isinstance(value, list) else str(value or "")

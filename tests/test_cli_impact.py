@@ -1,0 +1,106 @@
+"""`rolwijzer impact`: a population decided on two sides through the batch path, differences counted by kind."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from support import SCENARIOS
+from test_cli import _run
+
+# Exactly 8 hours a week for exactly 3 months: the CBS boundary moves on 2027-01-01, so the role does too.
+AT_THE_BOUNDARY = {"relation_to_beneficiary": "child", "regularity": "structural", "hours_per_week": 8}
+FAR_FROM_IT = {"relation_to_beneficiary": "partner", "regularity": "structural", "hours_per_week": 30}
+
+
+def _population(path: Path) -> Path:
+    lines = [
+        {"id": "boundary", "facts": {**AT_THE_BOUNDARY, "duration_months": 3}},
+        {"id": "partner", "facts": {**FAR_FROM_IT, "duration_months": 24}},
+        {"id": "short", "facts": {**AT_THE_BOUNDARY, "hours_per_week": 4, "duration_months": 1}},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+class TestImpact:
+    """Two dates, two releases, JSON lines, CSV and scenario files; one row per situation written on request."""
+
+    def test_the_2027_boundary_moves_only_the_situation_on_it(self, server_address: str, tmp_path: Path) -> None:
+        rows = tmp_path / "rows.csv"
+        done = _run(
+            server_address,
+            "impact",
+            str(_population(tmp_path / "people.jsonl")),
+            "--before",
+            "2026-12-31",
+            "--after",
+            "2027-01-01",
+            "--out",
+            str(rows),
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "2026-12-31 -> 2027-01-01: 1 of 3 situations change"
+        assert "role SOCIAAL_NETWERK -> MANTELZORGER  (e.g. boundary)" in done.stdout
+        with rows.open(encoding="utf-8", newline="") as table:
+            by_id = {row["id"]: row for row in csv.DictReader(table)}
+        assert by_id["boundary"]["role_before"] == "SOCIAAL_NETWERK"
+        assert by_id["boundary"]["role_after"] == "MANTELZORGER"
+        assert by_id["partner"]["changed"] == "" and by_id["short"]["changed"] == ""
+
+    def test_the_current_correction_release_changes_no_decision_of_the_shared_examples(
+        self, server_address: str
+    ) -> None:
+        """2.1.0 marks codes about safety and rewords a text: no role, liability, obligation or flag moves."""
+        done = _run(
+            server_address,
+            "impact",
+            str(SCENARIOS / "examples.yaml"),
+            "--before",
+            "2.0.0",
+            "--after",
+            "2.1.0",
+            "--date",
+            "2026-06-01",
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["2.0.0 2026-06-01 -> 2.1.0 2026-06-01: 0 of 18 situations change"]
+
+    def test_revision_2_changes_decisions_and_names_examples(self, server_address: str, tmp_path: Path) -> None:
+        """1.1.0 -> 2.1.0 on the shared examples: the review's corrections show (EX61: nothing is shared against the
+        client's objection); the examples that use facts 1.1.0 does not know are refused, naming the fact."""
+        table = tmp_path / "people.csv"
+        table.write_text(
+            "id,relation_to_beneficiary,regularity,hours_per_week,duration_months,tasks\n"
+            "a,partner,structural,20,24,personal_care;household\n"
+            "b,neighbour,occasional_on_request,2,1,household\n",
+            encoding="utf-8",
+        )
+        done = _run(
+            server_address,
+            "impact",
+            str(SCENARIOS / "examples.yaml"),
+            "--before",
+            "1.1.0",
+            "--after",
+            "2.1.0",
+            "--date",
+            "2027-03-01",
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].startswith("1.1.0 2027-03-01 -> 2.1.0 2027-03-01: 3 of 18 situations change, 4 refused")
+        assert "obligations -DELEN_BETROKKEN_HULPVERLENERS  (e.g. EX61)" in [line.strip()[3:].strip() for line in lines]
+        refusals = [line for line in lines if line.startswith("  refused ")]
+        assert refusals and all(": facts." in line for line in refusals), refusals
+        from_csv = _run(server_address, "impact", str(table), "--before", "2026-12-31", "--after", "2027-01-01")
+        assert from_csv.returncode == 0 and from_csv.stdout.startswith("2026-12-31 -> 2027-01-01: 0 of 2"), from_csv
+
+    def test_an_unknown_release_is_named(self, server_address: str, tmp_path: Path) -> None:
+        done = _run(
+            server_address, "impact", str(_population(tmp_path / "p.jsonl")), "--before", "9.9.9", "--after", "2.1.0"
+        )
+        assert done.returncode == 0, done.stderr
+        assert "3 refused" in done.stdout and "9.9.9" in done.stdout

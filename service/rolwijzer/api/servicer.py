@@ -15,7 +15,7 @@ import structlog
 from google.rpc import status_pb2
 from google.type import date_pb2
 
-from rolwijzer import logs
+from rolwijzer import logs, metrics
 from rolwijzer.api.config import Limits
 from rolwijzer.api.convert import (
     date_from_proto,
@@ -203,6 +203,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             selection = _select(engine, request.reference_date, request.rule_set_version)
             key = _cache_key(request, selection)
             cached = None if violations else engine.cache.get(key)
+            if not violations and engine.cache.size:
+                metrics.cache_lookup(cached is not None)  # hits are not visible on the wire
             if cached is not None:
                 # The cached message is never changed; each answer is a copy (a C++ copy, cheaper than a parse).
                 answer = pb.Decision()

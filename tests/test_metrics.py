@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,8 +33,9 @@ from rolwijzer.engine import Violation
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import CHEAP_FACTS, CURRENT_RELEASE, RULES_ROOT, request
+from support import CHEAP_FACTS, CURRENT_RELEASE, REPO, RULES_ROOT, request
 
+DASHBOARD = REPO / "deploy" / "grafana" / "rolwijzer.json"
 SERVICE = "rolwijzer.v1.RolwijzerService"
 # About 2,900 combinations of open facts: 0.2 s and more, well past the 0.1 s deadline the counting server gets.
 SLOW = dict.fromkeys(
@@ -540,3 +542,29 @@ def test_the_interceptor_finds_the_final_code_of_every_ending() -> None:
         sample.labels.get("method") == "NoSuchMethod" for family in REGISTRY.collect() for sample in family.samples
     )
     assert _count("rolwijzer_rpcs_in_flight", service=PROBE, method="Ok") == 0
+
+
+# --- the dashboard -----------------------------------------------------------------------------------------
+
+
+def _expressions(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("expr", "query") and isinstance(value, str):
+                yield value
+            else:
+                yield from _expressions(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _expressions(item)
+
+
+def test_every_metric_of_the_dashboard_is_in_a_scrape(exercised: tuple[Samples, pb.Decision]) -> None:
+    """deploy/grafana/rolwijzer.json uses only series the server exports (names as scraped: _total, _bucket...)."""
+    samples, _ = exercised
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    expressions = list(_expressions(dashboard))
+    assert len(expressions) >= 10 and dashboard["panels"]
+    used = {name for expr in expressions for name in re.findall(r"\brolwijzer_[a-z0-9_]+", expr)}
+    scraped = {name for name, _ in samples}
+    assert used and used <= scraped, sorted(used - scraped)

@@ -43,6 +43,7 @@ __all__ = [
     "decision_log_pending",
     "decision_log_write_failed",
     "decision_log_written",
+    "evaluated",
     "multiprocess_registry",
     "new_multiprocess_dir",
     "parse_address",
@@ -106,11 +107,13 @@ DECISIONS = Counter(
     "rolwijzer_decisions", "Decisions answered (cache hits and batch items included), by role", ["role"]
 )
 RULE_FIRINGS = Counter(
-    "rolwijzer_rule_firings", "Rules among the fired rules of the decisions answered, by rule id", ["rule_id"]
+    "rolwijzer_rule_firings",
+    "Rules fired by the engine's evaluations (a decision from the cache fires none), by rule id",
+    ["rule_id"],
 )
 COMBINATIONS = Histogram(
-    "rolwijzer_decision_combinations",
-    "Combinations of open facts each answered decision spans (evaluated once, then served from the cache)",
+    "rolwijzer_evaluation_combinations",
+    "Combinations of open facts the engine evaluated per evaluation (cache hits excluded)",
     buckets=COMBINATION_BUCKETS,
 )
 REJECTED = Counter(
@@ -181,12 +184,17 @@ def _child(children: dict[str, Counter], metric: Counter, value: str) -> Counter
     return child
 
 
-def decision_given(role: str, rule_ids: Iterable[str], combinations: int) -> None:
-    """Count one answered decision: its role, each fired rule, and the combinations it spans.
-
-    The values come from the rule files (roles and rule ids), never from the caller, so they are bounded.
-    """
+def decision_given(role: str) -> None:
+    """Count one answered decision by its role (a value of the rule files, never of the caller: bounded)."""
     _child(_roles, DECISIONS, role).inc()
+
+
+def evaluated(rule_ids: Iterable[str], combinations: int) -> None:
+    """Count one evaluation by the engine: each rule it fired, and the combinations of open facts it evaluated.
+
+    Called for evaluations only, not for every answer: a warm call served from the cache would otherwise pay a
+    locked increment per fired rule (some 20 µs of a 380 µs call, measured), for figures the cache repeats.
+    """
     for rule_id in rule_ids:
         _child(_rules, RULE_FIRINGS, rule_id).inc()
     COMBINATIONS.observe(combinations)

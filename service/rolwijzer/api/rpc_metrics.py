@@ -1,8 +1,9 @@
 """A gRPC server interceptor that measures every call: final status code, latency, calls in flight, and what the
-answers say (decisions by role and fired rule, combinations, refusals by reason).
+answers say (decisions by role, refusals by reason).
 
-Everything is read off the wire messages and the call's context, so the servicer needs no measuring code of its
-own. How the final code is found, since aborts raise inside the handler:
+All of that is read off the wire messages and the call's context; the servicer only reports what the wire does
+not show (cache lookups, and the rules fired by an evaluation as opposed to a cache hit). How the final code is
+found, since aborts raise inside the handler:
 
 * the handler returns: the code it set (`context.code()`), else OK; but a call whose caller has gone (cancelled,
   or its deadline passed) counts as CANCELLED or DEADLINE_EXCEEDED, which is what the caller saw;
@@ -138,7 +139,7 @@ def _observe_answer(answer: object) -> None:
         decision = answer.decision
     else:
         return
-    metrics.decision_given(decision.role, [r.rule_id for r in decision.fired_rules], decision.combinations_evaluated)
+    metrics.decision_given(decision.role)
 
 
 Unary = Callable[[Any, grpc.ServicerContext], object]

@@ -237,6 +237,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             if violations:
                 raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
             answer = decision_to_proto(text, "", "")
+            metrics.evaluated((r.rule_id for r in answer.fired_rules), decision.combinations)  # not on cache hits
             kept = pb.Decision()
             kept.CopyFrom(answer)
             engine.cache.put(key, (kept, decision.combinations))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import grpc
@@ -12,6 +13,10 @@ from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet, load_rule_sets
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from support import CURRENT_RELEASE, RULES_ROOT
+
+# Every server a test starts serves its metrics on a free port of its own (the interceptor is on, as by default),
+# so servers of this suite, of other suites on the machine or of `make run` never fight over the default 9464.
+os.environ.setdefault("ROLWIJZER_METRICS_ADDRESS", "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")

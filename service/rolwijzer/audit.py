@@ -40,6 +40,7 @@ from typing import Any
 
 import structlog
 
+from rolwijzer import metrics
 from rolwijzer.audit_file import (
     GENESIS,
     AuditFileError,
@@ -161,6 +162,7 @@ class AuditLog:
                 why = self.failure or "the disk is slower than the decisions"
                 raise AuditUnavailable(f"{waiting} records wait to be written already: {why}")
             self._pending.append(record)
+            metrics.decision_log_pending(waiting + 1)
             self._wake.raise_()  # under the lock: close() shuts the pipe only after it has set _closing under it
 
     def reopen(self, reason: str = "SIGUSR1") -> None:
@@ -219,6 +221,7 @@ class AuditLog:
                 if not written:
                     self._pending.extendleft(reversed(batch))
                 self._in_flight = 0
+                metrics.decision_log_pending(len(self._pending))
 
     def _append(self, records: list[dict[str, Any]], reason: str | None = None) -> bool:
         """Seal `records` (and a checkpoint when due or when `reason` asks), write them at the end of the file at
@@ -233,7 +236,9 @@ class AuditLog:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
+                synced = time.perf_counter()
                 os.fsync(fd)
+                metrics.decision_log_fsync(time.perf_counter() - synced)
                 moved = self._moved()
             except (OSError, AuditFileError) as err:
                 self._failed(err)
@@ -244,6 +249,7 @@ class AuditLog:
             self._end += len(data)
             self._lines, self._prev = lines, head
             self._unanchored += len(records)
+            metrics.decision_log_written(len(records))
             if sealed is not None:
                 self._unanchored = 0
                 self._checkpointed_at = time.monotonic()
@@ -371,6 +377,7 @@ class AuditLog:
     def _failed(self, err: Exception) -> None:
         """Cut a partial write back to the last whole record; report the failure once. Holds _io."""
         first = self.failure is None
+        metrics.decision_log_write_failed()
         self.failure = f"{getattr(err, 'strerror', None) or err} ({self.config.path})"
         if self._fd is not None and self._regular:
             try:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from rolwijzer import metrics
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets
 from rolwijzer.rules.files import fingerprint as files_fingerprint
@@ -86,6 +87,7 @@ class EngineHolder:
         self._reloading = threading.Lock()
         self._current = _Generation(self._build(), fingerprint(root))
         self.last_failure: ReloadFailure | None = None
+        metrics.rules_loaded(self._current.engine, self._current.loaded_at, reloaded=False)
         _settle_heap()
 
     def _build(self) -> Engine:
@@ -133,6 +135,7 @@ class EngineHolder:
                 self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), problems)
                 self._current.fingerprint = print_fp  # do not retry the same broken files every poll
                 log.error("rules_reload_failed", reason=reason, problems=list(problems))
+                metrics.rules_reload_failed()
                 return False
             replacement = _Generation(engine, print_fp)
             with self._lock:
@@ -143,6 +146,7 @@ class EngineHolder:
                 old.engine.close()
             _settle_heap()
             self.last_failure = None
+            metrics.rules_loaded(engine, replacement.loaded_at, reloaded=True)
             log.info(
                 "rules_reloaded",
                 reason=reason,
@@ -163,6 +167,7 @@ class EngineHolder:
                 except Exception as err:  # the watcher must outlive anything: report it, look again next time
                     reason = _without_root(clip(f"{type(err).__name__}: {err}", 200), self.root)
                     self.last_failure = ReloadFailure(dt.datetime.now(dt.UTC), (f"the rules watcher failed: {reason}",))
+                    metrics.rules_reload_failed()
                     if reason != reported:  # once per distinct failure, not on every look
                         log.error("rules_watch_failed", reason=reason)
                         reported = reason

@@ -22,10 +22,13 @@ import structlog
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import REGISTRY, CollectorRegistry
 
+from rolwijzer import metrics
 from rolwijzer.api.baseline import BaselineServicer
 from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.errors import as_grpc, invalid_argument
+from rolwijzer.api.rpc_metrics import MetricsInterceptor
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.api.workers import run_workers, stop_with_supervisor
 from rolwijzer.audit import MAX_PENDING, AuditConfig, AuditLog
@@ -72,12 +75,14 @@ def create_server(
     audit: AuditLog | None = None,
     share_port: bool = False,
     servicer: pb_grpc.RolwijzerServiceServicer | None = None,
+    interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
 ) -> tuple[grpc.Server, int]:
     """Build an unstarted server for the engine `holder` serves, on `address`; return it with the bound port.
 
     Use "127.0.0.1:0" for a free port. A port already in use fails loudly (SO_REUSEPORT is off). With `tls`
     the port speaks TLS only (and mutual TLS when `tls.client_ca` is set); without it, plaintext. With
-    `share_port`, other processes may listen on the same port (SO_REUSEPORT), as `--workers` does.
+    `share_port`, other processes may listen on the same port (SO_REUSEPORT), as `--workers` does. `interceptors`
+    see every call (the server's command passes `MetricsInterceptor` unless metrics are off).
 
     Raises:
         OSError: the address cannot be bound.
@@ -93,6 +98,7 @@ def create_server(
         ThreadPoolExecutor(max_workers=max_workers + limits.max_streams),
         options=options,
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+        interceptors=list(interceptors),
     )
     # The stream threads must not become more threads evaluating at once: more threads only fight over the GIL
     # (measured: 1,823-1,988 warm calls/s with 2 active, 1,087-1,346 with 4). One more per expensive slot, so that
@@ -306,6 +312,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="finished decisions kept for identical requests; 0 turns the cache off; emptied on reload "
         "(env ROLWIJZER_CACHE_SIZE; default %(default)s)",
     )
+    parser.add_argument(
+        "--metrics-address",
+        default=env("ROLWIJZER_METRICS_ADDRESS"),
+        help=f"host:port of the Prometheus metrics (/metrics), 0 for none; with --workers the supervisor serves the "
+        f"sum over all workers (env ROLWIJZER_METRICS_ADDRESS; default {metrics.DEFAULT_ADDRESS}, which, unlike an "
+        "address given, only logs an error when it is taken)",
+    )
     audit = parser.add_argument_group("decision log (off unless a path is given)")
     audit.add_argument(
         "--audit-log",
@@ -517,6 +530,66 @@ def _limits(args: argparse.Namespace) -> Limits:
     )
 
 
+def _metrics_target(args: argparse.Namespace) -> tuple[tuple[str, int] | None, bool]:
+    """Where to serve metrics (None: off) and whether that address was asked for (flag or environment).
+
+    Raises:
+        ValueError: the address is not host:port or 0.
+    """
+    explicit = args.metrics_address is not None
+    return metrics.parse_address(args.metrics_address if explicit else metrics.DEFAULT_ADDRESS), explicit
+
+
+def _export(target: tuple[str, int], explicit: bool, registry: CollectorRegistry) -> metrics.Exporter | None:
+    """Serve `registry` on `target`. The default address may be taken (another server on this machine): then the
+    server runs on without metrics and says so; an address asked for must work.
+
+    Raises:
+        OSError: an address asked for cannot be bound.
+    """
+    host, port = target
+    try:
+        return metrics.serve(host, port, registry)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        if explicit:
+            raise OSError(f"cannot serve metrics on {host}:{port}: {reason}") from err
+        log.error("metrics_unavailable", address=f"{host}:{port}", error=reason, hint="give --metrics-address")
+        return None
+
+
+def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
+    """`--workers N`: run the workers; with metrics on, serve the sum of their metric files here, and only here.
+
+    The workers write to a private folder made for this run (PROMETHEUS_MULTIPROC_DIR in their environment) and
+    removed at the end; a dead worker's gauges are dropped before it is restarted.
+    """
+    try:
+        target, explicit = _metrics_target(args)
+    except ValueError as err:
+        print(f"rolwijzer-server: {err}", file=sys.stderr)
+        return 2
+    if target is None:
+        return run_workers(argv, args.workers)
+    folder = metrics.new_multiprocess_dir()
+    try:
+        try:
+            exporter = _export(target, explicit, metrics.multiprocess_registry(folder))
+        except OSError as err:
+            print(f"rolwijzer-server: {err}", file=sys.stderr)
+            return 2
+        if exporter is not None:
+            log.info("metrics_serving", address=exporter.address, workers=args.workers)
+        env = dict(os.environ, **{metrics.MULTIPROC_ENV: str(folder)})
+        try:
+            return run_workers(argv, args.workers, env, lambda pid: metrics.worker_gone(pid, folder))
+        finally:
+            if exporter is not None:
+                exporter.stop()
+    finally:
+        metrics.remove_dir(folder)
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server's life, flags to exit, in one read)
     """Run the server until SIGTERM or SIGINT; exit 2 when the rules or the address are bad."""
     args = _arguments(argv)
@@ -526,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         if args.address.endswith(":0"):
             print("rolwijzer-server: --workers needs a fixed port, not :0", file=sys.stderr)
             return 2
-        return run_workers(list(argv if argv is not None else sys.argv[1:]), args.workers)
+        return _supervise(args, list(argv if argv is not None else sys.argv[1:]))
     if args.worker_index:
         _as_worker(args, level)
     try:
@@ -536,7 +609,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         return 2
     limits = _limits(args)
     checker = health.HealthServicer()
+    exporter = None
     try:
+        target, explicit = _metrics_target(args)
         audit = _audit_log(args, checker)
         server, port = create_server(
             args.address,
@@ -548,12 +623,15 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
             audit=audit,
             share_port=args.worker_index > 0,
             servicer=BaselineServicer(holder) if args.baseline else None,
+            interceptors=(MetricsInterceptor(),) if target is not None else (),
         )
         health_server = (
             create_health_server(args.health_address, checker, share_port=args.worker_index > 0)[0]
             if args.health_address
             else None
         )
+        if target is not None and not args.worker_index:  # a worker's metrics are served by its supervisor
+            exporter = _export(target, explicit, REGISTRY)
     except (OSError, RuntimeError, ValueError) as err:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
         holder.close()
@@ -590,17 +668,31 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         health_server.start()
     with holder.engine() as engine:
         versions = [f"{r.id} {r.version} ({r.window()})" for r in engine.rule_sets]
-    log.info("server_started", address=args.address, port=port, rules=str(args.rules), versions=versions)
+    log.info(
+        "server_started",
+        address=args.address,
+        port=port,
+        rules=str(args.rules),
+        versions=versions,
+        metrics=exporter.address if exporter is not None else None,
+    )
     if args.watch_interval > 0:
         holder.watch(args.watch_interval, stopped)
     if args.worker_index:
         stop_with_supervisor(stopped)
     stopped.wait()
+    _release(exporter, audit, holder)
+    return 0
+
+
+def _release(exporter: metrics.Exporter | None, audit: AuditLog | None, holder: EngineHolder) -> None:
+    """After the drain: close the metrics port, the decision log (its shutdown checkpoint) and the engine."""
+    if exporter is not None:
+        exporter.stop()
     if audit is not None:
         audit.close()
     holder.close()
     log.info("server_stopped")
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import structlog
 from google.rpc import status_pb2
 from google.type import date_pb2
 
-from rolwijzer import logs
+from rolwijzer import logs, metrics
 from rolwijzer.api.config import Limits
 from rolwijzer.api.convert import (
     date_from_proto,
@@ -203,6 +203,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             selection = _select(engine, request.reference_date, request.rule_set_version)
             key = _cache_key(request, selection)
             cached = None if violations else engine.cache.get(key)
+            if not violations and engine.cache.size:
+                metrics.cache_lookup(cached is not None)  # hits are not visible on the wire
             if cached is not None:
                 # Kept as its bytes: a parsed message holds about 30 KB of memory, its bytes 10-15 KB (measured),
                 # and parsing them back costs about what copying a message did.
@@ -234,6 +236,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             if violations:
                 raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
             answer = decision_to_proto(text, "", "")
+            metrics.evaluated((r.rule_id for r in answer.fired_rules), decision.combinations)  # not on cache hits
             engine.cache.put(key, (answer.SerializeToString(), decision.combinations))
             return answer, decision.combinations
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -43,12 +43,21 @@ class _Worker:
     restart_at: float | None = None
 
 
-def run_workers(argv: Sequence[str], count: int) -> int:
-    """Start `count` workers with the server's own arguments; keep them running until SIGTERM or SIGINT."""
+def run_workers(
+    argv: Sequence[str],
+    count: int,
+    env: Mapping[str, str] | None = None,
+    on_exit: Callable[[int], None] = lambda pid: None,
+) -> int:
+    """Start `count` workers with the server's own arguments; keep them running until SIGTERM or SIGINT.
+
+    `env` is the workers' environment (this process's when None); `on_exit(pid)` is called once for each worker
+    found dead before it is restarted (the metrics drop its gauges).
+    """
 
     def start(index: int) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "rolwijzer.api.server", *argv, "--worker-index", str(index)]
-        return subprocess.Popen(command)
+        return subprocess.Popen(command, env=env)
 
     workers = [_Worker(index, start(index)) for index in range(1, count + 1)]
     stopping = threading.Event()
@@ -65,14 +74,17 @@ def run_workers(argv: Sequence[str], count: int) -> int:
         signal.signal(signum, forward)
     while not stopping.is_set():
         for worker in workers:
-            _restart_if_dead(worker, start, stopping)
+            _restart_if_dead(worker, start, stopping, on_exit)
         time.sleep(POLL_SECONDS)  # not a timed lock wait: it elapses under a faked clock too
     codes = [worker.process.wait() for worker in workers]
     return max(codes, key=abs) if any(codes) else 0
 
 
 def _restart_if_dead(
-    worker: _Worker, start: Callable[[int], subprocess.Popen[bytes]], stopping: threading.Event
+    worker: _Worker,
+    start: Callable[[int], subprocess.Popen[bytes]],
+    stopping: threading.Event,
+    on_exit: Callable[[int], None],
 ) -> None:
     code = worker.process.poll()
     if code is None or stopping.is_set():
@@ -82,6 +94,7 @@ def _restart_if_dead(
         if now - worker.started >= STABLE_SECONDS:
             worker.pause = FIRST_PAUSE_SECONDS
         worker.restart_at = now + worker.pause
+        on_exit(worker.process.pid)
         log.error("worker_died", worker=worker.index, exit_code=code, restart_in_seconds=worker.pause)
         return
     if now >= worker.restart_at:

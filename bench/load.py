@@ -41,8 +41,8 @@ from rolwijzer.scenarios import load_scenarios  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2 as pb  # noqa: E402
 from support import RULES_ROOT, SCENARIOS, request  # noqa: E402
 
-sys.path.insert(0, str(REPO / "bench"))
-from population import population  # noqa: E402
+sys.path.insert(0, str(REPO))
+from bench.population import population  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 MAX_REQUESTS = 200_000

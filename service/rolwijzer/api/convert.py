@@ -11,6 +11,7 @@ from google.type import date_pb2
 from rolwijzer.audit_file import FactsDigest, canonical_facts
 from rolwijzer.engine import (
     BooleanInput,
+    Decision,
     FactInput,
     MissingInput,
     NumberInput,
@@ -83,15 +84,38 @@ def decision_to_proto(report: Report, decision_id: str, case_reference: str) -> 
             for f in report.follow_up_facts
         ],
         defaulted_facts=list(decision.defaulted_facts),
-        rule_set=pb.RuleSetRef(
-            id=decision.rule_set.id,
-            version=decision.rule_set.version,
-            sha256=decision.rule_set.sha256,
-            valid_from=date_to_proto(decision.rule_set.valid_from),
-            valid_until=date_to_proto(decision.rule_set.valid_until),
-            reference_date=date_to_proto(decision.rule_set.reference_date),
-        ),
+        rule_set=_rule_set_ref(decision),
         combinations_evaluated=decision.combinations,
+    )
+
+
+def decision_codes_to_proto(decision: Decision, rule_set: RuleSet) -> pb.Decision:
+    """The Decision message of DECISION_VIEW_CODES: codes, rule ids and the rule set, no texts, citations or questions
+    (so no report is made: texts are most of the work of an answer)."""
+    return pb.Decision(
+        role=decision.role,
+        volunteer_deployer=decision.volunteer_deployer,
+        role_candidates=list(decision.role_candidates),
+        liabilities=[pb.Finding(code=f.code, rule_ids=f.rule_ids) for f in decision.liabilities],
+        obligations=[pb.Finding(code=f.code, rule_ids=f.rule_ids) for f in decision.obligations],
+        flags=[pb.Finding(code=f.code, rule_ids=f.rule_ids) for f in decision.flags],
+        missing_facts=[pb.MissingFact(fact=m.fact, values=list(m.values)) for m in decision.missing_facts],
+        fired_rules=[pb.FiredRule(rule_id=r, stage=rule_set.rule(r).stage) for r in decision.fired_rules],
+        defaulted_facts=list(decision.defaulted_facts),
+        rule_set=_rule_set_ref(decision),
+        combinations_evaluated=decision.combinations,
+    )
+
+
+def _rule_set_ref(decision: Decision) -> pb.RuleSetRef:
+    ref = decision.rule_set
+    return pb.RuleSetRef(
+        id=ref.id,
+        version=ref.version,
+        sha256=ref.sha256,
+        valid_from=date_to_proto(ref.valid_from),
+        valid_until=date_to_proto(ref.valid_until),
+        reference_date=date_to_proto(ref.reference_date),
     )
 
 

@@ -423,6 +423,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="EvaluateBatch streams open at once, each with its own thread (default %(default)s)",
     )
     limits.add_argument(
+        "--max-batch-items",
+        type=int,
+        default=defaults.max_batch_items,
+        help="situations one EvaluateBatch message may carry (default %(default)s)",
+    )
+    limits.add_argument(
         "--stream-idle-seconds",
         type=float,
         default=defaults.stream_idle_seconds,
@@ -527,6 +533,7 @@ def _limits(args: argparse.Namespace) -> Limits:
         expensive_concurrency=args.expensive_concurrency,
         max_streams=args.max_streams,
         stream_idle_seconds=args.stream_idle_seconds,
+        max_batch_items=args.max_batch_items,
     )
 
 

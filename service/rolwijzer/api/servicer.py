@@ -19,6 +19,7 @@ from rolwijzer import logs, metrics
 from rolwijzer.api.config import Limits
 from rolwijzer.api.convert import (
     date_from_proto,
+    decision_codes_to_proto,
     decision_record,
     decision_to_proto,
     describe,
@@ -138,11 +139,32 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         if not isinstance(item, pb.EvaluateBatchRequest):  # bytes that are no EvaluateBatchRequest
             violation = Violation("item", "the bytes are not a valid EvaluateBatchRequest message")
             return pb.EvaluateBatchResponse(status=invalid_argument("undecodable item", [violation]))
+        if item.items:
+            return self._many(item, context)
         try:
             decision = self._decide(item.request, self._deadline(context))
             return pb.EvaluateBatchResponse(item_id=item.item_id, decision=decision)
         except _Refused as refused:
             return pb.EvaluateBatchResponse(item_id=item.item_id, status=refused.status)
+
+    def _many(self, message: pb.EvaluateBatchRequest, context: grpc.ServicerContext) -> pb.EvaluateBatchResponse:
+        """A message of many situations: one result per item, in their order, or one status for a bad message."""
+        violations = []
+        if message.item_id or message.HasField("request"):
+            violations.append(Violation("item_id", "a message with items carries no item_id or request of its own"))
+        if len(message.items) > self._limits.max_batch_items:
+            limit = self._limits.max_batch_items
+            violations.append(Violation("items", f"{len(message.items)} items; at most {limit} in one message"))
+        if violations:
+            return pb.EvaluateBatchResponse(status=invalid_argument(f"{len(violations)} invalid field(s)", violations))
+        results = []
+        for item in message.items:
+            try:
+                decision = self._decide(item.request, self._deadline(context))
+                results.append(pb.BatchResult(item_id=item.item_id, decision=decision))
+            except _Refused as refused:
+                results.append(pb.BatchResult(item_id=item.item_id, status=refused.status))
+        return pb.EvaluateBatchResponse(results=results)
 
     def _decide(self, request: pb.EvaluateRequest, deadline: float) -> pb.Decision:
         """Check, decide (or take the decision from the cache), record and log one request.
@@ -217,7 +239,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                     full = request.view == pb.DECISION_VIEW_FULL
                     plan = engine.plan(inputs, selection, follow_ups=full)  # checks the facts itself
                     decision = self._run_admitted(engine, plan, deadline)
-                    text = report(selection, decision, language)
+                    codes_only = request.view == pb.DECISION_VIEW_CODES
+                    text = None if codes_only else report(selection, decision, language)
             except _Refused:
                 raise
             except InvalidFacts as err:
@@ -235,7 +258,11 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 raise _Refused(_internal(decision_id)) from None
             if violations:
                 raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
-            answer = decision_to_proto(text, "", "")
+            answer = (
+                decision_codes_to_proto(decision, selection.rule_set)
+                if text is None
+                else decision_to_proto(text, "", "")
+            )
             metrics.evaluated((r.rule_id for r in answer.fired_rules), decision.combinations)  # not on cache hits
             engine.cache.put(key, (answer.SerializeToString(), decision.combinations))
             return answer, decision.combinations

@@ -1,8 +1,8 @@
 """`rolwijzer impact`: who changes role, deployer, liability, obligations or flags between two releases or dates.
 
-A population of situations (JSON lines, CSV or a scenario file) is decided twice through the server's batch path,
-once per side, and every difference is counted by kind, with example situations. For legal staff weighing a
-change in the law (two dates) or a correction (two releases).
+A population of situations (JSON lines, CSV or a scenario file) is decided twice through the server's batch path
+(many situations per message, codes only), once per side, and every difference is counted by kind, with example
+situations. For legal staff weighing a change in the law (two dates) or a correction (two releases).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from rich.text import Text
 
 from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, explain
 from rolwijzer.cli.render import print_line
+from rolwijzer.client import BatchRefused, evaluate_many
 from rolwijzer.scenarios import ScenarioFileError, load_scenarios, situation_request
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
@@ -166,21 +167,22 @@ def compare(
     task = progress.add_task("impact", total=len(situations)) if progress else None
     changes = [Change(s.id) for s in situations]
 
-    def requests() -> Iterator[pb.EvaluateBatchRequest]:
+    def requests() -> Iterator[tuple[str, pb.EvaluateRequest]]:
         for index, situation in enumerate(situations):
             for which, side in enumerate(sides):
                 request = situation_request(situation.facts, set_facts, side.day)
                 request.language, request.rule_set_version = language, side.version
-                yield pb.EvaluateBatchRequest(item_id=f"{index}:{which}", request=request)
+                request.view = pb.DECISION_VIEW_CODES  # only codes are compared: no texts to build or send
+                yield f"{index}:{which}", request
 
     try:
-        for answer in stub.EvaluateBatch(requests()):
-            index, which = (int(part) for part in answer.item_id.split(":"))
+        for item_id, answer in evaluate_many(stub, requests()):
+            index, which = (int(part) for part in item_id.split(":"))
             change = changes[index]
-            if answer.HasField("status"):
-                change.refused = _reason(answer.status)
+            if isinstance(answer, status_pb2.Status):
+                change.refused = _reason(answer)
             else:
-                sets = _sets(answer.decision)
+                sets = _sets(answer)
                 if which == 0:
                     change.before = sets
                 else:
@@ -189,6 +191,8 @@ def compare(
                         progress.advance(task)
     except grpc.RpcError as err:
         raise explain(cast(grpc.Call, err), server, language) from None
+    except BatchRefused as err:
+        raise CliError(EXIT_BAD_INPUT, f"the server refused a batch: {err}") from None
     return changes
 
 

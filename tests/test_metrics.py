@@ -393,6 +393,29 @@ def test_two_workers_are_summed_and_only_the_supervisor_serves_metrics(rule_set:
 # --- switched off, and a taken port ------------------------------------------------------------------------
 
 
+def test_every_result_of_a_many_situation_message_is_counted(rule_set: RuleSet, tmp_path: Path) -> None:
+    """One EvaluateBatch message of three situations, one refused: two decisions and one refusal are counted."""
+    server = _Server(
+        tmp_path / "server.log", "--address", "127.0.0.1:0", "--metrics-address", f"127.0.0.1:{_free_port()}"
+    )
+    try:
+        started = server.wait_for("server_started")[0]
+        items = [
+            pb.BatchItem(item_id="a", request=request(rule_set, CHEAP_FACTS)),
+            pb.BatchItem(item_id="b", request=request(rule_set, CHEAP_FACTS, language="xx")),
+            pb.BatchItem(item_id="c", request=request(rule_set, {**CHEAP_FACTS, "hours_per_week": 2})),
+        ]
+        with grpc.insecure_channel(f"127.0.0.1:{started['port']}") as channel:
+            stub = pb_grpc.RolwijzerServiceStub(channel)
+            (answer,) = list(stub.EvaluateBatch(iter([pb.EvaluateBatchRequest(items=items)]), timeout=30))
+        assert [r.HasField("decision") for r in answer.results] == [True, False, True]
+        samples = _scrape(_port_of(started["metrics"]))
+        assert sum(v for (name, _), v in samples.items() if name == "rolwijzer_decisions_total") == 2
+        assert sum(v for (name, _), v in samples.items() if name == "rolwijzer_requests_rejected_total") == 1
+    finally:
+        assert server.stop() == 0
+
+
 def test_metrics_address_0_serves_nothing(tmp_path: Path) -> None:
     """--metrics-address 0: the server listens on its gRPC port only."""
     server = _Server(tmp_path / "server.log", "--address", "127.0.0.1:0", "--metrics-address", "0")

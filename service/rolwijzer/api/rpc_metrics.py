@@ -129,17 +129,20 @@ def _sent_status(context: grpc.ServicerContext) -> status_pb2.Status | None:
 
 
 def _observe_answer(answer: object) -> None:
-    """Count what one answer of Evaluate or EvaluateBatch says."""
+    """Count what one answer of Evaluate or EvaluateBatch says (every result of a many-situation answer)."""
     if isinstance(answer, pb.EvaluateResponse):
-        decision = answer.decision
+        metrics.decision_given(answer.decision.role)
     elif isinstance(answer, pb.EvaluateBatchResponse):
         if answer.HasField("status"):
             metrics.request_rejected(rejection_reason(answer.status))
-            return
-        decision = answer.decision
-    else:
-        return
-    metrics.decision_given(decision.role)
+        elif answer.results:
+            for result in answer.results:
+                if result.HasField("status"):
+                    metrics.request_rejected(rejection_reason(result.status))
+                else:
+                    metrics.decision_given(result.decision.role)
+        else:
+            metrics.decision_given(answer.decision.role)
 
 
 Unary = Callable[[Any, grpc.ServicerContext], object]

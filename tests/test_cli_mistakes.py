@@ -308,9 +308,10 @@ class TestOptionsAnywhere:
         assert json.loads(done.stdout)["roleText"].startswith("Undetermined")
 
     def test_json_is_refused_for_a_command_that_prints_no_json(self, server_address: str) -> None:
-        """`rules --json` says only evaluate prints JSON, rather than printing text to a JSON reader."""
+        """`rules --json` says which commands print JSON, rather than printing text to a JSON reader."""
         done = _run(server_address, "rules", "--json")
-        assert done.returncode == 2 and done.stderr.strip() == "--json: alleen `rolwijzer evaluate` drukt JSON af"
+        assert done.returncode == 2
+        assert done.stderr.strip() == "--json: alleen `rolwijzer evaluate`, `facts` en `rules diff` drukken JSON af"
 
 
 class TestDateReleaseCaseReference:

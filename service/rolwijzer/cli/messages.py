@@ -30,7 +30,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "bijvoorbeeld:\n{example}",
         # --date, --release, --json
         "bad_date": "--date {text!r}: geen datum; schrijf JJJJ-MM-DD, bijvoorbeeld --date 2027-03-01",
-        "json_only_evaluate": "--json: alleen `rolwijzer evaluate` drukt JSON af",
+        "json_only_evaluate": "--json: alleen `rolwijzer evaluate`, `facts` en `rules diff` drukken JSON af",
+        "rules_diff_usage": "`rolwijzer rules {given}`: schrijf `rolwijzer rules diff A B` met twee versies, "
+        "bijvoorbeeld `rolwijzer rules diff 2.0.0 2.1.0`",
         # rolwijzer test
         "no_scenarios": "geen scenario's gevonden in {paths}: geef scenariobestanden (*.yaml met `scenarios:`) of een "
         "map waarin ze staan",
@@ -80,7 +82,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "file_no_facts": "{path}: no `facts:`. A situation file puts the facts under `facts:`, for example:\n{example}",
         "file_facts_not_mapping": "{path}: `facts:` holds no list of facts (name: value), for example:\n{example}",
         "bad_date": "--date {text!r}: not a date; write YYYY-MM-DD, for example --date 2027-03-01",
-        "json_only_evaluate": "--json: only `rolwijzer evaluate` prints JSON",
+        "json_only_evaluate": "--json: only `rolwijzer evaluate`, `facts` and `rules diff` print JSON",
+        "rules_diff_usage": "`rolwijzer rules {given}`: write `rolwijzer rules diff A B` with two versions, for "
+        "example `rolwijzer rules diff 2.0.0 2.1.0`",
         "no_scenarios": "no scenarios found in {paths}: give scenario files (*.yaml with `scenarios:`) or a folder "
         "that holds them",
         "no_such_path": "{path}: no such file or folder",

@@ -6,6 +6,7 @@ wrapped or truncated, no box drawing and no colour, so that paths, ids, roles an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from rich.console import Console, Group
@@ -25,6 +26,7 @@ WORDS = {
         "flags": "Signalen",
         "missing": "Nog te vragen (meest bepalend eerst)",
         "fired": "Toegepaste regels",
+        "fired_combinations": "Toegepaste regels (in {count} doorgerekende combinaties; niet alle samen)",
         "code": "Code",
         "meaning": "Betekenis",
         "sources": "Bronnen",
@@ -59,6 +61,7 @@ WORDS = {
         "flags": "Flags",
         "missing": "Still to ask (most decisive first)",
         "fired": "Rules applied",
+        "fired_combinations": "Rules applied (in {count} combinations worked through; not all together)",
         "code": "Code",
         "meaning": "Meaning",
         "sources": "Sources",
@@ -85,6 +88,37 @@ WORDS = {
         "stop": "done: stop asking",
     },
 }
+
+
+# The stages as the rule files name them, as a reader of the report says them. The rule files use short English
+# tags ("H-enumeration", "B-context"); only the letter is the stage's name in the documentation.
+STAGES = {
+    "nl": {"H-enumeration": "H (opsomming)", "B-context": "B (context)"},
+    "en": {"H-enumeration": "H (enumeration)", "B-context": "B (context)"},
+}
+
+
+def stage_name(stage: str, language: str) -> str:
+    """A stage tag of the rule files as a reader says it: `H-enumeration` is "H (opsomming)"."""
+    return STAGES.get(language, STAGES["nl"]).get(stage, stage)
+
+
+def fired_heading(decision: pb.Decision, w: dict[str, str]) -> str:
+    """The heading of the rules applied; with unknowns they fired in different combinations, never all together."""
+    count = decision.combinations_evaluated
+    return w["fired_combinations"].format(count=count) if count > 1 else w["fired"]
+
+
+# A title that is a seed file's name, or ends in one: superseded releases (1.0.0, 1.1.0) name their sources
+# "Organisation — title (seed 001_a381be725bee7cce.txt)" and cannot be corrected (releases are immutable).
+_SEED_SUFFIX = re.compile(r"\s*\(seed [^()]*\.txt\)\s*$")
+_FILE_NAME = re.compile(r"^[\w.-]+\.(txt|md|pdf|html?|ya?ml)$")
+
+
+def source_title(title: str) -> str:
+    """A source's title as a reader needs it: without a seed file's name; empty when it is nothing but a file name."""
+    cleaned = _SEED_SUFFIX.sub("", title).strip()
+    return "" if _FILE_NAME.match(cleaned) else cleaned
 
 
 def words(language: str) -> dict[str, str]:
@@ -116,7 +150,7 @@ def print_decision(
     w = words(language)
     facts = catalogue or {}
     if not console.is_terminal:
-        _print_decision_plain(console, decision, w, facts)
+        _print_decision_plain(console, decision, w, facts, language)
         return
     heading = Text(decision.role, style="bold magenta", justify="center")
     lines: list[Text | Table] = [heading, Text(decision.role_text, justify="center")]
@@ -146,13 +180,16 @@ def print_decision(
         console.print(table)
     if decision.defaulted_facts:
         console.print(Text(f"{w['defaulted']}: {', '.join(decision.defaulted_facts)}", style="dim"))
-    table = Table(title=w["fired"], title_justify="left", expand=True, show_header=False)
+    table = Table(title=fired_heading(decision, w), title_justify="left", expand=True, show_header=False)
     table.add_column("", no_wrap=True)
     table.add_column(w["explanation"], ratio=1)
     for rule in decision.fired_rules:
         right = Text(rule.explanation)
         right.append(f"\n{_sources(rule.citations)}", style="dim")
-        table.add_row(Text(rule.rule_id, style="bold") + Text(f"\n{w['stage']} {rule.stage}", style="dim"), right)
+        table.add_row(
+            Text(rule.rule_id, style="bold") + Text(f"\n{w['stage']} {stage_name(rule.stage, language)}", style="dim"),
+            right,
+        )
     console.print(table)
 
 
@@ -186,7 +223,11 @@ def answers(values: Sequence[str], fact: pb.FactDescription | None, w: dict[str,
 
 
 def _print_decision_plain(
-    console: Console, decision: pb.Decision, w: dict[str, str], facts: Mapping[str, pb.FactDescription]
+    console: Console,
+    decision: pb.Decision,
+    w: dict[str, str],
+    facts: Mapping[str, pb.FactDescription],
+    language: str,
 ) -> None:
     ref = decision.rule_set
     lines = [f"{w['role']}: {decision.role}"]
@@ -225,9 +266,10 @@ def _print_decision_plain(
             lines.append(f"  {question.fact}{marker} — {_flat(question.question)}{shown}")
     if decision.defaulted_facts:
         lines.append(f"{w['defaulted']}: {', '.join(decision.defaulted_facts)}")
-    lines.append(f"{w['fired']}:")
+    lines.append(f"{fired_heading(decision, w)}:")
     for rule in decision.fired_rules:
-        lines.append(f"  {rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}{_plain_sources(rule.citations, w)}")
+        stage = stage_name(rule.stage, language)
+        lines.append(f"  {rule.rule_id} ({stage}) — {_flat(rule.explanation)}{_plain_sources(rule.citations, w)}")
     for line in lines:
         print_line(console, line)
 
@@ -280,12 +322,12 @@ def print_rule(console: Console, rule: pb.RuleDescription, language: str) -> Non
     if not console.is_terminal:
         lines = [
             rule.rule_id,
-            f"{w['stage']}: {rule.stage}",
+            f"{w['stage']}: {stage_name(rule.stage, language)}",
             f"{w['explanation']}: {_flat(rule.explanation)}",
             f"{w['condition']}: {_flat(rule.condition)}",
             f"{w['conclusion']}: {_flat(rule.conclusion)}",
             f"{w['sources']}:",
-            *(f"  {c.reference} ({_flat(c.title)})" if c.title else f"  {c.reference}" for c in rule.citations),
+            *(_plain_citation(c) for c in rule.citations),
         ]
         if rule.note:
             lines.append(f"{w['note']}: {_flat(rule.note)}")
@@ -295,14 +337,19 @@ def print_rule(console: Console, rule: pb.RuleDescription, language: str) -> Non
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    table.add_row(w["stage"], Text(rule.stage))
+    table.add_row(w["stage"], Text(stage_name(rule.stage, language)))
     table.add_row(w["explanation"], Text(rule.explanation))
     table.add_row(w["condition"], Text(rule.condition))
     table.add_row(w["conclusion"], Text(rule.conclusion))
-    table.add_row(w["sources"], Text("\n".join(f"{c.reference}  ({c.title})" for c in rule.citations)))
+    table.add_row(w["sources"], Text("\n".join(_plain_citation(c).strip() for c in rule.citations)))
     if rule.note:
         table.add_row(w["note"], Text(rule.note))
     console.print(Panel(table, title=Text(rule.rule_id, style="bold"), title_align="left"))
+
+
+def _plain_citation(citation: pb.Citation) -> str:
+    title = source_title(citation.title)
+    return f"  {citation.reference} ({_flat(title)})" if title else f"  {citation.reference}"
 
 
 def print_rules(console: Console, rules: Iterable[pb.RuleDescription], language: str) -> None:
@@ -310,12 +357,12 @@ def print_rules(console: Console, rules: Iterable[pb.RuleDescription], language:
     w = words(language)
     if not console.is_terminal:
         for rule in rules:
-            print_line(console, f"{rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}")
+            print_line(console, f"{rule.rule_id} ({stage_name(rule.stage, language)}) — {_flat(rule.explanation)}")
         return
     table = Table(expand=True)
     table.add_column(w["stage"], no_wrap=True)
     table.add_column("", no_wrap=True, style="bold")
     table.add_column(w["explanation"], ratio=1)
     for rule in rules:
-        table.add_row(Text(rule.stage), Text(rule.rule_id), Text(rule.explanation))
+        table.add_row(Text(stage_name(rule.stage, language)), Text(rule.rule_id), Text(rule.explanation))
     console.print(table)

@@ -26,7 +26,7 @@ WORDS = {
         "flags": "Signalen",
         "missing": "Nog te vragen (meest bepalend eerst)",
         "fired": "Toegepaste regels",
-        "fired_combinations": "Toegepaste regels (in {count} doorgerekende combinaties; niet alle samen)",
+        "fired_combinations": "Toegepaste regels (in {count} doorgerekende combinaties; niet noodzakelijk alle samen)",
         "code": "Code",
         "meaning": "Betekenis",
         "sources": "Bronnen",
@@ -61,7 +61,7 @@ WORDS = {
         "flags": "Flags",
         "missing": "Still to ask (most decisive first)",
         "fired": "Rules applied",
-        "fired_combinations": "Rules applied (in {count} combinations worked through; not all together)",
+        "fired_combinations": "Rules applied (in {count} combinations worked through; not necessarily all together)",
         "code": "Code",
         "meaning": "Meaning",
         "sources": "Sources",
@@ -104,7 +104,11 @@ def stage_name(stage: str, language: str) -> str:
 
 
 def fired_heading(decision: pb.Decision, w: dict[str, str]) -> str:
-    """The heading of the rules applied; with unknowns they fired in different combinations, never all together."""
+    """The heading of the rules applied; with unknowns each fired in some of the combinations worked through.
+
+    The decision does not say which rules fired together (R6b, R6c and R6d exclude one another), nor whether the
+    combinations agreed, so the heading says only that they need not have fired together.
+    """
     count = decision.combinations_evaluated
     return w["fired_combinations"].format(count=count) if count > 1 else w["fired"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 from support import CHEAP_FACTS, CURRENT_RELEASE, SCENARIOS
 from test_cli import CLI, NARROW, cli_env
@@ -192,3 +193,17 @@ class TestReadableForALawyer:
         assert lines[0].startswith("goed  examples.yaml:")
         assert "regeldekking:" in lines and any(line.startswith("toegepaste regels: ") for line in lines)
         assert "gevuurd" not in done.stdout and "passed" not in done.stdout
+
+
+class TestAuditInTheChosenLanguage:
+    """`rolwijzer audit` speaks Dutch by default, as every other command (it needs no server)."""
+
+    def test_new_key_and_a_missing_log(self, tmp_path: Path) -> None:
+        key = tmp_path / "audit.key"
+        done = _run("127.0.0.1:1", "audit", "new-key", str(key))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"{key}: nieuwe auditsleutel ")
+        missing = _run("127.0.0.1:1", "audit", "replay", str(tmp_path / "nothing.jsonl"))
+        assert missing.returncode == 2 and missing.stderr.strip().endswith("nothing.jsonl: bestand bestaat niet")
+        english = _run("127.0.0.1:1", "--lang", "en", "audit", "verify", str(tmp_path / "nothing.jsonl"))
+        assert english.returncode == 2 and english.stderr.strip().endswith("nothing.jsonl: no such file")

@@ -209,10 +209,10 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         if args.command == "audit":
             if args.audit_command == "verify":
-                return audit_cmd.run_verify(args.files, args.key_file, args.expect_shutdown, console)
+                return audit_cmd.run_verify(args.files, args.key_file, args.expect_shutdown, console, args.lang)
             if args.audit_command == "new-key":
-                return audit_cmd.run_new_key(args.file, console)
-            return audit_cmd.run_replay(args.file, args.rules, console)
+                return audit_cmd.run_new_key(args.file, console, args.lang)
+            return audit_cmd.run_replay(args.file, args.rules, console, args.lang)
         if args.json and args.command not in ("evaluate", "facts") and not (args.command == "rules" and args.diff):
             raise CliError(EXIT_BAD_INPUT, say(args.lang, "json_only_evaluate"))
         channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key), args.lang)

@@ -66,6 +66,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pick_hint_arrows": "(kies met de pijltjestoetsen, dan Enter)",
         "save_prompt": "Opslaan als scenario? Bestandsnaam (leeg = niet opslaan)",
         "stopped": "gestopt",
+        # rolwijzer audit (the lines of `audit verify` come from rolwijzer.audit_verify, in English)
+        "audit_shutdown_needs_key": "--expect-shutdown heeft --key-file nodig: alleen een verzegeld controlepunt "
+        "bewijst het",
+        "audit_cannot_create": "kan {path} niet aanmaken: {reason}",
+        "audit_new_key": "{path}: nieuwe auditsleutel {key_id}; bewaar een kopie waar de lezers van het log niet "
+        "kunnen schrijven",
+        "audit_cannot_load": "kan de regels in {rules} niet laden: {reason}",
+        "audit_line": "regel {number} ({decision_id})",
+        "audit_replay_summary": "{replayed} opnieuw beslist, {differing} zouden nu anders uitvallen, {skipped} "
+        "zonder feiten (niet opnieuw te beslissen)",
+        "audit_unreadable": "onleesbaar record: {reason}",
+        "audit_cannot_decide": "kan niet opnieuw beslist worden: {reason}",
+        "audit_change": "{field}: was {before}, nu {now}",
+        "audit_no_file": "{path}: bestand bestaat niet",
     },
     "en": {
         "fact_form": "--fact {argument!r}: write it as name=value, for example tasks=household",
@@ -114,6 +128,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pick_hint_arrows": "(use the arrow keys, then Enter)",
         "save_prompt": "Save as a scenario? File name (empty = do not save)",
         "stopped": "stopped",
+        "audit_shutdown_needs_key": "--expect-shutdown needs --key-file: only a sealed checkpoint proves it",
+        "audit_cannot_create": "cannot create {path}: {reason}",
+        "audit_new_key": "{path}: new audit key {key_id}; keep a copy where the log's readers cannot write",
+        "audit_cannot_load": "cannot load the rules in {rules}: {reason}",
+        "audit_line": "line {number} ({decision_id})",
+        "audit_replay_summary": "{replayed} replayed, {differing} would now differ, {skipped} without facts "
+        "(not replayable)",
+        "audit_unreadable": "unreadable record: {reason}",
+        "audit_cannot_decide": "cannot be decided again: {reason}",
+        "audit_change": "{field}: was {before}, now {now}",
+        "audit_no_file": "{path}: no such file",
     },
 }
 

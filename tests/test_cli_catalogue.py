@@ -207,3 +207,21 @@ class TestAuditInTheChosenLanguage:
         assert missing.returncode == 2 and missing.stderr.strip().endswith("nothing.jsonl: bestand bestaat niet")
         english = _run("127.0.0.1:1", "--lang", "en", "audit", "verify", str(tmp_path / "nothing.jsonl"))
         assert english.returncode == 2 and english.stderr.strip().endswith("nothing.jsonl: no such file")
+
+
+class TestConditions:
+    """A condition is written as the rule files write it; `explain` adds the questions and answers it names."""
+
+    def test_explain_names_the_facts_of_the_condition_with_their_questions(self, server_address: str) -> None:
+        done = _run(server_address, "explain", "R3", "--date", DAY)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        start = lines.index("Gevraagde feiten:")
+        assert lines[start - 1].startswith("Voorwaarde: relation_to_beneficiary is none and ")
+        assert lines[start + 1] == (
+            "  relation_to_beneficiary — Welke relatie had de helper al met de cliënt voordat de hulp begon? "
+            "(none = geen eerdere relatie)"
+        )
+        assert any(
+            line.startswith("  initiative — Op wiens verzoek helpt de helper? (care_org_request = ") for line in lines
+        )

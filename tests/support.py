@@ -19,7 +19,6 @@ RULES = RULES_ROOT / "informele-zorg" / CURRENT_RELEASE
 RELEASES = ("1.0.0", "1.1.0", "2.0.0", CURRENT_RELEASE)
 SUPERSEDED = RELEASES[:-1]
 SCENARIOS = REPO / "tests" / "scenarios"
-SHARED_EXAMPLES = REPO.parent / "shared" / "examples" / "scenarios.yaml"
 
 
 def request(

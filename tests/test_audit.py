@@ -158,7 +158,7 @@ class TestReplay:
         """With --audit-include-facts every record is replayed and none differs."""
         path = tmp_path / "decisions.jsonl"
         _decide_all(holder, AuditConfig(path, include_facts=True), rule_set, 52)
-        done = _cli("replay", str(path), "--rules", str(RULES_ROOT))
+        done = _cli("replay", str(path), "--rules", str(RULES_ROOT), env={"ROLWIJZER_LANG": "en"})
         assert done.returncode == 0, done.stdout
         assert "52 replayed, 0 would now differ, 0 without facts" in done.stdout
 
@@ -173,7 +173,7 @@ class TestReplay:
         record["role"] = "OVERIG_DERDE"
         lines[0] = json.dumps(record) + "\n"
         path.write_text("".join(lines))
-        done = _cli("replay", str(path), "--rules", str(RULES_ROOT))
+        done = _cli("replay", str(path), "--rules", str(RULES_ROOT), env={"ROLWIJZER_LANG": "en"})
         assert done.returncode == 1
         assert "line 1" in done.stdout and "role: was OVERIG_DERDE" in done.stdout
 
@@ -183,7 +183,7 @@ class TestReplay:
         """Without --audit-include-facts nothing can be replayed, and the command says so."""
         path = tmp_path / "decisions.jsonl"
         _decide_all(holder, AuditConfig(path), rule_set, 2)
-        done = _cli("replay", str(path), "--rules", str(RULES_ROOT))
+        done = _cli("replay", str(path), "--rules", str(RULES_ROOT), env={"ROLWIJZER_LANG": "en"})
         assert done.returncode == 0 and "0 replayed, 0 would now differ, 2 without facts" in done.stdout
 
 

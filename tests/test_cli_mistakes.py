@@ -226,8 +226,8 @@ class TestClosedPipe:
             os.close(writer)
 
     def test_head_gets_its_line_and_nothing_complains(self, server_address: str) -> None:
-        """`rolwijzer rules | head -n 1` in a shell: one rule line on stdout, nothing on stderr."""
-        command = f"{shlex.join([*CLI, '--server', server_address, 'rules'])} | head -n 1"
+        """`rolwijzer rules | head -n 2` in a shell: the release and one rule line on stdout, nothing on stderr."""
+        command = f"{shlex.join([*CLI, '--server', server_address, 'rules'])} | head -n 2"
         done = subprocess.run(
             ["bash", "-o", "pipefail", "-c", command],
             capture_output=True,
@@ -238,7 +238,8 @@ class TestClosedPipe:
         )
         assert done.stderr == ""
         assert done.returncode in (0, 141), "141 when head left before the last line was written"
-        assert len(done.stdout.splitlines()) == 1 and done.stdout.startswith("A1-")
+        lines = done.stdout.splitlines()
+        assert len(lines) == 2 and lines[0].startswith("Regelset: ") and lines[1].startswith("A1-")
 
 
 class TestPossibleAnswers:
@@ -308,9 +309,10 @@ class TestOptionsAnywhere:
         assert json.loads(done.stdout)["roleText"].startswith("Undetermined")
 
     def test_json_is_refused_for_a_command_that_prints_no_json(self, server_address: str) -> None:
-        """`rules --json` says only evaluate prints JSON, rather than printing text to a JSON reader."""
+        """`rules --json` says which commands print JSON, rather than printing text to a JSON reader."""
         done = _run(server_address, "rules", "--json")
-        assert done.returncode == 2 and done.stderr.strip() == "--json: alleen `rolwijzer evaluate` drukt JSON af"
+        assert done.returncode == 2
+        assert done.stderr.strip() == "--json: alleen `rolwijzer evaluate`, `facts` en `rules diff` drukken JSON af"
 
 
 class TestDateReleaseCaseReference:

@@ -18,35 +18,40 @@ from rolwijzer.audit_file import read_records
 from rolwijzer.audit_keys import AuditKey, AuditKeyError, write_new_key
 from rolwijzer.audit_verify import verify_files
 from rolwijzer.cli.client import EXIT_BAD_INPUT, EXIT_FAILED, CliError
+from rolwijzer.cli.messages import say
 from rolwijzer.cli.render import print_line
 from rolwijzer.engine import Engine, EvaluationError, InvalidFacts, NoRuleSetInForce, UnknownVersion
 from rolwijzer.rules import RuleSetError, load_rule_sets
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 
-def run_verify(paths: list[Path], key_file: Path | None, expect_shutdown: bool, console: Console) -> int:
+def run_verify(
+    paths: list[Path], key_file: Path | None, expect_shutdown: bool, console: Console, language: str = "nl"
+) -> int:
     """Print every problem, note and the anchoring of each file, one line each; exit 1 when there is a problem.
 
     Several files are checked as one chain, oldest first (a log and the files it was rotated into).
     """
     for path in paths:
-        _require(path)
+        _require(path, language)
     key = _key(key_file) if key_file is not None else None
     if expect_shutdown and key is None:
-        raise CliError(EXIT_BAD_INPUT, "--expect-shutdown needs --key-file: only a sealed checkpoint proves it")
+        raise CliError(EXIT_BAD_INPUT, say(language, "audit_shutdown_needs_key"))
     report = verify_files(paths, key, expect_shutdown)
     for line in report.lines:
         print_line(console, line)
     return EXIT_FAILED if report.problems else 0
 
 
-def run_new_key(path: Path, console: Console) -> int:
+def run_new_key(path: Path, console: Console, language: str = "nl") -> int:
     """Create a key file (readable by its owner only) for `rolwijzer-server --audit-key-file`."""
     try:
         key = write_new_key(path)
     except OSError as err:
-        raise CliError(EXIT_BAD_INPUT, f"cannot create {path}: {err.strerror or err}") from None
-    print_line(console, f"{path}: new audit key {key.key_id}; keep a copy where the log's readers cannot write")
+        raise CliError(
+            EXIT_BAD_INPUT, say(language, "audit_cannot_create", path=path, reason=err.strerror or err)
+        ) from None
+    print_line(console, say(language, "audit_new_key", path=path, key_id=key.key_id))
     return 0
 
 
@@ -57,13 +62,13 @@ def _key(path: Path) -> AuditKey:
         raise CliError(EXIT_BAD_INPUT, str(err)) from None
 
 
-def run_replay(path: Path, rules: Path, console: Console) -> int:
+def run_replay(path: Path, rules: Path, console: Console, language: str = "nl") -> int:
     """Decide again every record that holds its facts, with the version it names; report what would differ."""
-    _require(path)
+    _require(path, language)
     try:
         engine = Engine(load_rule_sets(rules))
     except RuleSetError as err:
-        raise CliError(EXIT_BAD_INPUT, f"cannot load the rules in {rules}: {err}") from None
+        raise CliError(EXIT_BAD_INPUT, say(language, "audit_cannot_load", rules=rules, reason=err)) from None
     replayed = skipped = differing = 0
     try:
         for number, record, _ in read_records(path):
@@ -73,17 +78,19 @@ def run_replay(path: Path, rules: Path, console: Console) -> int:
                 skipped += 1
                 continue
             replayed += 1
-            changes = _replay(engine, record)
+            changes = _replay(engine, record, language)
             if changes:
                 differing += 1
-                print_line(console, f"line {number} ({record.get('decision_id')}): " + "; ".join(changes))
+                where = say(language, "audit_line", number=number, decision_id=record.get("decision_id"))
+                print_line(console, f"{where}: " + "; ".join(changes))
     finally:
         engine.close()
-    print_line(console, f"{replayed} replayed, {differing} would now differ, {skipped} without facts (not replayable)")
+    summary = say(language, "audit_replay_summary", replayed=replayed, differing=differing, skipped=skipped)
+    print_line(console, summary)
     return EXIT_FAILED if differing else 0
 
 
-def _replay(engine: Engine, record: dict[str, object]) -> list[str]:
+def _replay(engine: Engine, record: dict[str, object], language: str) -> list[str]:
     rule_set = record.get("rule_set")
     version = rule_set.get("version") if isinstance(rule_set, dict) else None
     try:
@@ -91,9 +98,9 @@ def _replay(engine: Engine, record: dict[str, object]) -> list[str]:
         day = dt.date.fromisoformat(str(record["reference_date"]))
         decision = engine.evaluate(facts_from_proto(facts), engine.select(day, str(version)))
     except (json_format.ParseError, ValueError, KeyError) as err:
-        return [f"unreadable record: {err}"]
+        return [say(language, "audit_unreadable", reason=err)]
     except (UnknownVersion, NoRuleSetInForce, InvalidFacts, EvaluationError) as err:
-        return [f"cannot be decided again: {err}"]
+        return [say(language, "audit_cannot_decide", reason=err)]
     now: dict[str, object] = {
         "role": decision.role,
         "volunteer_deployer": decision.volunteer_deployer,
@@ -107,10 +114,10 @@ def _replay(engine: Engine, record: dict[str, object]) -> list[str]:
         if isinstance(before, list):
             before = sorted(str(v) for v in before)
         if before != value:
-            changes.append(f"{key}: was {before}, now {value}")
+            changes.append(say(language, "audit_change", field=key, before=before, now=value))
     return changes
 
 
-def _require(path: Path) -> None:
+def _require(path: Path, language: str) -> None:
     if not path.is_file():
-        raise CliError(EXIT_BAD_INPUT, f"{path}: no such file")
+        raise CliError(EXIT_BAD_INPUT, say(language, "audit_no_file", path=path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from rich.console import Console
 
 from rolwijzer.api.server import DEFAULT_RULES
 from rolwijzer.cli import ask, audit_cmd, impact, suite
+from rolwijzer.cli import catalogue as catalogue_cmd
+from rolwijzer.cli.catalogue import print_release
 from rolwijzer.cli.client import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -101,9 +104,28 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="also write one row per situation here (CSV when it ends in .csv, else JSON)"
     )
 
-    explain = commands.add_parser("explain", parents=[after], help="explain one rule")
+    # Which release `rules`, `explain` and `facts` describe: the one in force on --date, or the pinned --release.
+    which = argparse.ArgumentParser(add_help=False)
+    which.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="describe the release in force on this date (default: the server's today)"
+    )
+    which.add_argument("--release", metavar="VERSION", help="describe this release (any loaded one, also superseded)")
+    explain = commands.add_parser("explain", parents=[after, which], help="explain one rule")
     explain.add_argument("rule_id")
-    commands.add_parser("rules", parents=[after], help="list the rules by stage")
+    rules = commands.add_parser(
+        "rules",
+        parents=[after, which],
+        help="list the rules by stage; `rules diff A B`: what differs between releases A and B",
+        usage="rolwijzer rules [--date YYYY-MM-DD | --release VERSION]\n       rolwijzer rules diff A B [--json]",
+    )
+    rules.add_argument(
+        "diff", nargs="*", metavar="diff A B", help="compare release A with release B (rules, parameters, codes, texts)"
+    )
+    commands.add_parser(
+        "facts",
+        parents=[after, which],
+        help="the facts catalogue: every question with its answers, default, unit, ★ and follow-up",
+    )
 
     audit = commands.add_parser("audit", help="check or replay a decision log (local; no server needed)")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -167,7 +189,10 @@ def _global_options(parser: argparse.ArgumentParser, everywhere: bool) -> None:
         help=f"language of the texts and messages (env ROLWIJZER_LANG; default {language})",
     )
     parser.add_argument(
-        "--json", action="store_true", default=default(False), help="evaluate: print the decision as proto JSON"
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="evaluate: print the decision as proto JSON; facts, rules diff: print them as JSON",
     )
 
 
@@ -203,11 +228,11 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         if args.command == "audit":
             if args.audit_command == "verify":
-                return audit_cmd.run_verify(args.files, args.key_file, args.expect_shutdown, console)
+                return audit_cmd.run_verify(args.files, args.key_file, args.expect_shutdown, console, args.lang)
             if args.audit_command == "new-key":
-                return audit_cmd.run_new_key(args.file, console)
-            return audit_cmd.run_replay(args.file, args.rules, console)
-        if args.json and args.command != "evaluate":
+                return audit_cmd.run_new_key(args.file, console, args.lang)
+            return audit_cmd.run_replay(args.file, args.rules, console, args.lang)
+        if args.json and args.command not in ("evaluate", "facts") and not (args.command == "rules" and args.diff):
             raise CliError(EXIT_BAD_INPUT, say(args.lang, "json_only_evaluate"))
         channel, stub = connect(args.server, ClientTls(args.ca, args.cert, args.key), args.lang)
         with channel:
@@ -223,9 +248,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: Console) -> int:
     language = args.lang
-    base = _decision_request(args) if args.command in ("evaluate", "ask") else pb.EvaluateRequest(language=language)
-    # The catalogue (questions, answers, labels) of the release that will decide: the pinned one, or the one in
-    # force on the date.
+    if args.command == "rules" and args.diff:
+        return _diff(args, stub, console)
+    base = _decision_request(args)
+    # The catalogue (questions, answers, labels) of the release that will decide, or that `rules`, `explain` and
+    # `facts` describe: the pinned one, or the one in force on the date.
     describe = pb.DescribeRuleSetRequest(language=language)
     if base.rule_set_version:
         describe.version = base.rule_set_version
@@ -251,8 +278,16 @@ def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: 
         rule = next((r for r in described.rules if r.rule_id == args.rule_id), None)
         if rule is None:
             raise CliError(EXIT_BAD_INPUT, say(language, "no_rule", rule_id=args.rule_id))
-        print_rule(console, rule, language)
+        print_release(console, described.rule_set, language)
+        print_rule(console, rule, language, described.facts)
         return 0
+    if args.command == "facts":
+        if args.json:
+            print(catalogue_cmd.facts_json(described))
+        else:
+            catalogue_cmd.print_facts(console, described, language)
+        return 0
+    print_release(console, described.rule_set, language)
     print_rules(console, described.rules, language)
     return 0
 
@@ -276,12 +311,40 @@ def _impact(
     return 0
 
 
+def _diff(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: Console) -> int:
+    """`rolwijzer rules diff A B`: both releases by version, then what differs, for legal review."""
+    language = args.lang
+    if len(args.diff) != 3 or args.diff[0] != "diff":
+        raise CliError(EXIT_BAD_INPUT, say(language, "rules_diff_usage", given=" ".join(args.diff)))
+    a, b = (
+        call(stub.DescribeRuleSet, pb.DescribeRuleSetRequest(version=v, language=language), args.server, language)
+        for v in args.diff[1:]
+    )
+    found = catalogue_cmd.diff(a, b, language)
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        catalogue_cmd.print_diff(console, a, b, found, language)
+    return 0
+
+
 def _decision_request(args: argparse.Namespace) -> pb.EvaluateRequest:
     """What every evaluation of this command carries besides the facts: language, date, release, case reference.
 
     Raises:
         CliError: --date is not a date (exit code 2).
     """
+    # rules, explain and facts take --date and --release only.
+    if args.command not in ("evaluate", "ask"):
+        request = pb.EvaluateRequest(language=args.lang, rule_set_version=getattr(args, "release", None) or "")
+        if getattr(args, "date", None) is not None:
+            day = _date(args.date, args.lang)
+            request.reference_date.year, request.reference_date.month, request.reference_date.day = (
+                day.year,
+                day.month,
+                day.day,
+            )
+        return request
     # The full view: follow-up facts for `ask` to go on with and for `evaluate` to show under their own heading.
     request = pb.EvaluateRequest(
         language=args.lang,

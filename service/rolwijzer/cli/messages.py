@@ -30,7 +30,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "bijvoorbeeld:\n{example}",
         # --date, --release, --json
         "bad_date": "--date {text!r}: geen datum; schrijf JJJJ-MM-DD, bijvoorbeeld --date 2027-03-01",
-        "json_only_evaluate": "--json: alleen `rolwijzer evaluate` drukt JSON af",
+        "json_only_evaluate": "--json: alleen `rolwijzer evaluate`, `facts` en `rules diff` drukken JSON af",
+        "rules_diff_usage": "`rolwijzer rules {given}`: schrijf `rolwijzer rules diff A B` met twee versies, "
+        "bijvoorbeeld `rolwijzer rules diff 2.0.0 2.1.0`",
         # rolwijzer test
         "no_scenarios": "geen scenario's gevonden in {paths}: geef scenariobestanden (*.yaml met `scenarios:`) of een "
         "map waarin ze staan",
@@ -64,6 +66,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pick_hint_arrows": "(kies met de pijltjestoetsen, dan Enter)",
         "save_prompt": "Opslaan als scenario? Bestandsnaam (leeg = niet opslaan)",
         "stopped": "gestopt",
+        # rolwijzer audit (the lines of `audit verify` come from rolwijzer.audit_verify, in English)
+        "audit_shutdown_needs_key": "--expect-shutdown heeft --key-file nodig: alleen een verzegeld controlepunt "
+        "bewijst het",
+        "audit_cannot_create": "kan {path} niet aanmaken: {reason}",
+        "audit_new_key": "{path}: nieuwe auditsleutel {key_id}; bewaar een kopie waar de lezers van het log niet "
+        "kunnen schrijven",
+        "audit_cannot_load": "kan de regels in {rules} niet laden: {reason}",
+        "audit_line": "regel {number} ({decision_id})",
+        "audit_replay_summary": "{replayed} opnieuw beslist, {differing} zouden nu anders uitvallen, {skipped} "
+        "zonder feiten (niet opnieuw te beslissen)",
+        "audit_unreadable": "onleesbaar record: {reason}",
+        "audit_cannot_decide": "kan niet opnieuw beslist worden: {reason}",
+        "audit_change": "{field}: was {before}, nu {now}",
+        "audit_no_file": "{path}: bestand bestaat niet",
     },
     "en": {
         "fact_form": "--fact {argument!r}: write it as name=value, for example tasks=household",
@@ -80,7 +96,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "file_no_facts": "{path}: no `facts:`. A situation file puts the facts under `facts:`, for example:\n{example}",
         "file_facts_not_mapping": "{path}: `facts:` holds no list of facts (name: value), for example:\n{example}",
         "bad_date": "--date {text!r}: not a date; write YYYY-MM-DD, for example --date 2027-03-01",
-        "json_only_evaluate": "--json: only `rolwijzer evaluate` prints JSON",
+        "json_only_evaluate": "--json: only `rolwijzer evaluate`, `facts` and `rules diff` print JSON",
+        "rules_diff_usage": "`rolwijzer rules {given}`: write `rolwijzer rules diff A B` with two versions, for "
+        "example `rolwijzer rules diff 2.0.0 2.1.0`",
         "no_scenarios": "no scenarios found in {paths}: give scenario files (*.yaml with `scenarios:`) or a folder "
         "that holds them",
         "no_such_path": "{path}: no such file or folder",
@@ -110,6 +128,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pick_hint_arrows": "(use the arrow keys, then Enter)",
         "save_prompt": "Save as a scenario? File name (empty = do not save)",
         "stopped": "stopped",
+        "audit_shutdown_needs_key": "--expect-shutdown needs --key-file: only a sealed checkpoint proves it",
+        "audit_cannot_create": "cannot create {path}: {reason}",
+        "audit_new_key": "{path}: new audit key {key_id}; keep a copy where the log's readers cannot write",
+        "audit_cannot_load": "cannot load the rules in {rules}: {reason}",
+        "audit_line": "line {number} ({decision_id})",
+        "audit_replay_summary": "{replayed} replayed, {differing} would now differ, {skipped} without facts "
+        "(not replayable)",
+        "audit_unreadable": "unreadable record: {reason}",
+        "audit_cannot_decide": "cannot be decided again: {reason}",
+        "audit_change": "{field}: was {before}, now {now}",
+        "audit_no_file": "{path}: no such file",
     },
 }
 

@@ -6,6 +6,7 @@ wrapped or truncated, no box drawing and no colour, so that paths, ids, roles an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from rich.console import Console, Group
@@ -25,6 +26,7 @@ WORDS = {
         "flags": "Signalen",
         "missing": "Nog te vragen (meest bepalend eerst)",
         "fired": "Toegepaste regels",
+        "fired_combinations": "Toegepaste regels (in {count} doorgerekende combinaties; niet noodzakelijk alle samen)",
         "code": "Code",
         "meaning": "Betekenis",
         "sources": "Bronnen",
@@ -39,6 +41,7 @@ WORDS = {
         "dont_know": "weet niet",
         "number_or": "een getal, of",
         "condition": "Voorwaarde",
+        "condition_facts": "Gevraagde feiten",
         "conclusion": "Conclusie",
         "note": "Noot",
         "a_number": "een getal",
@@ -59,6 +62,7 @@ WORDS = {
         "flags": "Flags",
         "missing": "Still to ask (most decisive first)",
         "fired": "Rules applied",
+        "fired_combinations": "Rules applied (in {count} combinations worked through; not necessarily all together)",
         "code": "Code",
         "meaning": "Meaning",
         "sources": "Sources",
@@ -73,6 +77,7 @@ WORDS = {
         "dont_know": "don't know",
         "number_or": "a number, or",
         "condition": "Condition",
+        "condition_facts": "Facts asked",
         "conclusion": "Conclusion",
         "note": "Note",
         "a_number": "a number",
@@ -85,6 +90,41 @@ WORDS = {
         "stop": "done: stop asking",
     },
 }
+
+
+# The stages as the rule files name them, as a reader of the report says them. The rule files use short English
+# tags ("H-enumeration", "B-context"); only the letter is the stage's name in the documentation.
+STAGES = {
+    "nl": {"H-enumeration": "H (opsomming)", "B-context": "B (context)"},
+    "en": {"H-enumeration": "H (enumeration)", "B-context": "B (context)"},
+}
+
+
+def stage_name(stage: str, language: str) -> str:
+    """A stage tag of the rule files as a reader says it: `H-enumeration` is "H (opsomming)"."""
+    return STAGES.get(language, STAGES["nl"]).get(stage, stage)
+
+
+def fired_heading(decision: pb.Decision, w: dict[str, str]) -> str:
+    """The heading of the rules applied; with unknowns each fired in some of the combinations worked through.
+
+    The decision does not say which rules fired together (R6b, R6c and R6d exclude one another), nor whether the
+    combinations agreed, so the heading says only that they need not have fired together.
+    """
+    count = decision.combinations_evaluated
+    return w["fired_combinations"].format(count=count) if count > 1 else w["fired"]
+
+
+# A title that is a seed file's name, or ends in one: superseded releases (1.0.0, 1.1.0) name their sources
+# "Organisation — title (seed 001_a381be725bee7cce.txt)" and cannot be corrected (releases are immutable).
+_SEED_SUFFIX = re.compile(r"\s*\(seed [^()]*\.txt\)\s*$")
+_FILE_NAME = re.compile(r"^[\w.-]+\.(txt|md|pdf|html?|ya?ml)$")
+
+
+def source_title(title: str) -> str:
+    """A source's title as a reader needs it: without a seed file's name; empty when it is nothing but a file name."""
+    cleaned = _SEED_SUFFIX.sub("", title).strip()
+    return "" if _FILE_NAME.match(cleaned) else cleaned
 
 
 def words(language: str) -> dict[str, str]:
@@ -116,7 +156,7 @@ def print_decision(
     w = words(language)
     facts = catalogue or {}
     if not console.is_terminal:
-        _print_decision_plain(console, decision, w, facts)
+        _print_decision_plain(console, decision, w, facts, language)
         return
     heading = Text(decision.role, style="bold magenta", justify="center")
     lines: list[Text | Table] = [heading, Text(decision.role_text, justify="center")]
@@ -146,13 +186,16 @@ def print_decision(
         console.print(table)
     if decision.defaulted_facts:
         console.print(Text(f"{w['defaulted']}: {', '.join(decision.defaulted_facts)}", style="dim"))
-    table = Table(title=w["fired"], title_justify="left", expand=True, show_header=False)
+    table = Table(title=fired_heading(decision, w), title_justify="left", expand=True, show_header=False)
     table.add_column("", no_wrap=True)
     table.add_column(w["explanation"], ratio=1)
     for rule in decision.fired_rules:
         right = Text(rule.explanation)
         right.append(f"\n{_sources(rule.citations)}", style="dim")
-        table.add_row(Text(rule.rule_id, style="bold") + Text(f"\n{w['stage']} {rule.stage}", style="dim"), right)
+        table.add_row(
+            Text(rule.rule_id, style="bold") + Text(f"\n{w['stage']} {stage_name(rule.stage, language)}", style="dim"),
+            right,
+        )
     console.print(table)
 
 
@@ -186,7 +229,11 @@ def answers(values: Sequence[str], fact: pb.FactDescription | None, w: dict[str,
 
 
 def _print_decision_plain(
-    console: Console, decision: pb.Decision, w: dict[str, str], facts: Mapping[str, pb.FactDescription]
+    console: Console,
+    decision: pb.Decision,
+    w: dict[str, str],
+    facts: Mapping[str, pb.FactDescription],
+    language: str,
 ) -> None:
     ref = decision.rule_set
     lines = [f"{w['role']}: {decision.role}"]
@@ -225,9 +272,10 @@ def _print_decision_plain(
             lines.append(f"  {question.fact}{marker} — {_flat(question.question)}{shown}")
     if decision.defaulted_facts:
         lines.append(f"{w['defaulted']}: {', '.join(decision.defaulted_facts)}")
-    lines.append(f"{w['fired']}:")
+    lines.append(f"{fired_heading(decision, w)}:")
     for rule in decision.fired_rules:
-        lines.append(f"  {rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}{_plain_sources(rule.citations, w)}")
+        stage = stage_name(rule.stage, language)
+        lines.append(f"  {rule.rule_id} ({stage}) — {_flat(rule.explanation)}{_plain_sources(rule.citations, w)}")
     for line in lines:
         print_line(console, line)
 
@@ -274,18 +322,42 @@ def _date(value: object) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}"
 
 
-def print_rule(console: Console, rule: pb.RuleDescription, language: str) -> None:
-    """One rule: explanation, condition and conclusion in readable form, and sources."""
+def condition_facts(condition: str, facts: Sequence[pb.FactDescription]) -> list[str]:
+    """The facts a condition names, each as `name — question`, with the labels of the answers it names.
+
+    The server sends a rule's condition as the rule files write it (`related and regularity is structural and
+    intensity_met`), in English and with fact and predicate names; DescribeRuleSet describes the facts but not the
+    predicates (`related`, `intensity_met`), so a reader gets the facts' questions and answers here, the predicates
+    only through the rule's explanation.
+    """
+    words_in = set(re.findall(r"[a-z_][a-z0-9_]*", condition))
+    found = []
+    for fact in facts:
+        if fact.name not in words_in:
+            continue
+        named = [f"{s.value} = {s.label}" for s in fact.symbols if s.value in words_in and s.label != s.value]
+        answers = f" ({'; '.join(named)})" if named else ""
+        found.append(f"{fact.name} — {_flat(fact.question)}{answers}")
+    return found
+
+
+def print_rule(
+    console: Console, rule: pb.RuleDescription, language: str, facts: Sequence[pb.FactDescription] = ()
+) -> None:
+    """One rule: explanation, condition and conclusion in readable form, the facts the condition asks, and sources."""
     w = words(language)
+    asked = condition_facts(rule.condition, facts)
     if not console.is_terminal:
         lines = [
             rule.rule_id,
-            f"{w['stage']}: {rule.stage}",
+            f"{w['stage']}: {stage_name(rule.stage, language)}",
             f"{w['explanation']}: {_flat(rule.explanation)}",
             f"{w['condition']}: {_flat(rule.condition)}",
+            *([f"{w['condition_facts']}:"] if asked else []),
+            *(f"  {line}" for line in asked),
             f"{w['conclusion']}: {_flat(rule.conclusion)}",
             f"{w['sources']}:",
-            *(f"  {c.reference} ({_flat(c.title)})" if c.title else f"  {c.reference}" for c in rule.citations),
+            *(_plain_citation(c) for c in rule.citations),
         ]
         if rule.note:
             lines.append(f"{w['note']}: {_flat(rule.note)}")
@@ -295,14 +367,21 @@ def print_rule(console: Console, rule: pb.RuleDescription, language: str) -> Non
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    table.add_row(w["stage"], Text(rule.stage))
+    table.add_row(w["stage"], Text(stage_name(rule.stage, language)))
     table.add_row(w["explanation"], Text(rule.explanation))
     table.add_row(w["condition"], Text(rule.condition))
+    if asked:
+        table.add_row(w["condition_facts"], Text("\n".join(asked)))
     table.add_row(w["conclusion"], Text(rule.conclusion))
-    table.add_row(w["sources"], Text("\n".join(f"{c.reference}  ({c.title})" for c in rule.citations)))
+    table.add_row(w["sources"], Text("\n".join(_plain_citation(c).strip() for c in rule.citations)))
     if rule.note:
         table.add_row(w["note"], Text(rule.note))
     console.print(Panel(table, title=Text(rule.rule_id, style="bold"), title_align="left"))
+
+
+def _plain_citation(citation: pb.Citation) -> str:
+    title = source_title(citation.title)
+    return f"  {citation.reference} ({_flat(title)})" if title else f"  {citation.reference}"
 
 
 def print_rules(console: Console, rules: Iterable[pb.RuleDescription], language: str) -> None:
@@ -310,12 +389,12 @@ def print_rules(console: Console, rules: Iterable[pb.RuleDescription], language:
     w = words(language)
     if not console.is_terminal:
         for rule in rules:
-            print_line(console, f"{rule.rule_id} ({rule.stage}) — {_flat(rule.explanation)}")
+            print_line(console, f"{rule.rule_id} ({stage_name(rule.stage, language)}) — {_flat(rule.explanation)}")
         return
     table = Table(expand=True)
     table.add_column(w["stage"], no_wrap=True)
     table.add_column("", no_wrap=True, style="bold")
     table.add_column(w["explanation"], ratio=1)
     for rule in rules:
-        table.add_row(Text(rule.stage), Text(rule.rule_id), Text(rule.explanation))
+        table.add_row(Text(stage_name(rule.stage, language)), Text(rule.rule_id), Text(rule.explanation))
     console.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,12 +15,60 @@ from rich.text import Text
 
 from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, call
 from rolwijzer.cli.messages import say
-from rolwijzer.cli.render import print_line
+from rolwijzer.cli.render import print_line, stage_name
 from rolwijzer.scenarios import Scenario, ScenarioFileError, differences, load_scenarios, scenario_request
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
 PROGRESS_FROM = 6
+
+# The report's words. rolwijzer.scenarios writes a scenario's differences in English ("role: expected X, got Y");
+# for Dutch readers the CLI says them in Dutch (_dutch below), keeping codes and fact names as they are.
+WORDS = {
+    "nl": {
+        "pass": "goed",
+        "fail": "FOUT",
+        "summary": "{passed} goed, {failed} fout",
+        "differences": "verschillen",
+        "coverage": "regeldekking",
+        "stage": "fase",
+        "fired": "toegepast",
+        "never": "nooit toegepast",
+        "fired_line": "toegepaste regels: {covered}/{total}",
+        "refused": "geweigerd door de server: {error}",
+    },
+    "en": {
+        "pass": "pass",
+        "fail": "FAIL",
+        "summary": "{passed} passed, {failed} failed",
+        "differences": "differences",
+        "coverage": "rule coverage",
+        "stage": "stage",
+        "fired": "fired",
+        "never": "never fired",
+        "fired_line": "rules fired: {covered}/{total}",
+        "refused": "refused by the server: {error}",
+    },
+}
+_DUTCH = (
+    (re.compile(r"^(\w+): expected (.*), got (.*)$", re.S), r"\1: verwacht \2, gekregen \3"),
+    (re.compile(r"^(\w+): missing "), r"\1: ontbreekt: "),
+    (re.compile(r"^(\w+): unexpected "), r"\1: onverwacht: "),
+    (re.compile(r"^rules that did not fire: "), "regels die niet werden toegepast: "),
+)
+
+
+def _words(language: str) -> dict[str, str]:
+    return WORDS["en"] if language == "en" else WORDS["nl"]
+
+
+def _difference(text: str, language: str) -> str:
+    """One difference of rolwijzer.scenarios in the reader's language (it writes English)."""
+    if language == "en":
+        return text
+    for pattern, replacement in _DUTCH:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 @dataclass
@@ -79,11 +128,12 @@ def run(
             request.language, request.case_reference = language, f"test:{scenario.id}"[:128]
             try:
                 decision = call(stub.Evaluate, request, server, language).decision
-                result = Result(scenario, differences(scenario, decision), {r.rule_id for r in decision.fired_rules})
+                found = [_difference(d, language) for d in differences(scenario, decision)]
+                result = Result(scenario, found, {r.rule_id for r in decision.fired_rules})
             except CliError as err:
                 if err.exit_code != EXIT_BAD_INPUT:
                     raise
-                result = Result(scenario, [f"refused by the server: {err}"])
+                result = Result(scenario, [_words(language)["refused"].format(error=err)])
             results.append(result)
             progress.advance(task)
     return results
@@ -93,54 +143,58 @@ def print_report(
     console: Console, results: Sequence[Result], rules: Sequence[pb.RuleDescription], language: str
 ) -> None:
     """A line per scenario, the summary line, and which rules fired in at least one scenario, by stage."""
-    en = language == "en"
+    w = _words(language)
     if not console.is_terminal:
-        _print_report_plain(console, results, rules, en)
+        _print_report_plain(console, results, rules, language)
         return
     table = Table(expand=True)
     table.add_column("", no_wrap=True)
     table.add_column("scenario", no_wrap=True)
-    table.add_column("differences" if en else "verschillen", ratio=1)
+    table.add_column(w["differences"], ratio=1)
     for result in results:
-        mark = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
+        mark = f"[green]{w['pass']}[/green]" if result.passed else f"[red]{w['fail']}[/red]"
         label = f"{result.scenario.file}:{result.scenario.id}"
         table.add_row(mark, Text(label), Text("\n".join(result.differences) or result.scenario.name))
     console.print(table)
     passed = sum(r.passed for r in results)
-    console.print(f"{passed} passed, {len(results) - passed} failed", highlight=False)
+    console.print(w["summary"].format(passed=passed, failed=len(results) - passed), highlight=False)
     fired = _fired(results)
-    coverage = Table(title="rule coverage" if en else "regeldekking", title_justify="left", expand=True)
-    coverage.add_column("stage" if en else "fase", no_wrap=True)
-    coverage.add_column("fired" if en else "gevuurd", no_wrap=True)
-    coverage.add_column("never fired" if en else "nooit gevuurd", ratio=1)
+    coverage = Table(title=w["coverage"], title_justify="left", expand=True)
+    coverage.add_column(w["stage"], no_wrap=True)
+    coverage.add_column(w["fired"], no_wrap=True)
+    coverage.add_column(w["never"], ratio=1)
     for stage, ids in _stages(rules).items():
         never = [i for i in ids if i not in fired]
-        coverage.add_row(Text(stage), f"{len(ids) - len(never)}/{len(ids)}", Text(", ".join(never) or "—"))
+        coverage.add_row(
+            Text(stage_name(stage, language)), f"{len(ids) - len(never)}/{len(ids)}", Text(", ".join(never) or "—")
+        )
     console.print(coverage)
-    console.print(_fired_line(rules, fired, en), highlight=False)
+    console.print(_fired_line(rules, fired, w), highlight=False)
 
 
 def _print_report_plain(
-    console: Console, results: Sequence[Result], rules: Sequence[pb.RuleDescription], en: bool
+    console: Console, results: Sequence[Result], rules: Sequence[pb.RuleDescription], language: str
 ) -> None:
     """The report as plain lines: `pass  file:id` or `FAIL  file:id: difference; ...`, summary, coverage by stage."""
+    w = _words(language)
     for result in results:
         label = f"{result.scenario.file}:{result.scenario.id}"
         if result.passed:
-            print_line(console, f"pass  {label}")
+            print_line(console, f"{w['pass']}  {label}")
         else:
-            print_line(console, f"FAIL  {label}: {'; '.join(' '.join(d.splitlines()) for d in result.differences)}")
+            found = "; ".join(" ".join(d.splitlines()) for d in result.differences)
+            print_line(console, f"{w['fail']}  {label}: {found}")
     passed = sum(r.passed for r in results)
-    print_line(console, f"{passed} passed, {len(results) - passed} failed")
+    print_line(console, w["summary"].format(passed=passed, failed=len(results) - passed))
     fired = _fired(results)
-    print_line(console, "rule coverage:" if en else "regeldekking:")
+    print_line(console, f"{w['coverage']}:")
     for stage, ids in _stages(rules).items():
         never = [i for i in ids if i not in fired]
-        line = f"{stage}  {len(ids) - len(never)}/{len(ids)}"
+        line = f"{stage_name(stage, language)}  {len(ids) - len(never)}/{len(ids)}"
         if never:
-            line += f"  {'never fired' if en else 'nooit gevuurd'}: {', '.join(never)}"
+            line += f"  {w['never']}: {', '.join(never)}"
         print_line(console, line)
-    print_line(console, _fired_line(rules, fired, en))
+    print_line(console, _fired_line(rules, fired, w))
 
 
 def _fired(results: Sequence[Result]) -> set[str]:
@@ -154,9 +208,9 @@ def _stages(rules: Sequence[pb.RuleDescription]) -> dict[str, list[str]]:
     return stages
 
 
-def _fired_line(rules: Sequence[pb.RuleDescription], fired: set[str], en: bool) -> str:
+def _fired_line(rules: Sequence[pb.RuleDescription], fired: set[str], w: dict[str, str]) -> str:
     covered = sum(1 for r in rules if r.rule_id in fired)
-    return f"rules fired: {covered}/{len(rules)}" if en else f"regels gevuurd: {covered}/{len(rules)}"
+    return w["fired_line"].format(covered=covered, total=len(rules))
 
 
 def write_junit(path: Path, results: Sequence[Result]) -> None:

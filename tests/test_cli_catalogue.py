@@ -139,6 +139,8 @@ class TestRulesDiff:
         assert lines[changed + 1].startswith("      tekst: was: De instelling is naast de hulpverlener aansprakelijk")
         assert lines[changed + 2].strip().startswith("nu: De instelling is naast de hulpverlener aansprakelijk, alsof")
         assert "Regels:" not in lines, "2.1.0 changes no rule"
+        marked = lines.index("  ~ RISICOGESPREK (gewijzigd):")
+        assert lines[marked + 1 : marked + 3] == ["      veiligheid: was: (geen)", "                  nu: ja"]
 
     def test_1_1_0_to_2_0_0_shows_many_changes(self, server_address: str) -> None:
         done = _run(server_address, "--lang", "en", "rules", "diff", "1.1.0", "2.0.0")

@@ -209,6 +209,7 @@ def describe(
             text=texts.get(c.text, language),
             party=texts.get(c.party, language) if c.party else "",
             citations=_citations(c.citations),
+            safety_related=c.safety,
         )
         for c in rs.codes.values()
     ]

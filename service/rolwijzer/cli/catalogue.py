@@ -260,15 +260,13 @@ def _parameter_fields(parameter: pb.ParameterDescription) -> dict[str, str]:
     }
 
 
-def _code_fields(code: pb.CodeDescription) -> dict[str, str]:
+def _code_fields(code: pb.CodeDescription, language: str) -> dict[str, str]:
     return {
         "kind": code.kind,
         "text": " ".join(code.text.split()),
         "party": code.party,
         "citations": _citations(code.citations),
-        # The safety marking, when the API gives one (a field `safety_related` on CodeDescription); see item 4 of
-        # the report: until then a change of marking shows only as a change of text.
-        "safety": str(getattr(code, "safety_related", "")),
+        "safety": ("ja" if language == "nl" else "yes") if code.safety_related else "",
     }
 
 
@@ -323,8 +321,8 @@ def diff(a: pb.DescribeRuleSetResponse, b: pb.DescribeRuleSetResponse, language:
     result["parameters"] = _compare(
         {p.name: _parameter_fields(p) for p in a.parameters}, parameters_b, list(parameters_b)
     )
-    codes_b = {c.code: _code_fields(c) for c in b.codes}
-    result["codes"] = _compare({c.code: _code_fields(c) for c in a.codes}, codes_b, list(codes_b))
+    codes_b = {c.code: _code_fields(c, language) for c in b.codes}
+    result["codes"] = _compare({c.code: _code_fields(c, language) for c in a.codes}, codes_b, list(codes_b))
     facts_b = {f.name: _fact_fields(f) for f in b.facts}
     result["facts"] = _compare({f.name: _fact_fields(f) for f in a.facts}, facts_b, list(facts_b))
     titles_a, titles_b = _source_titles(a), _source_titles(b)

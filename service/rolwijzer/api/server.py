@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from rolwijzer import metrics
+from rolwijzer import metrics, tracing
 from rolwijzer.api.baseline import BaselineServicer
 from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.errors import as_grpc, invalid_argument
@@ -609,6 +609,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         return _supervise(args, list(argv if argv is not None else sys.argv[1:]))
     if args.worker_index:
         _as_worker(args, level)
+    if tracing.configure():  # OTEL_EXPORTER_OTLP_ENDPOINT set: each process (each worker) exports its own spans
+        log.info("traces_exported", endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
     try:
         holder = EngineHolder(args.rules, args.max_combinations, args.cache_size)
     except RuleSetError as err:

@@ -15,7 +15,7 @@ import structlog
 from google.rpc import status_pb2
 from google.type import date_pb2
 
-from rolwijzer import logs, metrics
+from rolwijzer import logs, metrics, tracing
 from rolwijzer.api.config import Limits
 from rolwijzer.api.convert import (
     date_from_proto,
@@ -107,10 +107,11 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     def Evaluate(  # noqa: N802 - the method name is fixed by the generated base class
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
     ) -> pb.EvaluateResponse:
-        try:
-            return pb.EvaluateResponse(decision=self._decide(request, self._deadline(context)))
-        except _Refused as refused:
-            _abort(context, as_grpc(refused.status))
+        with tracing.span("rolwijzer.v1.RolwijzerService/Evaluate"):
+            try:
+                return pb.EvaluateResponse(decision=self._decide(request, self._deadline(context)))
+            except _Refused as refused:
+                _abort(context, as_grpc(refused.status))
 
     def EvaluateBatch(  # noqa: N802
         self, requests: Iterator[pb.EvaluateBatchRequest], context: grpc.ServicerContext
@@ -174,7 +175,12 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         """
         decision_id = str(uuid.uuid4())
         try:
-            return self._decide_as(decision_id, request, deadline)
+            with tracing.span("decide") as current:
+                answer = self._decide_as(decision_id, request, deadline)
+                current.set_attribute("rolwijzer.release", answer.rule_set.version)
+                current.set_attribute("rolwijzer.role", answer.role)
+                current.set_attribute("rolwijzer.combinations", answer.combinations_evaluated)
+                return answer
         except _Refused as refused:
             log.info("decision_rejected", decision_id=decision_id, code=refused.status.code)
             raise
@@ -193,7 +199,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         if self._audit is not None:
             record = decision_record(answer, facts_json(request.facts), self._audit.config.include_facts)
             try:
-                self._audit.record(record)
+                with tracing.span("decision_log.write"):
+                    self._audit.record(record)
             except AuditUnavailable as err:
                 log.error("decision_unrecorded", decision_id=decision_id, error=str(err))
                 raise _Refused(unavailable(f"the decision could not be recorded, so it is not given: {err}")) from None
@@ -237,10 +244,13 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                     engine.check(inputs, selection)  # only to name bad facts together with the other fields
                 else:
                     full = request.view == pb.DECISION_VIEW_FULL
-                    plan = engine.plan(inputs, selection, follow_ups=full)  # checks the facts itself
-                    decision = self._run_admitted(engine, plan, deadline)
+                    with tracing.span("check"):
+                        plan = engine.plan(inputs, selection, follow_ups=full)  # checks the facts itself
+                    with tracing.span("evaluate", **{"rolwijzer.combinations": plan.combinations}):
+                        decision = self._run_admitted(engine, plan, deadline)
                     codes_only = request.view == pb.DECISION_VIEW_CODES
-                    text = None if codes_only else report(selection, decision, language)
+                    with tracing.span("report"):
+                        text = None if codes_only else report(selection, decision, language)
             except _Refused:
                 raise
             except InvalidFacts as err:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from rolwijzer import tracing
 from rolwijzer.cache import LruCache
 from rolwijzer.engine.aggregate import Combination, combine, supervision
 from rolwijzer.engine.decision import Decision
@@ -168,9 +169,14 @@ class Engine:
             DeadlineExceeded: the deadline (a `time.monotonic()` value) passed first.
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
-        decided = _decide_each(plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline)
-        decision = combine(plan.runner, plan.normalised, plan.domains, decided, plan.selection.ref)
-        return self._with_follow_ups(plan, decision, decided, deadline)
+        with tracing.span("enumeration", **{"rolwijzer.combinations": plan.combinations}):
+            decided = _decide_each(plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline)
+        with tracing.span("aggregation"):
+            decision = combine(plan.runner, plan.normalised, plan.domains, decided, plan.selection.ref)
+        if not plan.follow_ups:
+            return self._with_follow_ups(plan, decision, decided, deadline)
+        with tracing.span("follow_ups"):
+            return self._with_follow_ups(plan, decision, decided, deadline)
 
     def _with_follow_ups(
         self, plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None

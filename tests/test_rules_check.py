@@ -12,44 +12,51 @@ from support import CURRENT_RELEASE, RELEASES, RULES, RULES_ROOT, SUPERSEDED
 CHECK = Path(sys.executable).parent / "rolwijzer-rules"
 
 # One version folder per kind of mistake: (folder, file, text to replace, replacement, expected problem line).
+# Each line names the place as file:line:column (1-based): the offending key or value, else the rule's entry.
 MISTAKES = [
-    ("yaml", "stage-b.yaml", "rules:\n", "rules:\n  - id: [unclosed\n", "yaml/stage-b.yaml: -: cannot be read as YAML"),
+    (
+        "yaml",
+        "stage-b.yaml",
+        "rules:\n",
+        "rules:\n  - id: [unclosed\n",
+        "yaml/stage-b.yaml:5:7: -: cannot be read as YAML",
+    ),
     (
         "fact",
         "stage-b.yaml",
         "{fact: payment, is: pgb_paid}",
         "{fact: paymnt, is: pgb_paid}",
-        "fact/stage-b.yaml: R2: unknown fact 'paymnt'",
+        "fact/stage-b.yaml:31:18: R2: unknown fact 'paymnt'",
     ),
     (
         "symbol",
         "stage-b.yaml",
         "{fact: payment, is: pgb_paid}",
         "{fact: payment, is: pgb}",
-        "symbol/stage-b.yaml: R2: 'pgb' is not a symbol of payment",
+        "symbol/stage-b.yaml:31:31: R2: 'pgb' is not a symbol of payment",
     ),
     (
         "code",
         "stage-e.yaml",
         "codes: [WKKGZ_GOEDE_ZORG]",
         "codes: [WKKGZ]",
-        "code/stage-e.yaml: E6: unknown code 'WKKGZ'",
+        "code/stage-e.yaml:261:20: E6: unknown code 'WKKGZ'",
     ),
-    ("citation", "stage-b.yaml", '    cite: ["CRvB 2017:17"]\n', "", "citation/stage-b.yaml: R2: no citation"),
+    ("citation", "stage-b.yaml", '    cite: ["CRvB 2017:17"]\n', "", "citation/stage-b.yaml:29:5: R2: no citation"),
     (
         "explanation",
         "stage-e.yaml",
         "      en: For its professionals the organisation's general duty of good care applies.\n",
         "",
-        "explanation/stage-e.yaml: E6: explanation needs a Dutch (nl) and an English (en) text",
+        "explanation/stage-e.yaml:258:5: E6: explanation needs a Dutch (nl) and an English (en) text",
     ),
-    ("duplicate", "stage-b.yaml", "  - id: R7\n", "  - id: R5\n", "duplicate/stage-b.yaml: R5: duplicate rule id"),
+    ("duplicate", "stage-b.yaml", "  - id: R7\n", "  - id: R5\n", "duplicate/stage-b.yaml:83:5: R5: duplicate rule id"),
     (
         "date",
         "ruleset.yaml",
         "valid_from: 2015-01-01",
         "valid_from: someday",
-        "date/ruleset.yaml: -: valid_from must be a date",
+        "date/ruleset.yaml:7:1: -: valid_from must be a date",
     ),
 ]
 
@@ -76,7 +83,7 @@ def test_a_release_may_only_supersede_earlier_releases(tmp_path: Path) -> None:
     meta.write_text(meta.read_text(encoding="utf-8").replace("supersedes: [", "supersedes: [7.0.0, "), encoding="utf-8")
     done = _run(tmp_path)
     assert done.returncode == 1
-    assert "informele-zorg/late/ruleset.yaml: -: supersedes 7.0.0, which is not an earlier release" in done.stdout
+    assert "informele-zorg/late/ruleset.yaml:10:1: -: supersedes 7.0.0, which is not an earlier release" in done.stdout
 
 
 def test_every_kind_of_mistake_is_reported_with_file_and_rule(tmp_path: Path) -> None:
@@ -102,3 +109,55 @@ def test_current_releases_covering_the_same_day_are_refused(tmp_path: Path) -> N
     done = _run(tmp_path)
     assert done.returncode == 1
     assert "loaded twice" in done.stdout or "still in force" in done.stdout
+
+
+def _place(line: str) -> tuple[str, int, int]:
+    """The file, line and column at the start of a problem line `file:line:column: item: message`."""
+    file, number, column, _ = line.split(":", 3)
+    return file, int(number), int(column)
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    """An unclosed list: the file's real name under the rules root and the place, never PyYAML's <unicode string>."""
+    target = tmp_path / "informele-zorg" / "broken"
+    shutil.copytree(RULES, target)
+    path = target / "stage-c.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(1, "  - id: [unclosed\n    stage: C\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    done = _run(tmp_path)
+    assert done.returncode == 1
+    assert "<unicode string>" not in done.stdout + done.stderr
+    found = [line for line in done.stdout.splitlines() if "cannot be read as YAML" in line]
+    assert len(found) == 1, done.stdout
+    assert found[0].startswith("informele-zorg/broken/stage-c.yaml:3:10: -: cannot be read as YAML: "), found
+    assert "(started on line 2)" in found[0]
+
+
+def test_a_semantic_error_points_at_the_offending_name(tmp_path: Path) -> None:
+    """An unknown fact in a rule's condition, found after parsing: the line and column of the misspelt name."""
+    target = tmp_path / "release"
+    shutil.copytree(RULES, target)
+    path = target / "stage-b.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("{fact: payment, is: pgb_paid}", "{fact: paymnt, is: pgb_paid}")
+    )
+    done = _run(tmp_path)
+    found = [line for line in done.stdout.splitlines() if "unknown fact 'paymnt'" in line]
+    assert len(found) == 1, done.stdout
+    file, number, column = _place(found[0])
+    assert file == "release/stage-b.yaml" and found[0].split(": ")[1] == "R2"
+    assert path.read_text(encoding="utf-8").splitlines()[number - 1][column - 1 :].startswith("paymnt")
+
+
+def test_a_problem_of_an_entry_without_a_quoted_name_points_at_the_entry(tmp_path: Path) -> None:
+    """A rule without a citation: the place is the rule's entry (its `- id:` line)."""
+    target = tmp_path / "release"
+    shutil.copytree(RULES, target)
+    path = target / "stage-b.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace('    cite: ["CRvB 2017:17"]\n', "", 1))
+    done = _run(tmp_path)
+    found = [line for line in done.stdout.splitlines() if ": R2: no citation" in line]
+    assert len(found) == 1, done.stdout
+    _, number, column = _place(found[0])
+    assert path.read_text(encoding="utf-8").splitlines()[number - 1][column - 3 :].startswith("- id: R2")

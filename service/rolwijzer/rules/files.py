@@ -66,7 +66,15 @@ _KINDS = (
 
 
 class UnsafeFile(Exception):
-    """A file (or the root) that is not read; the message says why in a few words."""
+    """A file (or the root) that is not read; the message says why in a few words.
+
+    `line` and `column` (1-based) say where in the file, when the problem has a place (a YAML syntax error).
+    """
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,18 @@ def parse_yaml(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> tuple[object
 
     Raises:
         UnsafeFile: the file is not UTF-8, not YAML, uses an anchor or alias, nests deeper than MAX_DEPTH or holds
-            more than `max_nodes` values; the message quotes at most a short excerpt.
+            more than `max_nodes` values; the message quotes at most a short excerpt. A YAML syntax error carries
+            the line and column where it was found.
+    """
+    document, _, nodes = parse_yaml_tree(data, max_nodes)
+    return document, nodes
+
+
+def parse_yaml_tree(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> tuple[object, yaml.Node | None, int]:
+    """As `parse_yaml`, and also the YAML node tree the document was built from (None for an empty file).
+
+    The tree costs nothing extra (loading builds it anyway); its nodes carry the line and column of each value,
+    so a problem found in the document can be pointed at (see locate.py). Same checks, same errors.
     """
     try:
         text = data.decode("utf-8")
@@ -242,13 +261,34 @@ def parse_yaml(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> tuple[object
     _check_flow_depth(text)
     try:
         nodes = _check_events(text, max_nodes)
-        return yaml.load(text, Loader=_LOADER), nodes
+        loader = _LOADER(text)
+        try:
+            root = loader.get_single_node()
+            document = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+        return document, root, nodes
     except UnsafeFile:
         raise
+    except yaml.MarkedYAMLError as err:
+        raise _syntax_error(err) from None
     except yaml.YAMLError as err:
         raise UnsafeFile(f"cannot be read as YAML: {clip(str(err), 200)}") from None
     except (ValueError, TypeError, RecursionError, MemoryError) as err:  # e.g. an integer of 5,000 digits
         raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
+
+
+def _syntax_error(err: yaml.MarkedYAMLError) -> UnsafeFile:
+    """The error in words, without PyYAML's `in "<unicode string>", line 3` parts: the place goes to line/column."""
+    words = ", ".join(clip(part, 120) for part in (err.context, err.problem) if part)
+    mark = err.problem_mark or err.context_mark
+    context = err.context_mark
+    if context is not None and mark is not None and context.line != mark.line:
+        words += f" (started on line {context.line + 1})"
+    found = UnsafeFile(f"cannot be read as YAML: {words or 'a syntax error'}")
+    if mark is not None:
+        found.line, found.column = mark.line + 1, mark.column + 1
+    return found
 
 
 def _check_flow_depth(text: str) -> None:

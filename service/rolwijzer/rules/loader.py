@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any as AnyType
 
@@ -27,12 +27,13 @@ from rolwijzer.rules.files import (
     RulesRoot,
     UnsafeFile,
     open_root,
-    parse_yaml,
+    parse_yaml_tree,
     read_bytes,
     regular_size,
     release_folders,
     yaml_names,
 )
+from rolwijzer.rules.locate import Locator
 from rolwijzer.rules.manifest import manifest_problems, parse_manifest
 from rolwijzer.rules.model import (
     UNKNOWN,
@@ -96,9 +97,16 @@ class _Reader:
     incomplete: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     contents: dict[str, bytes] = field(default_factory=dict)
+    # The YAML node trees of the files read: where in a file each problem is (locate.py).
+    locator: Locator = field(default_factory=Locator)
 
-    def problem(self, file: str, item: str, message: str) -> None:
-        self.problems.append(Problem(self.label + file, item, message))
+    def problem(self, file: str, item: str, message: str, line: int | None = None, column: int | None = None) -> None:
+        """A problem of `file` (a name within the release), placed at its line and column when it has one."""
+        self.problems.append(self.located(Problem(file, item, message, line, column)))
+
+    def located(self, problem: Problem) -> Problem:
+        """`problem` (its file named within the release) with its place in that file, its file under `label`."""
+        return self.locator.place(replace(problem, file=self.label + problem.file), problem.file)
 
     def release_problem(self, message: str) -> None:
         """A problem of the release folder as a whole."""
@@ -144,19 +152,27 @@ def load_rule_set(folder: Path | str, label: str = "", root: RulesRoot | None = 
         opened = root or open_root(path)
     except UnsafeFile as err:
         raise RuleSetError([Problem(label or str(path), "-", str(err))]) from None
-    return _load(path, label, opened, _Budget())
+    return _load(path, label, opened, _Budget()).rule_set
 
 
-def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> RuleSet:
+@dataclass(frozen=True)
+class _Loaded:
+    """A release as loaded, with what places its later problems (`internal_references`) in its files."""
+
+    rule_set: RuleSet
+    reader: _Reader
+
+
+def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> _Loaded:
     reader = _Reader(path, root, label, budget)
     documents = _read_documents(path, reader)
     if reader.problems:
         raise RuleSetError(reader.incomplete + reader.problems)
     rule_set = _build(documents, reader)
-    reader.problems.extend(Problem(label + p.file, p.item, p.message) for p in validate_rule_set(rule_set))
+    reader.problems.extend(reader.located(p) for p in validate_rule_set(rule_set))
     if reader.incomplete or reader.problems:
         raise RuleSetError(reader.incomplete + reader.problems)
-    return rule_set
+    return _Loaded(rule_set, reader)
 
 
 def find_rule_set_folders(root: Path | str) -> list[Path]:
@@ -193,7 +209,7 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
         raise RuleSetError([Problem(str(root), "-", str(err))]) from None
     base = opened.base
     problems: list[Problem] = []
-    labelled: list[tuple[str, RuleSet]] = []
+    labelled: list[_Loaded] = []
     if not folders:
         raise RuleSetError([Problem(str(root), "-", "no rule-set version (no folder with a ruleset.yaml)")])
     # Once one release carries a manifest, each must: a release still being copied in, its manifest not yet
@@ -212,16 +228,16 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
                 )
             )
         try:
-            labelled.append((label, _load(folder, label, opened, budget)))
+            labelled.append(_load(folder, label, opened, budget))
         except RuleSetError as err:
             problems.extend(err.problems)
     # Which releases are current is known only when every release was read: a release that failed to load might
     # supersede others, so their citations are judged once it loads.
-    superseded = {(r.id, old) for _, r in labelled for old in r.supersedes}
-    for label, rule_set in labelled if not problems else ():
-        if (rule_set.id, rule_set.version) not in superseded:
-            problems.extend(Problem(label + p.file, p.item, p.message) for p in internal_references(rule_set))
-    loaded = sorted((r for _, r in labelled), key=lambda r: version_key(r.version))
+    superseded = {(done.rule_set.id, old) for done in labelled for old in done.rule_set.supersedes}
+    for done in labelled if not problems else ():
+        if (done.rule_set.id, done.rule_set.version) not in superseded:
+            problems.extend(done.reader.located(p) for p in internal_references(done.rule_set))
+    loaded = sorted((done.rule_set for done in labelled), key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:
         raise RuleSetError(problems)
@@ -269,10 +285,11 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
         if name == MANIFEST:
             continue
         try:
-            loaded, nodes = parse_yaml(data, min(MAX_NODES_PER_FILE, nodes_left))
+            loaded, tree, nodes = parse_yaml_tree(data, min(MAX_NODES_PER_FILE, nodes_left))
         except UnsafeFile as err:
-            reader.problem(name, "-", str(err))
+            reader.problem(name, "-", str(err), err.line, err.column)
             continue
+        reader.locator.add(name, tree)
         nodes_left -= nodes
         if not isinstance(loaded, dict):
             reader.problem(name, "-", "must hold a mapping at the top level")
@@ -352,8 +369,13 @@ def _check_manifest(names: list[str], contents: dict[str, bytes], reader: _Reade
     if MANIFEST not in contents:
         return  # unreadable: reported already
     try:
-        declared = parse_manifest(parse_yaml(contents[MANIFEST])[0])
-    except (UnsafeFile, ValueError) as err:
+        document, tree, _ = parse_yaml_tree(contents[MANIFEST])
+        reader.locator.add(MANIFEST, tree)
+        declared = parse_manifest(document)
+    except UnsafeFile as err:
+        reader.problem(MANIFEST, "-", str(err), err.line, err.column)
+        return
+    except ValueError as err:
         reader.problem(MANIFEST, "-", str(err))
         return
     present = {name: contents.get(name) for name in names if name != MANIFEST}

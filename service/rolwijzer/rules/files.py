@@ -244,42 +244,49 @@ def parse_yaml(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> tuple[object
             more than `max_nodes` values; the message quotes at most a short excerpt. A YAML syntax error carries
             the line and column where it was found.
     """
-    document, _, nodes = parse_yaml_tree(data, max_nodes)
-    return document, nodes
+    text = _checked_text(data, max_nodes)
+    try:
+        nodes = _check_events(text, max_nodes)  # before anything is built
+        return yaml.load(text, Loader=_LOADER), nodes
+    except UnsafeFile:
+        raise
+    except yaml.YAMLError as err:
+        raise _yaml_error(err) from None
+    except (ValueError, TypeError, RecursionError, MemoryError) as err:  # e.g. an integer of 5,000 digits
+        raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
 
 
-def parse_yaml_tree(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> tuple[object, yaml.Node | None, int]:
-    """As `parse_yaml`, and also the YAML node tree the document was built from (None for an empty file).
+def parse_yaml_tree(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> yaml.Node | None:
+    """The YAML node tree of one rule file (None for an empty file): each node knows its line and column.
 
-    The tree costs nothing extra (loading builds it anyway); its nodes carry the line and column of each value,
-    so a problem found in the document can be pointed at (see locate.py). Same checks, same errors.
+    Only asked for when a problem is to be placed (locate.py), so a load without problems never builds or keeps a
+    tree. Same checks and same errors as `parse_yaml`.
     """
+    text = _checked_text(data, max_nodes)
+    try:
+        _check_events(text, max_nodes)  # before anything is built
+        return yaml.compose(text, Loader=_LOADER)
+    except UnsafeFile:
+        raise
+    except yaml.YAMLError as err:
+        raise _yaml_error(err) from None
+    except (ValueError, TypeError, RecursionError, MemoryError) as err:
+        raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
+
+
+def _checked_text(data: bytes, max_nodes: int) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UnsafeFile(f"is not UTF-8 text (byte {err.start})") from None
     _check_flow_depth(text)
-    try:
-        nodes = _check_events(text, max_nodes)
-        loader = _LOADER(text)
-        try:
-            root = loader.get_single_node()
-            document = loader.construct_document(root) if root is not None else None
-        finally:
-            loader.dispose()
-        return document, root, nodes
-    except UnsafeFile:
-        raise
-    except yaml.MarkedYAMLError as err:
-        raise _syntax_error(err) from None
-    except yaml.YAMLError as err:
-        raise UnsafeFile(f"cannot be read as YAML: {clip(str(err), 200)}") from None
-    except (ValueError, TypeError, RecursionError, MemoryError) as err:  # e.g. an integer of 5,000 digits
-        raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
+    return text
 
 
-def _syntax_error(err: yaml.MarkedYAMLError) -> UnsafeFile:
+def _yaml_error(err: yaml.YAMLError) -> UnsafeFile:
     """The error in words, without PyYAML's `in "<unicode string>", line 3` parts: the place goes to line/column."""
+    if not isinstance(err, yaml.MarkedYAMLError):
+        return UnsafeFile(f"cannot be read as YAML: {clip(str(err), 200)}")
     words = ", ".join(clip(part, 120) for part in (err.context, err.problem) if part)
     mark = err.problem_mark or err.context_mark
     context = err.context_mark

@@ -27,7 +27,7 @@ from rolwijzer.rules.files import (
     RulesRoot,
     UnsafeFile,
     open_root,
-    parse_yaml_tree,
+    parse_yaml,
     read_bytes,
     regular_size,
     release_folders,
@@ -97,7 +97,7 @@ class _Reader:
     incomplete: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     contents: dict[str, bytes] = field(default_factory=dict)
-    # The YAML node trees of the files read: where in a file each problem is (locate.py).
+    # Places problems in the files read (locate.py); it parses a file again only when that file has a problem.
     locator: Locator = field(default_factory=Locator)
 
     def problem(self, file: str, item: str, message: str, line: int | None = None, column: int | None = None) -> None:
@@ -285,11 +285,10 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
         if name == MANIFEST:
             continue
         try:
-            loaded, tree, nodes = parse_yaml_tree(data, min(MAX_NODES_PER_FILE, nodes_left))
+            loaded, nodes = parse_yaml(data, min(MAX_NODES_PER_FILE, nodes_left))
         except UnsafeFile as err:
             reader.problem(name, "-", str(err), err.line, err.column)
             continue
-        reader.locator.add(name, tree)
         nodes_left -= nodes
         if not isinstance(loaded, dict):
             reader.problem(name, "-", "must hold a mapping at the top level")
@@ -355,6 +354,7 @@ def _read_contents(folder: Path, names: list[str], reader: _Reader) -> dict[str,
             reader.release_problem("the files grew over the limit of bytes per release while they were read")
             return None
         contents[name] = data
+    reader.locator = Locator(contents)
     reader.budget.bytes -= read
     reader.contents = {name: data for name, data in contents.items() if name != MANIFEST}
     return contents
@@ -369,9 +369,7 @@ def _check_manifest(names: list[str], contents: dict[str, bytes], reader: _Reade
     if MANIFEST not in contents:
         return  # unreadable: reported already
     try:
-        document, tree, _ = parse_yaml_tree(contents[MANIFEST])
-        reader.locator.add(MANIFEST, tree)
-        declared = parse_manifest(document)
+        declared = parse_manifest(parse_yaml(contents[MANIFEST])[0])
     except UnsafeFile as err:
         reader.problem(MANIFEST, "-", str(err), err.line, err.column)
         return

@@ -1,9 +1,9 @@
 """Point a problem at its place in a rule file: the offending key or value, else the entry it concerns.
 
-The loader keeps the YAML node tree of each file it parsed (files.parse_yaml_tree); each node knows its line and
-column. A problem names its file and its item (a rule id, a fact, code or predicate name, `#3` for the third entry,
-or `-` for the file as a whole), and often quotes the offending name (`unknown fact 'paymnt'`). `Locator.place`
-finds, in this order:
+The loader keeps the bytes of each file it read; when a file has a problem, the locator composes its YAML node
+tree (files.parse_yaml_tree, with the same safety checks) once, and each node knows its line and column. A problem
+names its file and its item (a rule id, a fact, code or predicate name, `#3` for the third entry, or `-` for the
+file as a whole), and often quotes the offending name (`unknown fact 'paymnt'`). `Locator.place` finds, in order:
 
 1. the entry: the mapping in one of the file's lists whose `id`, `name` or `code` is the item (for a `duplicate`
    problem the last such entry, the one that repeats); for `-` the document itself;
@@ -11,17 +11,18 @@ finds, in this order:
    key of the entry that the message names as a word (`valid_from must be a date`);
 3. else the entry's own start.
 
-Only problems are located, so a load without problems pays nothing beyond keeping the trees until it ends.
+Only files with problems are parsed again, so a load without problems pays nothing and keeps no tree.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 import yaml
 
+from rolwijzer.rules.files import UnsafeFile, parse_yaml_tree
 from rolwijzer.rules.validate import Problem
 
 __all__ = ["Locator"]
@@ -35,24 +36,32 @@ _ORDINAL = re.compile(r"#([0-9]{1,9})")
 
 
 class Locator:
-    """The node trees of one release's files, by file name; `place` gives a problem its line and column."""
+    """Places problems in one release's files, given their bytes by file name; `place` gives line and column."""
 
-    def __init__(self) -> None:
-        self._trees: dict[str, yaml.Node] = {}
+    def __init__(self, contents: Mapping[str, bytes] | None = None) -> None:
+        self._contents = dict(contents or {})
+        self._trees: dict[str, yaml.Node | None] = {}
         self._entries: dict[str, dict[str, list[yaml.Node]]] = {}
 
-    def add(self, file: str, tree: yaml.Node | None) -> None:
-        """Keep the tree of `file` (a name within the release); None (an empty file) is not kept."""
-        if tree is not None:
-            self._trees[file] = tree
+    def _tree(self, file: str) -> yaml.Node | None:
+        """The node tree of `file`, composed on first use; None when it is unknown, empty or unreadable."""
+        if file not in self._trees:
+            data = self._contents.get(file)
+            try:
+                self._trees[file] = parse_yaml_tree(data) if data is not None else None
+            except UnsafeFile:
+                self._trees[file] = None
+        return self._trees[file]
 
     def place(self, problem: Problem, file: str) -> Problem:
         """`problem` with the 1-based line and column of its place in `file`, when it has none yet and one is found.
 
         Never raises: a problem whose file, entry or name is not found is returned as it is.
         """
-        tree = self._trees.get(file)
-        if problem.line is not None or tree is None:
+        if problem.line is not None:
+            return problem
+        tree = self._tree(file)
+        if tree is None:
             return problem
         node = self._find(file, tree, problem)
         if node is None or node.start_mark is None:

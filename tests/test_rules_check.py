@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import fnmatch
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
+import pytest
+import yaml
+from rolwijzer.cli.rules_check import main
+from rolwijzer.rules.schema import file_kind, schema_texts, structure_problems
 from support import CURRENT_RELEASE, RELEASES, RULES, RULES_ROOT, SUPERSEDED
+
+SCHEMAS = RULES_ROOT / "schema"
+VSCODE_SETTINGS = RULES_ROOT.parent / ".vscode" / "settings.json"
 
 CHECK = Path(sys.executable).parent / "rolwijzer-rules"
 
@@ -161,3 +172,76 @@ def test_a_problem_of_an_entry_without_a_quoted_name_points_at_the_entry(tmp_pat
     assert len(found) == 1, done.stdout
     _, number, column = _place(found[0])
     assert path.read_text(encoding="utf-8").splitlines()[number - 1][column - 3 :].startswith("- id: R2")
+
+
+def _shipped_files() -> list[Path]:
+    return sorted(RULES_ROOT.glob("*/*/*.yaml"))
+
+
+def _as_json(value: object) -> object:
+    """A parsed YAML document as the YAML editor sees it: dates (keys too) as YYYY-MM-DD text."""
+    if isinstance(value, dict):
+        return {k.isoformat() if isinstance(k, dt.date) else str(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def test_the_published_schemas_are_current(capsys: pytest.CaptureFixture[str]) -> None:
+    """rules/schema holds exactly what the models generate; `schema --check` agrees (run `schema` after a change)."""
+    published = {path.name: path.read_text(encoding="utf-8") for path in SCHEMAS.glob("*.schema.json")}
+    assert published == schema_texts(), "stale: run `rolwijzer-rules schema rules/schema`"
+    assert main(["schema", "--check", str(SCHEMAS)]) == 0
+    assert "stale" not in capsys.readouterr().out
+
+
+def test_a_stale_schema_folder_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`schema --check` exits 1 and names the schema that differs; `schema` rewrites it."""
+    shutil.copytree(SCHEMAS, tmp_path / "schema")
+    (tmp_path / "schema" / "facts.schema.json").write_text("{}\n", encoding="utf-8")
+    assert main(["schema", "--check", str(tmp_path / "schema")]) == 1
+    assert "facts.schema.json" in capsys.readouterr().out
+    assert main(["schema", str(tmp_path / "schema")]) == 0
+    assert main(["schema", "--check", str(tmp_path / "schema")]) == 0
+
+
+def test_every_shipped_rule_file_validates_against_its_schema() -> None:
+    """Each file of every release fits its JSON Schema (as an editor checks it) and its model."""
+    validators = {
+        name.removesuffix(".schema.json"): jsonschema.Draft202012Validator(
+            json.loads(text), format_checker=jsonschema.FormatChecker()
+        )
+        for name, text in schema_texts().items()
+    }
+    files = _shipped_files()
+    assert len(files) == 13 * len(RELEASES)
+    for path in files:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        errors = [e.message for e in validators[file_kind(path.name)].iter_errors(_as_json(document))]
+        assert errors == [], (path, errors[:3])
+        assert structure_problems(path.name, document) == [], path
+
+
+def test_the_schema_flags_a_misspelt_key_and_a_second_test_on_one_fact() -> None:
+    """Structure, not names: `whne:` and `{fact: x, is: a, in: [b]}` are refused; an unknown fact name is not."""
+    document = yaml.safe_load((RULES / "stage-b.yaml").read_text(encoding="utf-8"))
+    schema = jsonschema.Draft202012Validator(json.loads(schema_texts()["stage.schema.json"]))
+    rule = document["rules"][0]
+    rule["whne"] = rule.pop("when")
+    assert any("'whne' was unexpected" in e.message for e in schema.iter_errors(_as_json(document)))
+    rule["when"] = {"fact": "paymnt", "is": "pgb_paid", "in": ["a"]}
+    del rule["whne"]
+    assert list(schema.iter_errors(_as_json(document)))
+    assert structure_problems("stage-b.yaml", document)
+    rule["when"] = {"fact": "paymnt", "is": "pgb_paid"}
+    assert list(schema.iter_errors(_as_json(document))) == []
+
+
+def test_vscode_maps_every_rule_file_to_its_schema() -> None:
+    """.vscode/settings.json (`yaml.schemas`) gives each shipped file the schema of its kind, and only that one."""
+    mapping = json.loads(VSCODE_SETTINGS.read_text(encoding="utf-8"))["yaml.schemas"]
+    for path in _shipped_files():
+        relative = path.relative_to(RULES_ROOT.parent).as_posix()
+        schemas = [schema for schema, glob in mapping.items() if fnmatch.fnmatch(relative, glob)]
+        assert schemas == [f"./rules/schema/{file_kind(path.name)}.schema.json"], (relative, schemas)
+        assert (RULES_ROOT.parent / schemas[0]).is_file()

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 from rolwijzer.cli.rules_check import main
+from rolwijzer.rules import loader, schema
 from rolwijzer.rules.schema import file_kind, schema_texts, structure_problems
 from support import CURRENT_RELEASE, RELEASES, RULES, RULES_ROOT, SUPERSEDED
 
@@ -245,3 +246,14 @@ def test_vscode_maps_every_rule_file_to_its_schema() -> None:
         schemas = [schema for schema, glob in mapping.items() if fnmatch.fnmatch(relative, glob)]
         assert schemas == [f"./rules/schema/{file_kind(path.name)}.schema.json"], (relative, schemas)
         assert (RULES_ROOT.parent / schemas[0]).is_file()
+
+
+def test_the_loader_allows_exactly_the_keys_of_the_schema() -> None:
+    """The loader's key lists (kept out of pydantic for start-up time) say what the models say."""
+    for kind, allowed in loader._SECTIONS.items():
+        assert allowed == schema.keys(schema.FILE_KINDS[kind]), kind
+    assert schema.keys(schema.StageFile) == loader._STAGE_KEYS
+    assert schema.keys(schema.RulesetFile) == loader._RULESET_KEYS
+    assert schema.keys(schema.Rule) == loader._RULE_KEYS
+    assert schema.keys(schema.Conclusion) == loader._CONCLUSION_KEYS
+    assert (schema.required_keys(schema.Symbol), schema.keys(schema.Symbol)) == loader._SYMBOL_KEYS

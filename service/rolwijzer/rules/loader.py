@@ -297,7 +297,7 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
         if key not in (name, "ruleset") and key not in _SECTIONS:
             reader.problem(name, "-", "is no file of a release: a rule file holds `rules:`; the others are " + _FILES)
             continue
-        allowed = {"rules"} if key == name else _SECTIONS.get(key, set(loaded))  # ruleset.yaml: see _window
+        allowed = _STAGE_KEYS if key == name else _SECTIONS.get(key, frozenset(loaded))  # ruleset.yaml: see _window
         if set(loaded) - allowed:
             reader.problem(name, "-", f"unknown top-level keys {sorted(str(k) for k in set(loaded) - allowed)}")
         documents[key] = (name, loaded)
@@ -308,14 +308,25 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
     return documents
 
 
+# The keys the loader allows, by file and by entry. The models of schema.py (which generate the editors' JSON
+# Schemas) say the same; a test holds the two equal. Written out here because importing pydantic and building the
+# models costs the server and every CLI start about 250 ms.
 # The top-level keys of each file of a release but ruleset.yaml, whose keys are checked with its content (_window).
-_SECTIONS: dict[str, set[AnyType]] = {
-    "sources": {"sources"},
-    "facts": {"facts", "groups"},
-    "codes": {"roles", "deployers", "codes"},
-    "parameters": {"parameters"},
-    "predicates": {"predicates"},
+_SECTIONS: dict[str, frozenset[str]] = {
+    "sources": frozenset({"sources"}),
+    "facts": frozenset({"facts", "groups"}),
+    "codes": frozenset({"roles", "deployers", "codes"}),
+    "parameters": frozenset({"parameters"}),
+    "predicates": frozenset({"predicates"}),
 }
+_STAGE_KEYS = frozenset({"rules"})
+_RULESET_KEYS = frozenset(
+    {"id", "version", "title", "specification", "valid_from", "valid_until", "changes", "supersedes"}
+)
+_RULE_KEYS = frozenset({"id", "stage", "when", "then", "explain", "cite", "note", "valid_from", "valid_until"})
+_CONCLUSION_KEYS = frozenset({"role", "volunteer_deployer", "codes", "set", "exclude"})
+# A symbol entry: the keys it needs, and those it may have.
+_SYMBOL_KEYS = (frozenset({"value", "nl", "en"}), frozenset({"value", "nl", "en", "means"}))
 _FILES = "ruleset, sources, facts, codes, parameters and predicates.yaml"
 
 
@@ -451,7 +462,7 @@ def _supersedes(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tupl
 
 
 def _window(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tuple[dt.date, dt.date | None]:
-    known = {"id", "version", "title", "specification", "valid_from", "valid_until", "changes", "supersedes"}
+    known = _RULESET_KEYS
     if set(meta) - known:
         reader.problem(file, "-", f"unknown keys {sorted(set(meta) - known)}")
     valid_from, valid_until = meta.get("valid_from"), meta.get("valid_until")
@@ -528,7 +539,7 @@ def _symbols(
         return ()
     found = []
     for item in raw:
-        if not isinstance(item, dict) or not {"value", "nl", "en"} <= set(item) <= {"value", "nl", "en", "means"}:
+        if not isinstance(item, dict) or not _SYMBOL_KEYS[0] <= set(item) <= _SYMBOL_KEYS[1]:
             reader.problem(file, name, f"symbol entry {item!r} needs value, nl and en (and may have means)")
             continue
         label = reader.text(file, name, item, f"symbol {item['value']!r}")
@@ -734,17 +745,7 @@ def _rules(
         if not rule_id:
             reader.problem(file, "-", "a rule without an id")
             continue
-        unknown_keys = set(raw) - {
-            "id",
-            "stage",
-            "when",
-            "then",
-            "explain",
-            "cite",
-            "note",
-            "valid_from",
-            "valid_until",
-        }
+        unknown_keys = set(raw) - _RULE_KEYS
         if unknown_keys:
             reader.problem(file, rule_id, f"unknown keys {sorted(unknown_keys)}")
         when = _condition(reader, file, rule_id, raw.get("when"), conditions)
@@ -786,7 +787,7 @@ def _dated(
 
 
 def _conclusion(reader: _Reader, file: str, rule_id: str, raw: object) -> Conclusion | None:
-    allowed = {"role", "volunteer_deployer", "codes", "set", "exclude"}
+    allowed = _CONCLUSION_KEYS
     if not isinstance(raw, dict) or not raw or set(raw) - allowed:
         reader.problem(file, rule_id, f"`then` must be a mapping with some of {sorted(allowed)}")
         return None

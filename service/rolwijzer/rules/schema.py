@@ -25,7 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 __all__ = [
     "FILE_KINDS",
     "SCHEMA_FOLDER",
+    "Conclusion",
+    "Rule",
+    "RulesetFile",
+    "StageFile",
+    "Symbol",
     "file_kind",
+    "keys",
+    "required_keys",
     "schema_texts",
     "structure_problems",
     "write_schemas",
@@ -352,6 +359,16 @@ FILE_KINDS: dict[str, type[BaseModel]] = {
     "stage": StageFile,
     "manifest": ManifestFile,
 }
+
+
+def keys(model: type[BaseModel]) -> frozenset[str]:
+    """The keys an entry of `model` may have, as written in the files (`is`, `from`, not `is_`, `from_`)."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
+
+
+def required_keys(model: type[BaseModel]) -> frozenset[str]:
+    """The keys an entry of `model` must have."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items() if field.is_required())
 
 
 def file_kind(name: str) -> str:

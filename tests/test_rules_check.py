@@ -60,7 +60,7 @@ MISTAKES = [
         "stage-e.yaml",
         "      en: For its professionals the organisation's general duty of good care applies.\n",
         "",
-        "explanation/stage-e.yaml:258:5: E6: explanation needs a Dutch (nl) and an English (en) text",
+        "explanation/stage-e.yaml:262:5: E6: explanation needs a Dutch (nl) and an English (en) text",
     ),
     ("duplicate", "stage-b.yaml", "  - id: R7\n", "  - id: R5\n", "duplicate/stage-b.yaml:83:5: R5: duplicate rule id"),
     (

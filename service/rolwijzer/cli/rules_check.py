@@ -15,7 +15,6 @@ from pathlib import Path
 from rolwijzer.engine import Engine
 from rolwijzer.rules import Problem, RuleSetError, load_rule_sets, version_key
 from rolwijzer.rules.manifest import write_manifests
-from rolwijzer.rules.schema import schema_texts, write_schemas
 from rolwijzer.rules.validate import report_lines
 
 
@@ -92,6 +91,8 @@ def _manifest(folder: Path) -> int:
 
 def _schema(folder: Path, check_only: bool) -> int:
     """Write the schemas (or, with `check_only`, name the stale ones and exit 1 when there are any)."""
+    from rolwijzer.rules.schema import schema_texts, write_schemas  # noqa: PLC0415 - pydantic only for `schema`
+
     if not check_only:
         for path in write_schemas(folder):
             print(f"wrote     {path}")

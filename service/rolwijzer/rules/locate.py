@@ -33,6 +33,8 @@ _NAME_KEYS = ("id", "name", "code")
 _QUOTED = re.compile(r"'([^'\n]{1,200})'|`([^`\n]{1,60})`")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ORDINAL = re.compile(r"#([0-9]{1,9})")
+# Words of a message that name a key by another word: "explanation needs a Dutch (nl) and an English (en) text".
+_KEY_WORDS = {"explanation": "explain"}
 
 
 class Locator:
@@ -128,8 +130,9 @@ def _within(scope: yaml.Node, message: str, top_level: bool) -> yaml.Node | None
             if found is not None:
                 return found
     for word in _WORD.findall(message):
-        if word in keys:
-            return keys[word]
+        key = _KEY_WORDS.get(word, word)
+        if key in keys:
+            return keys[key]
     return None
 
 

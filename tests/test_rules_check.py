@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 from rolwijzer.cli.rules_check import main
-from rolwijzer.rules import loader, schema
+from rolwijzer.rules import RuleSetError, load_rule_set, loader, schema
 from rolwijzer.rules.schema import file_kind, schema_texts, structure_problems
 from support import CURRENT_RELEASE, RELEASES, RULES, RULES_ROOT, SUPERSEDED
 
@@ -144,6 +144,18 @@ def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path: Path) -> N
     assert len(found) == 1, done.stdout
     assert found[0].startswith("informele-zorg/broken/stage-c.yaml:3:10: -: cannot be read as YAML: "), found
     assert "(started on line 2)" in found[0]
+
+
+def test_a_forbidden_character_names_its_line_and_column_too(tmp_path: Path) -> None:
+    """A control character after a non-ASCII letter: the place counts characters, and no "<unicode string>"."""
+    target = tmp_path / "release"
+    shutil.copytree(RULES, target, ignore=shutil.ignore_patterns("manifest.yaml"))
+    (target / "stage-x.yaml").write_text("rules: []\nnote: \u00e9\u0007\n", encoding="utf-8")
+    with pytest.raises(RuleSetError) as caught:
+        load_rule_set(target)
+    assert [str(p) for p in caught.value.problems] == [
+        "stage-x.yaml:2:8: -: cannot be read as YAML: character #x0007: control characters are not allowed"
+    ]
 
 
 def test_a_semantic_error_points_at_the_offending_name(tmp_path: Path) -> None:

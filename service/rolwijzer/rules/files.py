@@ -251,7 +251,7 @@ def parse_yaml(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> tuple[object
     except UnsafeFile:
         raise
     except yaml.YAMLError as err:
-        raise _yaml_error(err) from None
+        raise _yaml_error(err, text) from None
     except (ValueError, TypeError, RecursionError, MemoryError) as err:  # e.g. an integer of 5,000 digits
         raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
 
@@ -269,7 +269,7 @@ def parse_yaml_tree(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> yaml.No
     except UnsafeFile:
         raise
     except yaml.YAMLError as err:
-        raise _yaml_error(err) from None
+        raise _yaml_error(err, text) from None
     except (ValueError, TypeError, RecursionError, MemoryError) as err:
         raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
 
@@ -283,8 +283,16 @@ def _checked_text(data: bytes, max_nodes: int) -> str:
     return text
 
 
-def _yaml_error(err: yaml.YAMLError) -> UnsafeFile:
+def _yaml_error(err: yaml.YAMLError, text: str) -> UnsafeFile:
     """The error in words, without PyYAML's `in "<unicode string>", line 3` parts: the place goes to line/column."""
+    if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow
+        found = UnsafeFile(f"cannot be read as YAML: character #x{err.character:04x}: {clip(err.reason, 80)}")
+        if isinstance(err.position, int) and err.position >= 0:
+            # libyaml counts UTF-8 bytes, PyYAML's own reader characters.
+            before = text[: err.position] if _LOADER is yaml.SafeLoader else _utf8_prefix(text, err.position)
+            found.line = before.count("\n") + 1
+            found.column = len(before) - before.rfind("\n")
+        return found
     if not isinstance(err, yaml.MarkedYAMLError):
         return UnsafeFile(f"cannot be read as YAML: {clip(str(err), 200)}")
     words = ", ".join(clip(part, 120) for part in (err.context, err.problem) if part)
@@ -296,6 +304,11 @@ def _yaml_error(err: yaml.YAMLError) -> UnsafeFile:
     if mark is not None:
         found.line, found.column = mark.line + 1, mark.column + 1
     return found
+
+
+def _utf8_prefix(text: str, size: int) -> str:
+    """The characters of `text` in its first `size` UTF-8 bytes."""
+    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
 
 
 def _check_flow_depth(text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,17 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
     assert old in text, f"test setup: {old!r} not in {file}"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     return folder
+
+
+def _located(expected: str) -> re.Pattern[str]:
+    """`expected` with `L:C` standing for any line and column: `file:L:C: item: message`."""
+    return re.compile(re.escape(expected).replace("L:C", r"[0-9]+:[0-9]+"))
+
+
+def _found(expected: str, problems: list[str]) -> bool:
+    """Whether a problem line starts with `expected`, its `L:C` a real line and column."""
+    pattern = _located(expected)
+    return any(pattern.match(p) for p in problems)
 
 
 def _problems(folder: Path) -> list[str]:
@@ -87,64 +99,64 @@ class TestBrokenFiles:
                 "stage-b.yaml",
                 "{fact: payment, is: pgb_paid}",
                 "{fact: paymnt, is: pgb_paid}",
-                "stage-b.yaml: R2: unknown fact 'paymnt'",
+                "stage-b.yaml:L:C: R2: unknown fact 'paymnt'",
             ),
             (
                 "stage-b.yaml",
                 "{fact: payment, is: pgb_paid}",
                 "{fact: payment, is: pgb}",
-                "stage-b.yaml: R2: 'pgb' is not a symbol of payment",
+                "stage-b.yaml:L:C: R2: 'pgb' is not a symbol of payment",
             ),
             (
                 "stage-e.yaml",
                 "codes: [WKKGZ_GOEDE_ZORG]",
                 "codes: [WKKGZ_GOED]",
-                "stage-e.yaml: E6: unknown code 'WKKGZ_GOED'",
+                "stage-e.yaml:L:C: E6: unknown code 'WKKGZ_GOED'",
             ),
-            ("stage-b.yaml", "  - id: R7\n", "  - id: R5\n", "stage-b.yaml: R5: duplicate rule id"),
-            ("stage-b.yaml", '    cite: ["CRvB 2017:17"]\n', "", "stage-b.yaml: R2: no citation"),
+            ("stage-b.yaml", "  - id: R7\n", "  - id: R5\n", "stage-b.yaml:L:C: R5: duplicate rule id"),
+            ("stage-b.yaml", '    cite: ["CRvB 2017:17"]\n', "", "stage-b.yaml:L:C: R2: no citation"),
             (
                 "stage-b.yaml",
                 '    cite: ["CRvB 2017:17"]\n',
                 '    cite: ["Hoge Raad 2020"]\n',
-                "stage-b.yaml: R2: citation 'Hoge Raad 2020' does not start with a source id",
+                "stage-b.yaml:L:C: R2: citation 'Hoge Raad 2020' does not start with a source id",
             ),
             (
                 "stage-e.yaml",
                 "      en: For its professionals the organisation's general duty of good care applies.\n",
                 "",
-                "stage-e.yaml: E6: explanation needs a Dutch (nl) and an English (en) text",
+                "stage-e.yaml:L:C: E6: explanation needs a Dutch (nl) and an English (en) text",
             ),
             (
                 "stage-a.yaml",
                 "{fact: payment, is: paid_by_org}, {fact: helper_employment, is: none}",
                 "{role: BEROEPSKRACHT}, {fact: helper_employment, is: none}",
-                "stage-a.yaml: A3: stage A runs before the role is known",
+                "stage-a.yaml:L:C: A3: stage A runs before the role is known",
             ),
             (
                 "stage-b.yaml",
                 "    stage: B\n    when: {fact: payment, is: pgb_paid}",
                 "    stage: Q\n    when: {fact: payment, is: pgb_paid}",
-                "stage-b.yaml: R2: unknown stage 'Q'",
+                "stage-b.yaml:L:C: R2: unknown stage 'Q'",
             ),
-            ("stage-b.yaml", "rules:\n", "rules:\n  - id: [unclosed\n", "stage-b.yaml: -: cannot be read as YAML"),
+            ("stage-b.yaml", "rules:\n", "rules:\n  - id: [unclosed\n", "stage-b.yaml:L:C: -: cannot be read as YAML"),
             (
                 "stage-e.yaml",
                 "      en: For its professionals the organisation's general duty of good care applies.\n",
                 "      en: For its professionals {hourz} applies.\n",
-                "stage-e.yaml: E6: unknown placeholder {hourz}",
+                "stage-e.yaml:L:C: E6: unknown placeholder {hourz}",
             ),
             (
                 "codes.yaml",
                 "Structurele hulp onder de intensiteitsgrens",
                 "Structurele hulp onder de {intensity_hours} uur",
-                "codes.yaml: CTX_INTENSITY_REVIEW: the Dutch and the English text use different placeholders",
+                "codes.yaml:L:C: CTX_INTENSITY_REVIEW: the Dutch and the English text use different placeholders",
             ),
             (
                 "parameters.yaml",
                 '        inclusive: {nl: "minimaal {intensity_hours} uur", en: "at least {intensity_hours} hours"}\n',
                 "",
-                "parameters.yaml: intensity_boundary: texts of {hours} need one wording for each allowed value",
+                "parameters.yaml:L:C: intensity_boundary: texts of {hours} need one wording for each allowed value",
             ),
         ],
         ids=[
@@ -168,7 +180,7 @@ class TestBrokenFiles:
     ) -> None:
         """The loader refuses the folder and says where and what."""
         problems = _problems(_broken(tmp_path, file, old, new))
-        assert any(p.startswith(expected) for p in problems), problems
+        assert _found(expected, problems), problems
 
     def test_every_problem_is_listed_at_once(self, tmp_path: Path) -> None:
         """Two mistakes in two files give two problems in one error."""
@@ -192,19 +204,19 @@ class TestFindableSources:
                 "stage-b.yaml",
                 '    cite: ["CRvB 2017:17"]\n',
                 f'    cite: ["CRvB 2017:17", "S001 § Definitie ({SEED_FILE})"]\n',
-                f"stage-b.yaml: R2: citation 'S001 § Definitie ({SEED_FILE})' names a seed file or domain.md",
+                f"stage-b.yaml:L:C: R2: citation 'S001 § Definitie ({SEED_FILE})' names a seed file or domain.md",
             ),
             (
                 "sources.yaml",
                 "(DPRS) — Betrokken mantelzorger(s) en/of sociaal netwerk (zonder jaar)",
                 f"(DPRS) — Betrokken mantelzorger(s) en/of sociaal netwerk (seed {SEED_FILE})",
-                "sources.yaml: S001: source S001 names a seed file or domain.md",
+                "sources.yaml:L:C: S001: source S001 names a seed file or domain.md",
             ),
             (
                 "sources.yaml",
                 "sources:\n",
                 'sources:\n  - {id: domain.md, title: "Rolwijzer kennisbank"}\n',
-                "sources.yaml: domain.md: source domain.md names a seed file or domain.md",
+                "sources.yaml:L:C: domain.md: source domain.md names a seed file or domain.md",
             ),
         ],
         ids=["seed-file-in-a-citation", "seed-file-in-a-source-title", "domain-md-as-a-source"],
@@ -214,7 +226,7 @@ class TestFindableSources:
     ) -> None:
         """A copy of the current release with such a reference does not load; the problem says where."""
         problems = _release_problems(_broken(tmp_path, file, old, new))
-        assert any(p.startswith(expected) for p in problems), problems
+        assert _found(expected, problems), problems
 
     def test_a_citation_of_domain_md_is_refused_even_when_the_source_is_listed(self, tmp_path: Path) -> None:
         """Putting domain.md back among the sources does not make a citation of it acceptable."""
@@ -222,7 +234,7 @@ class TestFindableSources:
         path = folder / "stage-b.yaml"
         path.write_text(path.read_text(encoding="utf-8").replace('cite: ["CRvB 2017:17"]', 'cite: ["domain.md §6 R2"]'))
         problems = _release_problems(folder)
-        assert any(p.startswith("stage-b.yaml: R2: citation 'domain.md §6 R2' names a seed") for p in problems)
+        assert _found("stage-b.yaml:L:C: R2: citation 'domain.md §6 R2' names a seed", problems), problems
 
     def test_the_shipped_current_release_cites_no_seed_file_and_no_domain_md(self, rule_set: RuleSet) -> None:
         """Every citation and source title of the current release is findable."""
@@ -244,9 +256,8 @@ class TestFindableSources:
         path = root / "informele-zorg" / CURRENT_RELEASE / "stage-b.yaml"
         path.write_text(path.read_text(encoding="utf-8").replace("rules:\n", "rules:\n  - id: [unclosed\n", 1))
         problems = _release_problems(root)
-        assert problems and all(
-            p.startswith(f"informele-zorg/{CURRENT_RELEASE}/stage-b.yaml: -: cannot be read") for p in problems
-        )
+        pattern = _located(f"informele-zorg/{CURRENT_RELEASE}/stage-b.yaml:L:C: -: cannot be read")
+        assert problems and all(pattern.match(p) for p in problems), problems
 
 
 def test_the_server_refuses_to_start_on_a_bad_rule_file(tmp_path: Path) -> None:
@@ -261,5 +272,5 @@ def test_the_server_refuses_to_start_on_a_bad_rule_file(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2
-    assert "stage-e.yaml: E6: unknown code 'NOPE'" in done.stderr
+    assert _located("stage-e.yaml:L:C: E6: unknown code 'NOPE'").search(done.stderr), done.stderr
     assert "Traceback" not in done.stderr

@@ -1,6 +1,8 @@
 """`rolwijzer-rules check DIR`: validate a folder of releases offline, as the server would load it.
 
 `rolwijzer-rules manifest DIR` writes (or refreshes) the `manifest.yaml` of every release under DIR.
+`rolwijzer-rules schema DIR` writes the JSON Schema of each kind of rule file into DIR (rules/schema); with
+`--check` it only reports whether DIR is current.
 """
 
 from __future__ import annotations
@@ -39,9 +41,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "manifest", help="write the manifest.yaml (every file and its sha256) of each release under a folder"
     )
     manifest_command.add_argument("folder", type=Path, help="a rules folder, for example rules/")
+    schema_command = commands.add_parser(
+        "schema", help="write the JSON Schema of each kind of rule file (for editors) into a folder"
+    )
+    schema_command.add_argument("folder", type=Path, help="where the schemas go, for example rules/schema")
+    schema_command.add_argument("--check", action="store_true", help="write nothing; exit 1 when a schema is stale")
     args = parser.parse_args(argv)
     if args.command == "manifest":
         return _manifest(args.folder)
+    if args.command == "schema":
+        return _schema(args.folder, args.check)
     problems = check(args.folder)
     if problems:
         for line in report_lines(problems):
@@ -76,6 +85,27 @@ def _manifest(folder: Path) -> int:
         return 1
     if not result.written and not result.unchanged:
         print(f"no release (no folder with a ruleset.yaml) in {folder}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _schema(folder: Path, check_only: bool) -> int:
+    """Write the schemas (or, with `check_only`, name the stale ones and exit 1 when there are any)."""
+    from rolwijzer.rules.schema import schema_texts, write_schemas  # noqa: PLC0415 - pydantic only for `schema`
+
+    if not check_only:
+        for path in write_schemas(folder):
+            print(f"wrote     {path}")
+        return 0
+    stale = [
+        name
+        for name, text in schema_texts().items()
+        if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != text
+    ]
+    for name in stale:
+        print(f"stale     {folder / name}")
+    if stale:
+        print(f"run `rolwijzer-rules schema {folder}` to regenerate", file=sys.stderr)
         return 1
     return 0
 

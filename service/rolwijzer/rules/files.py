@@ -66,7 +66,15 @@ _KINDS = (
 
 
 class UnsafeFile(Exception):
-    """A file (or the root) that is not read; the message says why in a few words."""
+    """A file (or the root) that is not read; the message says why in a few words.
+
+    `line` and `column` (1-based) say where in the file, when the problem has a place (a YAML syntax error).
+    """
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 @dataclass(frozen=True)
@@ -233,22 +241,74 @@ def parse_yaml(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> tuple[object
 
     Raises:
         UnsafeFile: the file is not UTF-8, not YAML, uses an anchor or alias, nests deeper than MAX_DEPTH or holds
-            more than `max_nodes` values; the message quotes at most a short excerpt.
+            more than `max_nodes` values; the message quotes at most a short excerpt. A YAML syntax error carries
+            the line and column where it was found.
     """
+    text = _checked_text(data, max_nodes)
+    try:
+        nodes = _check_events(text, max_nodes)  # before anything is built
+        return yaml.load(text, Loader=_LOADER), nodes
+    except UnsafeFile:
+        raise
+    except yaml.YAMLError as err:
+        raise _yaml_error(err, text) from None
+    except (ValueError, TypeError, RecursionError, MemoryError) as err:  # e.g. an integer of 5,000 digits
+        raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
+
+
+def parse_yaml_tree(data: bytes, max_nodes: int = MAX_NODES_PER_FILE) -> yaml.Node | None:
+    """The YAML node tree of one rule file (None for an empty file): each node knows its line and column.
+
+    Only asked for when a problem is to be placed (locate.py), so a load without problems never builds or keeps a
+    tree. Same checks and same errors as `parse_yaml`.
+    """
+    text = _checked_text(data, max_nodes)
+    try:
+        _check_events(text, max_nodes)  # before anything is built
+        return yaml.compose(text, Loader=_LOADER)
+    except UnsafeFile:
+        raise
+    except yaml.YAMLError as err:
+        raise _yaml_error(err, text) from None
+    except (ValueError, TypeError, RecursionError, MemoryError) as err:
+        raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
+
+
+def _checked_text(data: bytes, max_nodes: int) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UnsafeFile(f"is not UTF-8 text (byte {err.start})") from None
     _check_flow_depth(text)
-    try:
-        nodes = _check_events(text, max_nodes)
-        return yaml.load(text, Loader=_LOADER), nodes
-    except UnsafeFile:
-        raise
-    except yaml.YAMLError as err:
-        raise UnsafeFile(f"cannot be read as YAML: {clip(str(err), 200)}") from None
-    except (ValueError, TypeError, RecursionError, MemoryError) as err:  # e.g. an integer of 5,000 digits
-        raise UnsafeFile(f"cannot be read as YAML: {type(err).__name__}: {clip(str(err), 160)}") from None
+    return text
+
+
+def _yaml_error(err: yaml.YAMLError, text: str) -> UnsafeFile:
+    """The error in words, without PyYAML's `in "<unicode string>", line 3` parts: the place goes to line/column."""
+    if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow
+        found = UnsafeFile(f"cannot be read as YAML: character #x{err.character:04x}: {clip(err.reason, 80)}")
+        if isinstance(err.position, int) and err.position >= 0:
+            # libyaml counts UTF-8 bytes, PyYAML's own reader characters.
+            before = text[: err.position] if _LOADER is yaml.SafeLoader else _utf8_prefix(text, err.position)
+            found.line = before.count("\n") + 1
+            found.column = len(before) - before.rfind("\n")
+        return found
+    if not isinstance(err, yaml.MarkedYAMLError):
+        return UnsafeFile(f"cannot be read as YAML: {clip(str(err), 200)}")
+    words = ", ".join(clip(part, 120) for part in (err.context, err.problem) if part)
+    mark = err.problem_mark or err.context_mark
+    context = err.context_mark
+    if context is not None and mark is not None and context.line != mark.line:
+        words += f" (started on line {context.line + 1})"
+    found = UnsafeFile(f"cannot be read as YAML: {words or 'a syntax error'}")
+    if mark is not None:
+        found.line, found.column = mark.line + 1, mark.column + 1
+    return found
+
+
+def _utf8_prefix(text: str, size: int) -> str:
+    """The characters of `text` in its first `size` UTF-8 bytes."""
+    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
 
 
 def _check_flow_depth(text: str) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any as AnyType
 
@@ -33,6 +33,7 @@ from rolwijzer.rules.files import (
     release_folders,
     yaml_names,
 )
+from rolwijzer.rules.locate import Locator
 from rolwijzer.rules.manifest import manifest_problems, parse_manifest
 from rolwijzer.rules.model import (
     UNKNOWN,
@@ -96,9 +97,16 @@ class _Reader:
     incomplete: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     contents: dict[str, bytes] = field(default_factory=dict)
+    # Places problems in the files read (locate.py); it parses a file again only when that file has a problem.
+    locator: Locator = field(default_factory=Locator)
 
-    def problem(self, file: str, item: str, message: str) -> None:
-        self.problems.append(Problem(self.label + file, item, message))
+    def problem(self, file: str, item: str, message: str, line: int | None = None, column: int | None = None) -> None:
+        """A problem of `file` (a name within the release), placed at its line and column when it has one."""
+        self.problems.append(self.located(Problem(file, item, message, line, column)))
+
+    def located(self, problem: Problem) -> Problem:
+        """`problem` (its file named within the release) with its place in that file, its file under `label`."""
+        return self.locator.place(replace(problem, file=self.label + problem.file), problem.file)
 
     def release_problem(self, message: str) -> None:
         """A problem of the release folder as a whole."""
@@ -144,19 +152,27 @@ def load_rule_set(folder: Path | str, label: str = "", root: RulesRoot | None = 
         opened = root or open_root(path)
     except UnsafeFile as err:
         raise RuleSetError([Problem(label or str(path), "-", str(err))]) from None
-    return _load(path, label, opened, _Budget())
+    return _load(path, label, opened, _Budget()).rule_set
 
 
-def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> RuleSet:
+@dataclass(frozen=True)
+class _Loaded:
+    """A release as loaded, with what places its later problems (`internal_references`) in its files."""
+
+    rule_set: RuleSet
+    reader: _Reader
+
+
+def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> _Loaded:
     reader = _Reader(path, root, label, budget)
     documents = _read_documents(path, reader)
     if reader.problems:
         raise RuleSetError(reader.incomplete + reader.problems)
     rule_set = _build(documents, reader)
-    reader.problems.extend(Problem(label + p.file, p.item, p.message) for p in validate_rule_set(rule_set))
+    reader.problems.extend(reader.located(p) for p in validate_rule_set(rule_set))
     if reader.incomplete or reader.problems:
         raise RuleSetError(reader.incomplete + reader.problems)
-    return rule_set
+    return _Loaded(rule_set, reader)
 
 
 def find_rule_set_folders(root: Path | str) -> list[Path]:
@@ -193,7 +209,7 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
         raise RuleSetError([Problem(str(root), "-", str(err))]) from None
     base = opened.base
     problems: list[Problem] = []
-    labelled: list[tuple[str, RuleSet]] = []
+    labelled: list[_Loaded] = []
     if not folders:
         raise RuleSetError([Problem(str(root), "-", "no rule-set version (no folder with a ruleset.yaml)")])
     # Once one release carries a manifest, each must: a release still being copied in, its manifest not yet
@@ -212,16 +228,16 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
                 )
             )
         try:
-            labelled.append((label, _load(folder, label, opened, budget)))
+            labelled.append(_load(folder, label, opened, budget))
         except RuleSetError as err:
             problems.extend(err.problems)
     # Which releases are current is known only when every release was read: a release that failed to load might
     # supersede others, so their citations are judged once it loads.
-    superseded = {(r.id, old) for _, r in labelled for old in r.supersedes}
-    for label, rule_set in labelled if not problems else ():
-        if (rule_set.id, rule_set.version) not in superseded:
-            problems.extend(Problem(label + p.file, p.item, p.message) for p in internal_references(rule_set))
-    loaded = sorted((r for _, r in labelled), key=lambda r: version_key(r.version))
+    superseded = {(done.rule_set.id, old) for done in labelled for old in done.rule_set.supersedes}
+    for done in labelled if not problems else ():
+        if (done.rule_set.id, done.rule_set.version) not in superseded:
+            problems.extend(done.reader.located(p) for p in internal_references(done.rule_set))
+    loaded = sorted((done.rule_set for done in labelled), key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:
         raise RuleSetError(problems)
@@ -271,7 +287,7 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
         try:
             loaded, nodes = parse_yaml(data, min(MAX_NODES_PER_FILE, nodes_left))
         except UnsafeFile as err:
-            reader.problem(name, "-", str(err))
+            reader.problem(name, "-", str(err), err.line, err.column)
             continue
         nodes_left -= nodes
         if not isinstance(loaded, dict):
@@ -281,7 +297,7 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
         if key not in (name, "ruleset") and key not in _SECTIONS:
             reader.problem(name, "-", "is no file of a release: a rule file holds `rules:`; the others are " + _FILES)
             continue
-        allowed = {"rules"} if key == name else _SECTIONS.get(key, set(loaded))  # ruleset.yaml: see _window
+        allowed = _STAGE_KEYS if key == name else _SECTIONS.get(key, frozenset(loaded))  # ruleset.yaml: see _window
         if set(loaded) - allowed:
             reader.problem(name, "-", f"unknown top-level keys {sorted(str(k) for k in set(loaded) - allowed)}")
         documents[key] = (name, loaded)
@@ -292,14 +308,25 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
     return documents
 
 
+# The keys the loader allows, by file and by entry. The models of schema.py (which generate the editors' JSON
+# Schemas) say the same; a test holds the two equal. Written out here because importing pydantic and building the
+# models costs the server and every CLI start about 250 ms.
 # The top-level keys of each file of a release but ruleset.yaml, whose keys are checked with its content (_window).
-_SECTIONS: dict[str, set[AnyType]] = {
-    "sources": {"sources"},
-    "facts": {"facts", "groups"},
-    "codes": {"roles", "deployers", "codes"},
-    "parameters": {"parameters"},
-    "predicates": {"predicates"},
+_SECTIONS: dict[str, frozenset[str]] = {
+    "sources": frozenset({"sources"}),
+    "facts": frozenset({"facts", "groups"}),
+    "codes": frozenset({"roles", "deployers", "codes"}),
+    "parameters": frozenset({"parameters"}),
+    "predicates": frozenset({"predicates"}),
 }
+_STAGE_KEYS = frozenset({"rules"})
+_RULESET_KEYS = frozenset(
+    {"id", "version", "title", "specification", "valid_from", "valid_until", "changes", "supersedes"}
+)
+_RULE_KEYS = frozenset({"id", "stage", "when", "then", "explain", "cite", "note", "valid_from", "valid_until"})
+_CONCLUSION_KEYS = frozenset({"role", "volunteer_deployer", "codes", "set", "exclude"})
+# A symbol entry: the keys it needs, and those it may have.
+_SYMBOL_KEYS = (frozenset({"value", "nl", "en"}), frozenset({"value", "nl", "en", "means"}))
 _FILES = "ruleset, sources, facts, codes, parameters and predicates.yaml"
 
 
@@ -338,6 +365,7 @@ def _read_contents(folder: Path, names: list[str], reader: _Reader) -> dict[str,
             reader.release_problem("the files grew over the limit of bytes per release while they were read")
             return None
         contents[name] = data
+    reader.locator = Locator(contents)
     reader.budget.bytes -= read
     reader.contents = {name: data for name, data in contents.items() if name != MANIFEST}
     return contents
@@ -353,7 +381,10 @@ def _check_manifest(names: list[str], contents: dict[str, bytes], reader: _Reade
         return  # unreadable: reported already
     try:
         declared = parse_manifest(parse_yaml(contents[MANIFEST])[0])
-    except (UnsafeFile, ValueError) as err:
+    except UnsafeFile as err:
+        reader.problem(MANIFEST, "-", str(err), err.line, err.column)
+        return
+    except ValueError as err:
         reader.problem(MANIFEST, "-", str(err))
         return
     present = {name: contents.get(name) for name in names if name != MANIFEST}
@@ -431,7 +462,7 @@ def _supersedes(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tupl
 
 
 def _window(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tuple[dt.date, dt.date | None]:
-    known = {"id", "version", "title", "specification", "valid_from", "valid_until", "changes", "supersedes"}
+    known = _RULESET_KEYS
     if set(meta) - known:
         reader.problem(file, "-", f"unknown keys {sorted(set(meta) - known)}")
     valid_from, valid_until = meta.get("valid_from"), meta.get("valid_until")
@@ -508,7 +539,7 @@ def _symbols(
         return ()
     found = []
     for item in raw:
-        if not isinstance(item, dict) or not {"value", "nl", "en"} <= set(item) <= {"value", "nl", "en", "means"}:
+        if not isinstance(item, dict) or not _SYMBOL_KEYS[0] <= set(item) <= _SYMBOL_KEYS[1]:
             reader.problem(file, name, f"symbol entry {item!r} needs value, nl and en (and may have means)")
             continue
         label = reader.text(file, name, item, f"symbol {item['value']!r}")
@@ -714,17 +745,7 @@ def _rules(
         if not rule_id:
             reader.problem(file, "-", "a rule without an id")
             continue
-        unknown_keys = set(raw) - {
-            "id",
-            "stage",
-            "when",
-            "then",
-            "explain",
-            "cite",
-            "note",
-            "valid_from",
-            "valid_until",
-        }
+        unknown_keys = set(raw) - _RULE_KEYS
         if unknown_keys:
             reader.problem(file, rule_id, f"unknown keys {sorted(unknown_keys)}")
         when = _condition(reader, file, rule_id, raw.get("when"), conditions)
@@ -766,7 +787,7 @@ def _dated(
 
 
 def _conclusion(reader: _Reader, file: str, rule_id: str, raw: object) -> Conclusion | None:
-    allowed = {"role", "volunteer_deployer", "codes", "set", "exclude"}
+    allowed = _CONCLUSION_KEYS
     if not isinstance(raw, dict) or not raw or set(raw) - allowed:
         reader.problem(file, rule_id, f"`then` must be a mapping with some of {sorted(allowed)}")
         return None

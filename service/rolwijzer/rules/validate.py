@@ -79,13 +79,19 @@ def clip_left(text: str, limit: int) -> str:
 class Problem:
     """One problem in a rule file: the file, the rule or entry it concerns, and what is wrong.
 
-    Each part is kept to a few thousand characters; shown (`str`), the whole line is at most MAX_PROBLEM_CHARS
-    characters, a long file path losing its beginning rather than its end.
+    `line` and `column` (1-based) point into the file when the problem has a place: the offending key or value,
+    else the entry of the rule; a problem of a file or release as a whole has none. Shown (`str`), a problem reads
+    `file:line:column: item: message` (editors and terminals jump to it), or `file: item: message` without a place.
+
+    Each part is kept to a few thousand characters; shown, the whole line is at most MAX_PROBLEM_CHARS characters,
+    a long file path losing its beginning rather than its end.
     """
 
     file: str
     item: str
     message: str
+    line: int | None = None
+    column: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "file", clip_left(self.file, _KEPT_CHARS))
@@ -94,6 +100,8 @@ class Problem:
 
     def __str__(self) -> str:
         file, item = clip_left(self.file, _MAX_FILE_CHARS), clip(self.item, _MAX_ITEM_CHARS)
+        if self.line is not None:
+            file += f":{self.line}:{self.column or 1}"
         return f"{file}: {item}: {clip(self.message, MAX_PROBLEM_CHARS - len(file) - len(item) - 4)}"
 
 

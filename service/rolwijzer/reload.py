@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
@@ -127,8 +127,9 @@ class EngineHolder:
                 engine = self._build()
             except RuleSetError as err:
                 # Bounded: at most MAX_REPORTED_PROBLEMS lines of at most MAX_PROBLEM_CHARS characters each.
+                # Relative paths for any client to see; the place (line:column) is kept.
                 relative = [
-                    Problem(_without_root(p.file, self.root), p.item, _without_root(p.message, self.root))
+                    replace(p, file=_without_root(p.file, self.root), message=_without_root(p.message, self.root))
                     for p in err.problems
                 ]
                 problems = tuple(report_lines(relative))

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rolwijzer.rules import FactType, RuleSet
 from rolwijzer.scenarios import situation_request
 from rolwijzer.v1 import rolwijzer_pb2 as pb
@@ -51,3 +53,13 @@ FOUR_HOURS_ONE_MONTH: dict[str, Any] = {
     "duration_months": 1,
     "tasks": ["household"],
 }
+
+
+def health_status(address: str) -> int | None:
+    """The grpc.health.v1 status of the whole server at `address`, or None when nothing answers (yet)."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check
+            return int(check(health_pb2.HealthCheckRequest(service=""), timeout=2).status)
+    except grpc.RpcError:
+        return None

@@ -36,7 +36,7 @@ from certs import Authority
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import CHEAP_FACTS, request
+from support import CHEAP_FACTS, health_status, request
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")
@@ -61,15 +61,6 @@ def _wait(condition: Callable[[], bool], what: str, seconds: float = START_SECON
     while not condition():
         assert time.monotonic() < deadline, f"{what} within {seconds} s"
         time.sleep(0.05)
-
-
-def _health(address: str) -> int | None:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            check = health_pb2_grpc.HealthStub(channel).Check
-            return int(check(health_pb2.HealthCheckRequest(service=""), timeout=2).status)
-    except grpc.RpcError:
-        return None
 
 
 def _stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, seconds: float = 30) -> int:
@@ -185,7 +176,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             replicas.append(Replica(port, log, process))
         for replica in replicas:
             address = f"127.0.0.1:{replica.port}"
-            _wait(lambda: _health(address) == SERVING, f"replica {address} SERVING")  # noqa: B023 - used at once
+            _wait(lambda: health_status(address) == SERVING, f"replica {address} SERVING")  # noqa: B023 - used at once
         port, folder = _free_port(), tmp_path / "nginx"
         folder.mkdir()
         conf = _nginx_conf(folder, port, [r.port for r in replicas])
@@ -198,7 +189,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             )
         address = f"127.0.0.1:{port}"
         running = nginx
-        _wait(lambda: running.poll() is not None or _health(address) == SERVING, "nginx answering")
+        _wait(lambda: running.poll() is not None or health_status(address) == SERVING, "nginx answering")
         assert nginx.poll() is None, (folder / "error.log").read_text() + (folder / "stderr.log").read_text()
         yield Cluster(address, replicas, folder / "error.log", nginx, port)
     finally:
@@ -334,9 +325,9 @@ def test_as_the_deployment_runs_it_the_probes_port_follows_the_drain(rule_set: R
             env=dict(env, PYTHONUNBUFFERED="1"),
         )
     try:
-        _wait(lambda: process.poll() is not None or _health(health_address) == SERVING, "health port SERVING")
+        _wait(lambda: process.poll() is not None or health_status(health_address) == SERVING, "health port SERVING")
         assert process.poll() is None, log.read_text()
-        assert _health(address) is None  # plaintext, as the kubelet probes, gets no answer from the TLS port
+        assert health_status(address) is None  # plaintext, as the kubelet probes, gets no answer from the TLS port
         with grpc.insecure_channel(health_address) as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=5)
             with pytest.raises(grpc.RpcError) as refused:
@@ -347,8 +338,8 @@ def test_as_the_deployment_runs_it_the_probes_port_follows_the_drain(rule_set: R
             evaluate = pb_grpc.RolwijzerServiceStub(channel).Evaluate
             evaluate(request(rule_set, CHEAP_FACTS), timeout=10)
             process.send_signal(signal.SIGTERM)
-            _wait(lambda: _health(health_address) != SERVING, "NOT_SERVING after SIGTERM", 1)
-            assert _health(health_address) == health_pb2.HealthCheckResponse.NOT_SERVING
+            _wait(lambda: health_status(health_address) != SERVING, "NOT_SERVING after SIGTERM", 1)
+            assert health_status(health_address) == health_pb2.HealthCheckResponse.NOT_SERVING
             evaluate(request(rule_set, CHEAP_FACTS), timeout=10)  # within the 1 s notice: still answered
     finally:
         code = _stop(process)

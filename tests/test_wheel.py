@@ -20,10 +20,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import CHEAP_FACTS, REPO, RULES_ROOT, request
+from support import CHEAP_FACTS, REPO, RULES_ROOT, health_status, request
 
 pytestmark = pytest.mark.skipif(
     "faketime" in os.environ.get("LD_PRELOAD", "") or "FAKETIME" in os.environ,
@@ -90,16 +90,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _health(address: str) -> int | None:
-    """The health status at `address`, or None when nothing answers yet."""
-    try:
-        with grpc.insecure_channel(address) as channel:
-            check = health_pb2_grpc.HealthStub(channel).Check
-            return int(check(health_pb2.HealthCheckRequest(service=""), timeout=2).status)
-    except grpc.RpcError:
-        return None
-
-
 def _stop(process: subprocess.Popen[bytes], seconds: float = 30) -> int:
     """SIGTERM, then wait (a sleep loop: faketime-safe) until it exits; kill it when it does not, and fail."""
     if process.poll() is None:
@@ -145,7 +135,7 @@ def test_the_installed_wheel_serves_rules_given_by_path_from_outside_the_checkou
         process = subprocess.Popen([str(installed / "rolwijzer-server")], cwd=elsewhere, env=env, stderr=output)
         try:
             deadline = time.monotonic() + 60
-            while _health(health_address) != SERVING or _health(address) != SERVING:
+            while health_status(health_address) != SERVING or health_status(address) != SERVING:
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, f"not SERVING within 60 s: {log.read_text()}"
                 time.sleep(0.1)

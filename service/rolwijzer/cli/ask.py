@@ -200,11 +200,14 @@ def line_picker(console: Console, read: Callable[[], str | None], language: str)
     def show(text: Text) -> None:
         console.print(text, soft_wrap=True)
 
-    def pick(question: str, choices: list[tuple[str, str]]) -> str | None:
+    def offer(question: str, choices: list[tuple[str, str]]) -> None:
         console.print()
         show(Text(question, style="bold"))
         for number, (value, label) in enumerate(choices, start=1):
             show(Text.assemble(f"  {number}. {label}  ", (f"({value})", "dim")))
+
+    def pick(question: str, choices: list[tuple[str, str]]) -> str | None:
+        offer(question, choices)
         while True:
             raw = read()
             if raw is None:
@@ -220,10 +223,7 @@ def line_picker(console: Console, read: Callable[[], str | None], language: str)
             show(Text(say(language, "choose", first=1, last=len(choices)), style="red"))
 
     def pick_many(question: str, choices: list[tuple[str, str]]) -> list[str] | None:
-        console.print()
-        show(Text(question, style="bold"))
-        for number, (value, label) in enumerate(choices, start=1):
-            show(Text.assemble(f"  {number}. {label}  ", (f"({value})", "dim")))
+        offer(question, choices)
         while True:
             raw = read()
             if raw is None:

@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from support import SCENARIOS
+from support import CURRENT_RELEASE, SCENARIOS
 from test_cli import _run
 
 # Exactly 8 hours a week for exactly 3 months: the CBS boundary moves on 2027-01-01, so the role does too.
@@ -53,7 +53,7 @@ class TestImpact:
     def test_the_current_correction_release_changes_no_decision_of_the_shared_examples(
         self, server_address: str
     ) -> None:
-        """2.1.0 marks codes about safety and rewords a text: no role, liability, obligation or flag moves."""
+        """2.1.0 marks codes about safety and rewords a text, 2.2.0 mends cut texts: no code moves."""
         done = _run(
             server_address,
             "impact",
@@ -61,12 +61,13 @@ class TestImpact:
             "--before",
             "2.0.0",
             "--after",
-            "2.1.0",
+            CURRENT_RELEASE,
             "--date",
             "2026-06-01",
         )
         assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines() == ["2.0.0 2026-06-01 -> 2.1.0 2026-06-01: 0 of 18 situations change"]
+        expected = f"2.0.0 2026-06-01 -> {CURRENT_RELEASE} 2026-06-01: 0 of 18 situations change"
+        assert done.stdout.splitlines() == [expected]
 
     def test_revision_2_changes_decisions_and_names_examples(self, server_address: str, tmp_path: Path) -> None:
         """1.1.0 -> 2.1.0 on the shared examples: the review's corrections show (EX61: nothing is shared against the
@@ -85,13 +86,14 @@ class TestImpact:
             "--before",
             "1.1.0",
             "--after",
-            "2.1.0",
+            CURRENT_RELEASE,
             "--date",
             "2027-03-01",
         )
         assert done.returncode == 0, done.stderr
         lines = done.stdout.splitlines()
-        assert lines[0].startswith("1.1.0 2027-03-01 -> 2.1.0 2027-03-01: 3 of 18 situations change, 4 refused")
+        head = f"1.1.0 2027-03-01 -> {CURRENT_RELEASE} 2027-03-01: 3 of 18 situations change, 4 refused"
+        assert lines[0].startswith(head), lines[0]
         assert "obligations -DELEN_BETROKKEN_HULPVERLENERS  (e.g. EX61)" in [line.strip()[3:].strip() for line in lines]
         refusals = [line for line in lines if line.startswith("  refused ")]
         assert refusals and all(": facts." in line for line in refusals), refusals
@@ -99,8 +101,7 @@ class TestImpact:
         assert from_csv.returncode == 0 and from_csv.stdout.startswith("2026-12-31 -> 2027-01-01: 0 of 2"), from_csv
 
     def test_an_unknown_release_is_named(self, server_address: str, tmp_path: Path) -> None:
-        done = _run(
-            server_address, "impact", str(_population(tmp_path / "p.jsonl")), "--before", "9.9.9", "--after", "2.1.0"
-        )
+        population = str(_population(tmp_path / "p.jsonl"))
+        done = _run(server_address, "impact", population, "--before", "9.9.9", "--after", CURRENT_RELEASE)
         assert done.returncode == 0, done.stderr
         assert "3 refused" in done.stdout and "9.9.9" in done.stdout

@@ -240,6 +240,18 @@ class TestFindableSources:
         """Every citation and source title of the current release is findable."""
         assert internal_references(rule_set) == []
 
+    def test_a_text_cut_at_an_unquoted_comma_is_refused_in_the_current_release(self, tmp_path: Path) -> None:
+        """`{nl: a, b, en: c}` reads as the text "a" and a key "b": readers would see half a sentence."""
+        root = tmp_path / "rules"
+        shutil.copytree(RULES_ROOT, root, ignore=NO_MANIFEST)
+        predicates = root / "informele-zorg" / CURRENT_RELEASE / "predicates.yaml"
+        text = predicates.read_text(encoding="utf-8")
+        whole = '{nl: "De helper heeft een dienstverband of contract, of een eigen behandelovereenkomst.",'
+        assert whole in text
+        predicates.write_text(text.replace(whole, whole.replace('"', "")), encoding="utf-8")
+        problems = _release_problems(root)
+        assert len(problems) == 1 and "employed: explain is cut at a comma: 'of een eigen" in problems[0], problems
+
     def test_the_superseded_releases_keep_their_old_citations_and_load(self) -> None:
         """1.0.0 and 1.1.0 still name seed files and domain.md; they load because the current release supersedes
         them."""

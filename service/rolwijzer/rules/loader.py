@@ -84,6 +84,10 @@ class _Budget:
     bytes: int = MAX_ROOT_BYTES
 
 
+# Keys that may stand beside nl and en in one mapping: a symbol's `{value: ..., nl: ..., en: ...}` (and `means`).
+_TEXT_NEIGHBOURS = frozenset({"nl", "en", "value", "means"})
+
+
 @dataclass
 class _Reader:
     """Accumulates problems while the files are read; file names are shown under `label`."""
@@ -99,6 +103,9 @@ class _Reader:
     contents: dict[str, bytes] = field(default_factory=dict)
     # Places problems in the files read (locate.py); it parses a file again only when that file has a problem.
     locator: Locator = field(default_factory=Locator)
+    # Texts that YAML cut at an unquoted comma (`{nl: a, b, en: c}` reads "a" and a key "b"): a problem of a current
+    # release only, since a published release is never edited (its successor fixes them).
+    cut_texts: list[Problem] = field(default_factory=list)
 
     def problem(self, file: str, item: str, message: str, line: int | None = None, column: int | None = None) -> None:
         """A problem of `file` (a name within the release), placed at its line and column when it has one."""
@@ -119,6 +126,13 @@ class _Reader:
         nl, en = raw["nl"].strip(), raw["en"].strip()
         if not nl or not en:
             self.problem(file, item, f"{what} has an empty Dutch or English text")
+        rest = [str(key) for key in raw if key not in _TEXT_NEIGHBOURS]
+        if rest:
+            message = (
+                f"{what} is cut at a comma: {rest[0]!r} became a key of its own, so readers see only part of the "
+                "text; put the text in quotes"
+            )
+            self.cut_texts.append(self.located(Problem(file, item, message)))
         return Text(nl, en)
 
     def citations(self, file: str, item: str, raw: object) -> tuple[Citation, ...]:
@@ -237,6 +251,7 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
     for done in labelled if not problems else ():
         if (done.rule_set.id, done.rule_set.version) not in superseded:
             problems.extend(done.reader.located(p) for p in internal_references(done.rule_set))
+            problems.extend(done.reader.cut_texts)
     loaded = sorted((done.rule_set for done in labelled), key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:

@@ -105,3 +105,27 @@ class TestCache:
         assert holder.reload("test")
         with holder.engine() as engine:
             assert len(engine.cache) == 0
+
+
+def test_a_full_cache_drops_the_least_recently_used_decision(rule_set: RuleSet) -> None:
+    """Two places: after a, b, a again and c, the cache holds a and c; b is decided afresh (a miss), a is a hit."""
+    holder = EngineHolder(RULES_ROOT, 20_000, cache_size=2)
+    server, port = create_server("127.0.0.1:0", holder)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.RolwijzerServiceStub(channel)
+
+            def ask(hours: int) -> tuple[int, int]:
+                stub.Evaluate(request(rule_set, {"relation_to_beneficiary": "child", "hours_per_week": hours}))
+                with holder.engine() as engine:
+                    return engine.cache.hits, engine.cache.misses
+
+            for hours in (1, 2, 1, 3):  # a, b, a (a hit, now most recent), c (b is dropped)
+                ask(hours)
+            hits, misses = ask(1)
+            assert (hits, misses) == (2, 3), "a stayed"
+            assert ask(2) == (2, 4), "b was dropped"
+    finally:
+        server.stop(grace=None)
+        holder.close()

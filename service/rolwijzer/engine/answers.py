@@ -84,7 +84,7 @@ def _resolve(rule_set: RuleSet, day: dt.date, operand: object) -> object:
 
 
 def _candidates(fact: FactDef, tests: tuple[tuple[FactOp, object], ...]) -> Iterator[Answer]:
-    plain = [v for v in fact.symbol_values if v != UNKNOWN and v not in fact.aliases]
+    plain = fact.plain_symbols
     if fact.type == FactType.SET:
         for symbol in plain:
             yield Answer(frozenset({symbol}), symbol)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rolwijzer.engine.stages import CompiledRuleSet, Outcome, StageRunner
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
-from rolwijzer.rules.model import UNKNOWN, FactDef, FactType
+from rolwijzer.rules.model import FactDef, FactType
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _enumerate(compiled: CompiledRuleSet, fact: FactDef) -> Domain:
             below = threshold - 1 if threshold >= 1 else threshold / 2
             return Domain(fact.name, (below, threshold), (f"< {t}", f">= {t}"))
         return Domain(fact.name, (threshold, threshold + 1), (f"<= {t}", f"> {t}"))
-    values = tuple(v for v in fact.symbol_values if v != UNKNOWN and v not in fact.aliases)
+    values = fact.plain_symbols
     if fact.type == FactType.NUMBER or not values:
         raise ValueError(f"★ fact {fact.name} needs buckets or a split to be enumerated")
     return Domain(fact.name, values, values)

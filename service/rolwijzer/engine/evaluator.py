@@ -21,7 +21,7 @@ from rolwijzer.engine.enumeration import (
 from rolwijzer.engine.follow_up import absent_questions, follow_up_facts, open_questions
 from rolwijzer.engine.inputs import FactInput, check_facts
 from rolwijzer.engine.stages import NORMALISE_INPUT, Decided, Matched, Outcome, StageRunner
-from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
+from rolwijzer.engine.values import Facts, FactValue, is_plain
 from rolwijzer.engine.versions import Selection, Versions
 from rolwijzer.rules.model import FactType, RuleSet
 
@@ -182,7 +182,7 @@ class Engine:
         self, plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
     ) -> Decision:
         rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
-        defaulted = tuple(name for name in rule_set.facts if name not in plan.given and _plain(plan.facts.get(name)))
+        defaulted = tuple(name for name in rule_set.facts if name not in plan.given and is_plain(plan.facts.get(name)))
         if not plan.follow_ups:
             return replace(decision, defaulted_facts=defaulted)
         # With one combination, an answer's combination is decided like the base one: only the stages whose message
@@ -265,11 +265,6 @@ def _traced(runner: StageRunner, facts: Facts) -> Decided:
     trace: list[Matched] = []
     runner.decide(combined, outcome, trace=trace)
     return Decided(combined, normalised, tuple(trace))
-
-
-def _plain(value: FactValue | None) -> bool:
-    """A value the situation is decided on as it is: neither absent, unknown nor one of several."""
-    return value is not None and not isinstance(value, OneOf) and not is_unknown(value)
 
 
 def _with_defaults(rule_set: RuleSet, facts: Facts) -> Facts:

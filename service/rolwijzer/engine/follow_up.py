@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rolwijzer.engine.answers import FactAnswers
 from rolwijzer.engine.decision import FollowUpFact
 from rolwijzer.engine.enumeration import Domain
-from rolwijzer.engine.values import Facts, FactValue
+from rolwijzer.engine.values import Facts, FactValue, is_plain
 from rolwijzer.rules.model import RuleSet
 
 __all__ = ["Question", "absent_questions", "follow_up_facts", "open_questions"]
@@ -73,17 +73,13 @@ def absent_questions(
         if name in given or name in skip:
             continue
         current = facts.get(name)
-        taken = None if current is None or not _plain(current) else kinds.kind(current)
+        taken = kinds.kind(current) if current is not None and is_plain(current) else None
         others = [a.value for a in kinds.answers if taken is None or kinds.kind(a.value) != taken]
         if others:
             fact = rule_set.facts[name]
-            labels = tuple(v for v in fact.symbol_values if v != "unknown" and v not in fact.aliases)
+            labels = fact.plain_symbols
             found.append(Question(name, labels, others, functools.partial(decide, name)))
     return found
-
-
-def _plain(value: FactValue) -> bool:
-    return isinstance(value, frozenset | float) or (isinstance(value, str) and value != "unknown")
 
 
 def open_questions(

@@ -28,3 +28,8 @@ Facts = dict[str, FactValue]
 def is_unknown(value: FactValue) -> bool:
     """True for the literal value `unknown`."""
     return isinstance(value, str) and value == UNKNOWN
+
+
+def is_plain(value: FactValue | None) -> bool:
+    """A value a situation is decided on as it is: neither absent, unknown nor one of several."""
+    return value is not None and not isinstance(value, OneOf) and not is_unknown(value)

@@ -139,6 +139,11 @@ class FactDef:
         """The symbols that stand for one of several others, with what they mean."""
         return {s.value: s.means for s in self.symbols if s.means}
 
+    @property
+    def plain_symbols(self) -> tuple[str, ...]:
+        """The symbols that say one definite thing: neither `unknown` nor an alias for several others."""
+        return tuple(v for v in self.symbol_values if v != UNKNOWN and v not in self.aliases)
+
 
 @dataclass(frozen=True)
 class Group:

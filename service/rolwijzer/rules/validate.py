@@ -527,7 +527,7 @@ def _input_values(fact: FactDef) -> list[str]:
 
 def _stage_b_values(rs: RuleSet, fact: FactDef) -> list[str]:
     """The values a ★ fact can hold in stage B: its plain symbols, and any value stage A1 or A sets it to."""
-    values = [v for v in fact.symbol_values if v != UNKNOWN and v not in fact.aliases]
+    values = list(fact.plain_symbols)
     for rule in (*rs.stage_rules("A1"), *rs.stage_rules("A")):
         value = rule.then.set_facts.get(fact.name)
         if value is not None and str(value) not in values and value != UNKNOWN:
@@ -605,7 +605,7 @@ def _enumerated(fact: FactDef) -> tuple[str | float, ...]:
         return ()
     if enumeration.buckets:
         return tuple(b.value for b in enumeration.buckets)
-    return tuple(v for v in fact.symbol_values if v != UNKNOWN and v not in fact.aliases)
+    return fact.plain_symbols
 
 
 def _surely(cond: Condition, rs: RuleSet, facts: Mapping[str, str], aggregates: Mapping[str, bool]) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from rolwijzer import tracing
 from rolwijzer.cache import LruCache
 from rolwijzer.engine.aggregate import Combination, combine, supervision
-from rolwijzer.engine.decision import Decision
+from rolwijzer.engine.decision import Decision, FollowUpFact
 from rolwijzer.engine.enumeration import (
     Domain,
     TooManyCombinations,
@@ -173,58 +173,59 @@ class Engine:
             decided = _decide_each(plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline)
         with tracing.span("aggregation"):
             decision = combine(plan.runner, plan.normalised, plan.domains, decided, plan.selection.ref)
-        if not plan.follow_ups:
-            return self._with_follow_ups(plan, decision, decided, deadline)
-        with tracing.span("follow_ups"):
-            return self._with_follow_ups(plan, decision, decided, deadline)
-
-    def _with_follow_ups(
-        self, plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
-    ) -> Decision:
-        rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
+        rule_set = plan.selection.rule_set
         defaulted = tuple(name for name in rule_set.facts if name not in plan.given and is_plain(plan.facts.get(name)))
+        decision = replace(decision, defaulted_facts=defaulted)
         if not plan.follow_ups:
-            return replace(decision, defaulted_facts=defaulted)
-        # With one combination, an answer's combination is decided like the base one: only the stages whose message
-        # the answer changes are run again (see StageRunner.decide).
-        single = _traced(runner, plan.facts) if not plan.domains else None
-
-        def answered(name: str, value: FactValue) -> frozenset[str] | None:
-            if single is not None and name not in compiled.normalising_facts:
-                # Stages A1 and A neither read nor set the fact: their work stands, and no fact opens.
-                combined = {**single.facts, name: value}
-                outcome = runner.decide(combined, single.normalised.copy(), like=single)
-                return supervision(runner, plan.normalised, [outcome])
-            facts = {**plan.before_normalising, name: value}
-            normalised = Outcome()
-            runner.normalise(facts, NORMALISE_INPUT, normalised)
-            domains = open_domains(compiled, facts)
-            count = count_combinations(domains)
-            if count > plan.combinations:
-                return None  # an answer that opens more questions is not tried: the cost stays bounded
-            if single is not None and not domains:
-                combined, outcome = _one_combination(runner, facts)
-                return supervision(runner, normalised, [runner.decide(combined, outcome, like=single)])
-            each = _decide_each(runner, facts, domains, normalised, count, deadline)
-            return supervision(runner, normalised, [c.outcome for c in each])
-
-        def restricted(index: int, value: FactValue) -> frozenset[str] | None:
-            chosen = [c.outcome for c in decided if c.assignment[index] == value]
-            return supervision(runner, plan.normalised, chosen) if chosen else None
-
-        missing = {m.fact for m in decision.missing_facts}
-        enumerated = {d.fact for d in plan.domains}
-        questions = [
-            *absent_questions(rule_set, compiled.answers, plan.given, plan.facts, missing | enumerated, answered),
-            *open_questions(plan.domains, missing, restricted),
-        ]
-        before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
-        found = follow_up_facts(rule_set, before, questions)
-        return replace(decision, follow_up_facts=found, defaulted_facts=defaulted)
+            return decision
+        with tracing.span("follow_ups"):
+            return replace(decision, follow_up_facts=_follow_ups(plan, decision, decided, deadline))
 
     def close(self) -> None:
         """Free the compiled rulesets; the engine must not be used afterwards."""
         self.versions.close()
+
+
+def _follow_ups(
+    plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
+) -> tuple[FollowUpFact, ...]:
+    """The follow-up facts of `decision`, decided from `plan` and its combinations `decided`."""
+    rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
+    # With one combination, an answer's combination is decided like the base one: only the stages whose message
+    # the answer changes are run again (see StageRunner.decide).
+    single = _traced(runner, plan.facts) if not plan.domains else None
+
+    def answered(name: str, value: FactValue) -> frozenset[str] | None:
+        if single is not None and name not in compiled.normalising_facts:
+            # Stages A1 and A neither read nor set the fact: their work stands, and no fact opens.
+            combined = {**single.facts, name: value}
+            outcome = runner.decide(combined, single.normalised.copy(), like=single)
+            return supervision(runner, plan.normalised, [outcome])
+        facts = {**plan.before_normalising, name: value}
+        normalised = Outcome()
+        runner.normalise(facts, NORMALISE_INPUT, normalised)
+        domains = open_domains(compiled, facts)
+        count = count_combinations(domains)
+        if count > plan.combinations:
+            return None  # an answer that opens more questions is not tried: the cost stays bounded
+        if single is not None and not domains:
+            combined, outcome = _one_combination(runner, facts)
+            return supervision(runner, normalised, [runner.decide(combined, outcome, like=single)])
+        each = _decide_each(runner, facts, domains, normalised, count, deadline)
+        return supervision(runner, normalised, [c.outcome for c in each])
+
+    def restricted(index: int, value: FactValue) -> frozenset[str] | None:
+        chosen = [c.outcome for c in decided if c.assignment[index] == value]
+        return supervision(runner, plan.normalised, chosen) if chosen else None
+
+    missing = {m.fact for m in decision.missing_facts}
+    enumerated = {d.fact for d in plan.domains}
+    questions = [
+        *absent_questions(rule_set, compiled.answers, plan.given, plan.facts, missing | enumerated, answered),
+        *open_questions(plan.domains, missing, restricted),
+    ]
+    before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
+    return follow_up_facts(rule_set, before, questions)
 
 
 def _decide_each(

@@ -133,16 +133,13 @@ def _observe_answer(answer: object) -> None:
     if isinstance(answer, pb.EvaluateResponse):
         metrics.decision_given(answer.decision.role)
     elif isinstance(answer, pb.EvaluateBatchResponse):
-        if answer.HasField("status"):
-            metrics.request_rejected(rejection_reason(answer.status))
-        elif answer.results:
-            for result in answer.results:
-                if result.HasField("status"):
-                    metrics.request_rejected(rejection_reason(result.status))
-                else:
-                    metrics.decision_given(result.decision.role)
-        else:
-            metrics.decision_given(answer.decision.role)
+        # A one-situation answer (or a whole message refused) carries its decision or status as a result does.
+        results: list[pb.BatchResult | pb.EvaluateBatchResponse] = [*answer.results] or [answer]
+        for result in results:
+            if result.HasField("status"):
+                metrics.request_rejected(rejection_reason(result.status))
+            else:
+                metrics.decision_given(result.decision.role)
 
 
 Unary = Callable[[Any, grpc.ServicerContext], object]

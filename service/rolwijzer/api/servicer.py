@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import grpc
 import structlog
@@ -142,11 +142,14 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             return pb.EvaluateBatchResponse(status=invalid_argument("undecodable item", [violation]))
         if item.items:
             return self._many(item, context)
+        return pb.EvaluateBatchResponse(item_id=item.item_id, **self._result(item.request, context))
+
+    def _result(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> dict[str, Any]:
+        """One batch situation's answer: {"decision": ...}, or {"status": ...} when it is refused."""
         try:
-            decision = self._decide(item.request, self._deadline(context))
-            return pb.EvaluateBatchResponse(item_id=item.item_id, decision=decision)
+            return {"decision": self._decide(request, self._deadline(context))}
         except _Refused as refused:
-            return pb.EvaluateBatchResponse(item_id=item.item_id, status=refused.status)
+            return {"status": refused.status}
 
     def _many(self, message: pb.EvaluateBatchRequest, context: grpc.ServicerContext) -> pb.EvaluateBatchResponse:
         """A message of many situations: one result per item, in their order, or one status for a bad message."""
@@ -158,13 +161,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             violations.append(Violation("items", f"{len(message.items)} items; at most {limit} in one message"))
         if violations:
             return pb.EvaluateBatchResponse(status=invalid_argument(f"{len(violations)} invalid field(s)", violations))
-        results = []
-        for item in message.items:
-            try:
-                decision = self._decide(item.request, self._deadline(context))
-                results.append(pb.BatchResult(item_id=item.item_id, decision=decision))
-            except _Refused as refused:
-                results.append(pb.BatchResult(item_id=item.item_id, status=refused.status))
+        results = [pb.BatchResult(item_id=i.item_id, **self._result(i.request, context)) for i in message.items]
         return pb.EvaluateBatchResponse(results=results)
 
     def _decide(self, request: pb.EvaluateRequest, deadline: float) -> pb.Decision:

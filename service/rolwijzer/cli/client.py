@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 import grpc
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
@@ -145,18 +145,27 @@ def explain(error: grpc.Call, server: str, language: str) -> CliError:
         return CliError(EXIT_UNREACHABLE, say(language, "lost", server=server))
     lines = [error.details() or code.name]
     status = rpc_status.from_call(error)
-    for detail in status.details if status else []:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            count = len(bad.field_violations)
-            lines = [say(language, "problem" if count == 1 else "problems", count=count)]
-            lines += [f"  - {_field(v.field)}: {v.description}" for v in bad.field_violations]
+    violations = field_violations(status) if status else []
+    if violations:
+        count = len(violations)
+        lines = [say(language, "problem" if count == 1 else "problems", count=count)]
+        lines += [f"  - {_field(v.field)}: {v.description}" for v in violations]
     exit_code = (
         EXIT_BAD_INPUT
         if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
         else (EXIT_FAILED)
     )
     return CliError(exit_code, "\n".join(lines))
+
+
+def field_violations(status: status_pb2.Status) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    """The field violations of a refusal's BadRequest details (none when it has no such details)."""
+    found = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found.extend(bad.field_violations)
+    return found
 
 
 def _field(name: str) -> str:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import status_pb2
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, explain
+from rolwijzer.cli.client import EXIT_BAD_INPUT, CliError, explain, field_violations
 from rolwijzer.cli.render import print_line
 from rolwijzer.client import BatchRefused, evaluate_many
 from rolwijzer.scenarios import ScenarioFileError, load_scenarios, situation_request
@@ -198,12 +198,7 @@ def compare(
 
 def _reason(status: status_pb2.Status) -> str:
     """The refusal with its field violations, e.g. "facts.emergency: unknown fact" (a release without it)."""
-    violations = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            violations += [f"{v.field}: {v.description}" for v in bad.field_violations]
-    return "; ".join(violations) or status.message
+    return "; ".join(f"{v.field}: {v.description}" for v in field_violations(status)) or status.message
 
 
 def _sets(decision: pb.Decision) -> dict[str, Any]:

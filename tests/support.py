@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rolwijzer.rules import FactType, RuleSet
 from rolwijzer.scenarios import situation_request
@@ -63,3 +67,16 @@ def health_status(address: str) -> int | None:
             return int(check(health_pb2.HealthCheckRequest(service=""), timeout=2).status)
     except grpc.RpcError:
         return None
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, seconds: float = 30) -> int:
+    """Send `sig` and wait (a sleep loop: faketime-safe) for the exit code; kill it and fail when it does not come."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    deadline = time.monotonic() + seconds
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{process.args!r} did not stop within {seconds} s of {sig.name}")
+        time.sleep(0.05)
+    return process.returncode

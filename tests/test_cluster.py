@@ -36,7 +36,7 @@ from certs import Authority
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import CHEAP_FACTS, health_status, request
+from support import CHEAP_FACTS, health_status, request, stop_process
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)")
@@ -61,19 +61,6 @@ def _wait(condition: Callable[[], bool], what: str, seconds: float = START_SECON
     while not condition():
         assert time.monotonic() < deadline, f"{what} within {seconds} s"
         time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, seconds: float = 30) -> int:
-    """Send `sig` and wait (polling) for the exit; kill and fail when it does not come."""
-    if process.poll() is None:
-        process.send_signal(sig)
-    deadline = time.monotonic() + seconds
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"{process.args!r} did not stop within {seconds} s of {sig.name}")
-        time.sleep(0.05)
-    return process.returncode
 
 
 @dataclass
@@ -194,9 +181,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield Cluster(address, replicas, folder / "error.log", nginx, port)
     finally:
         if nginx is not None:
-            _stop(nginx, signal.SIGQUIT)
+            stop_process(nginx, signal.SIGQUIT)
         for replica in replicas:
-            _stop(replica.process, signal.SIGKILL)
+            stop_process(replica.process, signal.SIGKILL)
 
 
 @dataclass
@@ -258,7 +245,7 @@ def test_three_replicas_behind_nginx_share_calls_and_survive_a_kill_and_a_drain(
         # The dead one is marked down too, as an operator would: the new workers know nothing of its failure.
         cluster.take_out(replicas[0], replicas[1])
         drained_at = time.monotonic()
-        assert _stop(replicas[1].process, signal.SIGTERM) == 0
+        assert stop_process(replicas[1].process, signal.SIGTERM) == 0
         drained_by = time.monotonic()
         after_drain = replicas[2].decisions()
     finally:
@@ -342,5 +329,5 @@ def test_as_the_deployment_runs_it_the_probes_port_follows_the_drain(rule_set: R
             assert health_status(health_address) == health_pb2.HealthCheckResponse.NOT_SERVING
             evaluate(request(rule_set, CHEAP_FACTS), timeout=10)  # within the 1 s notice: still answered
     finally:
-        code = _stop(process)
+        code = stop_process(process)
     assert code == 0, log.read_text()

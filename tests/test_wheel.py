@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import CHEAP_FACTS, REPO, RULES_ROOT, health_status, request
+from support import CHEAP_FACTS, REPO, RULES_ROOT, health_status, request, stop_process
 
 pytestmark = pytest.mark.skipif(
     "faketime" in os.environ.get("LD_PRELOAD", "") or "FAKETIME" in os.environ,
@@ -90,19 +89,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _stop(process: subprocess.Popen[bytes], seconds: float = 30) -> int:
-    """SIGTERM, then wait (a sleep loop: faketime-safe) until it exits; kill it when it does not, and fail."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + seconds
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"rolwijzer-server ignored SIGTERM for {seconds} s")
-        time.sleep(0.05)
-    return process.returncode
-
-
 def _files(folder: Path) -> dict[Path, int]:
     return {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
 
@@ -143,7 +129,7 @@ def test_the_installed_wheel_serves_rules_given_by_path_from_outside_the_checkou
                 answer = pb_grpc.RolwijzerServiceStub(channel).Evaluate(request(rule_set, CHEAP_FACTS), timeout=10)
             assert answer.decision.rule_set.version == rule_set.version
         finally:
-            code = _stop(process)
+            code = stop_process(process)
     assert code == 0, log.read_text()
     assert '"server_started"' in log.read_text() and str(rules) in log.read_text()
     assert _files(installed.parent) == before, "the server wrote into its installation"

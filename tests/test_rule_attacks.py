@@ -442,6 +442,7 @@ class TestTheWatcherSurvives:
 
         monkeypatch.setattr(rule_files, "yaml_files", files_with_ghost)
         monkeypatch.setattr("rolwijzer.rules.loader.yaml_names", lambda folder: [*listed_names(folder), "ghost.yaml"])
+        os.utime(next(release.glob("*.yaml")))  # an event makes the watcher look; no content changes
         _assert_refused(served, before, f"{CURRENT_RELEASE}/ghost.yaml", "does not exist")
         monkeypatch.undo()
         served.picks_up(_lower_threshold(release))
@@ -466,11 +467,15 @@ class TestTheWatcherSurvives:
             failing.set()
             raise RuntimeError("boom " * 1_000)
 
+        touched = next(release.glob("*.yaml"))
         with capture_logs() as logs:
             monkeypatch.setattr("rolwijzer.reload.fingerprint", broken_fingerprint)
+            os.utime(touched)  # an event makes the watcher look; its contents stay the same
             problems = served.problems()
             assert failing.is_set()
-            time.sleep(WATCH_INTERVAL * 5)  # several more looks fail the same way
+            for _ in range(5):  # several more looks fail the same way
+                os.utime(touched)
+                time.sleep(WATCH_INTERVAL * 2)
             monkeypatch.undo()
             served.picks_up(_lower_threshold(release))
         assert len(problems) == 1 and problems[0].startswith("the rules watcher failed: RuntimeError: boom boom")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
+import watchfiles
 
 from rolwijzer import metrics
 from rolwijzer.engine import Engine
@@ -29,6 +30,8 @@ from rolwijzer.waiting import StopSignal
 log = structlog.get_logger("rolwijzer.rules")
 
 Fingerprint = tuple[tuple[str, str], ...]
+# Without any event, the watcher still compares the files this often: some file systems (network mounts) send none.
+SAFETY_LOOK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -157,11 +160,16 @@ class EngineHolder:
             return True
 
     def watch(self, interval: float, stop: StopSignal) -> threading.Thread:
-        """Poll the rule files every `interval` seconds and reload when they change, until `stop` is set."""
+        """Reload when the rule files change and then stay the same for `interval` seconds, until `stop` is set.
 
-        def poll() -> None:
+        The kernel tells of changes (inotify, through watchfiles), so an idle server reads no file; every
+        `SAFETY_LOOK_SECONDS` it also looks without being told, for file systems that send no events (network
+        mounts). A change counts only when the files' content hashes differ from those in service.
+        """
+
+        def follow() -> None:
             reported = ""
-            while not stop.wait(interval):
+            for _changes in self._changes(interval, stop):
                 try:
                     self._look(interval, stop)
                     reported = ""
@@ -173,9 +181,33 @@ class EngineHolder:
                         log.error("rules_watch_failed", reason=reason)
                         reported = reason
 
-        thread = threading.Thread(target=poll, name="rules-watch", daemon=True)
+        thread = threading.Thread(target=follow, name="rules-watch", daemon=True)
         thread.start()
         return thread
+
+    def _changes(self, interval: float, stop: StopSignal) -> Iterator[object]:
+        """Yield whenever the files under the root may have changed (or a safety look is due), until `stop`.
+
+        watchfiles groups a burst of events (an editor's or a deploy's several writes) into one; where the kernel
+        cannot watch (no inotify, too many watches), it polls by itself.
+        """
+        safety_ms = int(max(interval, SAFETY_LOOK_SECONDS) * 1000)
+        while not stop.is_set():
+            try:
+                yield from watchfiles.watch(
+                    self.root,
+                    stop_event=stop,
+                    debounce=max(int(interval * 1000), 50),
+                    step=50,
+                    rust_timeout=safety_ms,
+                    yield_on_timeout=True,
+                    raise_interrupt=False,
+                )
+            except Exception as err:  # the root vanished or cannot be watched: report it, try again later
+                reason = _without_root(clip(f"{type(err).__name__}: {err}", 200), self.root)
+                log.error("rules_watch_failed", reason=reason)
+                yield None
+                stop.wait(interval)
 
     def _look(self, interval: float, stop: StopSignal) -> None:
         """One look of the watcher: reload when the files changed and then stayed the same for `interval`."""

@@ -332,7 +332,12 @@ class TestSuites:
                             "id": "wrong",
                             "facts": {"relation_to_beneficiary": "friend", "regularity": "occasional_on_request"},
                             "expected": {"role": "MANTELZORGER", "flags": ["VRAAG_FEITEN"]},
-                        }
+                        },
+                        {
+                            "id": "refused",
+                            "facts": {"hours_per_weak": 8},
+                            "expected": {"role": "MANTELZORGER"},
+                        },
                     ]
                 }
             )
@@ -343,8 +348,14 @@ class TestSuites:
         # Dutch by default: the differences too (rolwijzer.scenarios writes them in English).
         assert "role: verwacht MANTELZORGER, gekregen SOCIAAL_NETWERK" in done.stdout
         assert "flags: ontbreekt: VRAAG_FEITEN" in done.stdout
-        assert "0 goed, 1 fout" in done.stdout.splitlines()
-        assert ET.parse(junit).getroot()[0].get("failures") == "1"
+        assert "0 goed, 2 fout" in done.stdout.splitlines()
+        # JUnit tells a wrong decision (a failure) from a situation the server refused (an error), with times.
+        suite = ET.parse(junit).getroot()[0]
+        assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "1")
+        cases = {case.get("name"): case for case in suite}
+        assert cases["wrong"].find("failure") is not None and cases["refused"].find("error") is not None
+        assert "hours_per_weak" in (cases["refused"].find("error").text or "")  # type: ignore[union-attr]
+        assert all(float(case.get("time", "0")) > 0 for case in suite)
 
 
 class TestRules:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from junitparser import Error, Failure, JUnitXml, TestCase, TestSuite
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -79,6 +80,8 @@ class Result:
     differences: list[str] = field(default_factory=list)
     fired: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    # The server refused the scenario's situation (bad input): an error of the scenario file, not a wrong decision.
+    refused: bool = False
 
     @property
     def passed(self) -> bool:
@@ -126,14 +129,17 @@ def run(
         for scenario in scenarios:
             request = scenario_request(scenario, set_facts)
             request.language, request.case_reference = language, f"test:{scenario.id}"[:128]
+            started = time.perf_counter()
             try:
                 decision = call(stub.Evaluate, request, server, language).decision
                 found = [_difference(d, language) for d in differences(scenario, decision)]
-                result = Result(scenario, found, {r.rule_id for r in decision.fired_rules})
+                fired = {r.rule_id for r in decision.fired_rules}
+                result = Result(scenario, found, fired, time.perf_counter() - started)
             except CliError as err:
                 if err.exit_code != EXIT_BAD_INPUT:
                     raise
-                result = Result(scenario, [_words(language)["refused"].format(error=err)])
+                refusal = [_words(language)["refused"].format(error=err)]
+                result = Result(scenario, refusal, seconds=time.perf_counter() - started, refused=True)
             results.append(result)
             progress.advance(task)
     return results
@@ -214,17 +220,23 @@ def _fired_line(rules: Sequence[pb.RuleDescription], fired: set[str], w: dict[st
 
 
 def write_junit(path: Path, results: Sequence[Result]) -> None:
-    """JUnit XML: one testsuite per scenario file, one testcase per scenario."""
-    root = ET.Element("testsuites", name="rolwijzer")
+    """JUnit XML: one testsuite per scenario file, one testcase per scenario with its time; a wrong decision is a
+    failure, a situation the server refused an error."""
+    xml = JUnitXml("rolwijzer")
     by_file: dict[str, list[Result]] = {}
     for result in results:
         by_file.setdefault(result.scenario.file, []).append(result)
     for file, members in by_file.items():
-        failures = sum(not r.passed for r in members)
-        suite = ET.SubElement(root, "testsuite", name=file, tests=str(len(members)), failures=str(failures))
+        suite = TestSuite(file)
         for result in members:
-            case = ET.SubElement(suite, "testcase", classname=file, name=result.scenario.id)
+            case = TestCase(result.scenario.id, file, round(result.seconds, 6))
             if not result.passed:
-                failure = ET.SubElement(case, "failure", message=result.differences[0])
-                failure.text = "\n".join(result.differences)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+                kind = Error if result.refused else Failure
+                case.result = [kind(result.differences[0], "refused" if result.refused else "wrong decision")]
+                case.result[0].text = "\n".join(result.differences)
+            suite.add_testcase(case)
+        # junitparser leaves these two methods unannotated; they count tests, failures, errors and time.
+        suite.update_statistics()  # type: ignore[no-untyped-call]
+        xml.add_testsuite(suite)
+    xml.update_statistics()  # type: ignore[no-untyped-call]
+    xml.write(str(path), pretty=True)

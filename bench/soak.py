@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from certs import Authority, Pem  # noqa: E402 - after the path set-up for the test helpers
 from rolwijzer.audit_file import read_records  # noqa: E402
 from rolwijzer.audit_keys import AuditKey, write_new_key  # noqa: E402
-from rolwijzer.audit_verify import verify_files  # noqa: E402
+from rolwijzer.audit_verify import Report, verify_files  # noqa: E402
 from rolwijzer.rules import load_rule_set  # noqa: E402
 from rolwijzer.scenarios import load_scenarios  # noqa: E402
 from rolwijzer.v1 import rolwijzer_pb2 as pb  # noqa: E402
@@ -205,7 +205,7 @@ def _steady(
     )
     print(
         f"  decision log: {len(records)} records for {len(latencies)} successful calls; "
-        f"{'verified up to its shutdown checkpoint' if not report.problems else 'BROKEN: ' + report.problems[0]}; "
+        f"{_verified(report)}; "
         f"server exit code {exit_code}"
     )
     return seen.errors == 0 and sorted(records) == sorted(seen.acknowledged) and not report.problems and exit_code == 0
@@ -238,7 +238,7 @@ def _kill_cycles(
         records = set(_decision_ids(audit_path))
         missing = [d for d in acknowledged if d not in records]
         found = verify_files([audit_path], key).problems
-        problems = [p for p in found if "a torn last line" not in p]
+        problems = [p.text() for p in found if p.key != "torn"]
         torn = len(found) - len(problems)
         repaired = sum("audit_tail_repaired" in line for line in served.log_path.read_text().splitlines())
         print(
@@ -256,7 +256,7 @@ def _kill_cycles(
     print(
         f"  after a clean restart and stop: {len(records)} records, {len(missing)} acknowledged without a record "
         f"({'none allowed' if sync else 'the records still waiting at each kill'}); "
-        f"{'verified up to its shutdown checkpoint' if not report.problems else 'BROKEN: ' + report.problems[0]}; "
+        f"{_verified(report)}; "
         f"exit code {code}"
     )
     return ok and not report.problems and code == 0 and (not sync or not missing)
@@ -264,3 +264,8 @@ def _kill_cycles(
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _verified(report: Report) -> str:
+    """How the decision log verified, for a progress line."""
+    return "verified up to its shutdown checkpoint" if not report.problems else f"BROKEN: {report.problems[0].text()}"

@@ -76,7 +76,12 @@ def _decide_all(holder: EngineHolder, config: AuditConfig, rule_set: RuleSet, co
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, **env} if env else None
     return subprocess.run(
-        [str(CLI), "audit", *args], capture_output=True, text=True, timeout=120, check=False, env=environment
+        [str(CLI), "--lang", "en", "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
     )
 
 
@@ -147,6 +152,21 @@ class TestTampering:
         log_file.write_text("".join(lines))
         done = _cli("verify", str(log_file))
         assert done.returncode == 1 and "line 2: the record was altered" in done.stdout
+
+    def test_dutch_is_the_default_language_of_the_report(self, log_file: Path) -> None:
+        """Without --lang, the problem, the anchoring and the summary are in Dutch, with nothing left in English."""
+        lines = log_file.read_text().splitlines(keepends=True)
+        log_file.write_text("".join(lines[:2] + lines[3:]))
+        done = subprocess.run(
+            [str(CLI), "audit", "verify", str(log_file)], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 1
+        assert done.stdout.splitlines() == [
+            "regel 3: de keten is verbroken (een eerder record is verwijderd of gewijzigd)",
+            f"{log_file}: niet verankerd: zonder --key-file zou een afgeknipt einde of een opnieuw verzegelde keten "
+            "niet opvallen",
+            f"{log_file}: 1 probleem/problemen in 4 records",
+        ]
 
 
 class TestReplay:

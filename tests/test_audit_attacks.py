@@ -145,7 +145,12 @@ def _serve(servers: list[Server], *flags: str) -> Server:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "rolwijzer"), "audit", *args], capture_output=True, text=True, timeout=120, check=False, env=_env()
+        [str(BIN / "rolwijzer"), "--lang", "en", "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=_env(),
     )
 
 

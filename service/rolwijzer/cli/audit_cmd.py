@@ -38,7 +38,7 @@ def run_verify(
     if expect_shutdown and key is None:
         raise CliError(EXIT_BAD_INPUT, say(language, "audit_shutdown_needs_key"))
     report = verify_files(paths, key, expect_shutdown)
-    for line in report.lines:
+    for line in report.lines(language):
         print_line(console, line)
     return EXIT_FAILED if report.problems else 0
 

@@ -66,7 +66,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pick_hint_arrows": "(kies met de pijltjestoetsen, dan Enter)",
         "save_prompt": "Opslaan als scenario? Bestandsnaam (leeg = niet opslaan)",
         "stopped": "gestopt",
-        # rolwijzer audit (the lines of `audit verify` come from rolwijzer.audit_verify, in English)
+        # rolwijzer audit (the lines of `audit verify` come from rolwijzer.audit_verify.TEXTS, in both languages)
         "audit_shutdown_needs_key": "--expect-shutdown heeft --key-file nodig: alleen een verzegeld controlepunt "
         "bewijst het",
         "audit_cannot_create": "kan {path} niet aanmaken: {reason}",

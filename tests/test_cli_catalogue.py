@@ -131,16 +131,25 @@ class TestRulesDiff:
     """`rolwijzer rules diff A B`: what a legal reviewer needs to see between two releases."""
 
     def test_2_0_0_to_2_1_0_shows_the_reworded_liability_text(self, server_address: str) -> None:
-        done = _run(server_address, "rules", "diff", "2.0.0", CURRENT_RELEASE)
+        done = _run(server_address, "rules", "diff", "2.0.0", "2.1.0")
         assert done.returncode == 0, done.stderr
         lines = done.stdout.splitlines()
-        assert lines[2] == f"Verschillen van 2.0.0 naar {CURRENT_RELEASE}:"
+        assert lines[2] == "Verschillen van 2.0.0 naar 2.1.0:"
         changed = lines.index("  ~ AANSPR_INSTELLING_CENTRAAL (gewijzigd):")
         assert lines[changed + 1].startswith("      tekst: was: De instelling is naast de hulpverlener aansprakelijk")
         assert lines[changed + 2].strip().startswith("nu: De instelling is naast de hulpverlener aansprakelijk, alsof")
         assert "Regels:" not in lines, "2.1.0 changes no rule"
         marked = lines.index("  ~ RISICOGESPREK (gewijzigd):")
         assert lines[marked + 1 : marked + 3] == ["      veiligheid: was: (geen)", "                  nu: ja"]
+
+    def test_2_2_0_to_2_3_0_changes_only_the_dutch_explanation_of_a6(self, server_address: str) -> None:
+        """The current correction release words rule A6 in Dutch ("fase H", not "stage H") and changes nothing else."""
+        done = _run(server_address, "rules", "diff", "2.2.0", "2.3.0")
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        changed = [line for line in lines if line.startswith(("  ~ ", "  + ", "  - "))]
+        assert changed == ["  ~ A6 (gewijzigd):"], lines
+        assert any("stage H rekent" in line for line in lines) and any("fase H rekent" in line for line in lines)
 
     def test_1_1_0_to_2_0_0_shows_many_changes(self, server_address: str) -> None:
         done = _run(server_address, "--lang", "en", "rules", "diff", "1.1.0", "2.0.0")

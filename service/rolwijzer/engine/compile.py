@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any as AnyType
 
@@ -285,27 +285,10 @@ class Encoder:
             else:
                 plan.append((self._MEMBER, name, suffix))
         self._plan = tuple(plan)
-
-    def values(self, facts: Mapping[str, FactValue], derived: Mapping[str, str]) -> tuple[str | float, ...]:
-        """The attribute values, in the order of `names`."""
-        found: list[str | float] = []
-        append = found.append
-        for kind, name, symbol in self._plan:
-            if kind == self._DERIVED:
-                append(derived.get(name, NO))
-                continue
-            value = facts.get(name)
-            if kind == self._SCALAR:
-                append(_scalar(value))
-            elif kind == self._NUMBER:
-                append(value if isinstance(value, float) else 0.0)
-            elif kind == self._KNOWN:
-                append(YES if isinstance(value, float) else NO)
-            elif kind == self._ONE_OF:
-                append(YES if isinstance(value, OneOf) and value.reported else NO)
-            else:
-                append(YES if isinstance(value, frozenset) and symbol in value else NO)
-        return tuple(found)
+        self.values: Callable[[Mapping[str, FactValue], Mapping[str, str]], tuple[str | float, ...]] = _values_function(
+            self._plan
+        )
+        """The attribute values for these facts and derived attributes, in the order of `names`."""
 
     def key(self, values: tuple[str | float, ...]) -> tuple[str | float, ...]:
         """`values` with each number replaced by its side of every threshold the stage compares it with.
@@ -329,9 +312,47 @@ class Encoder:
         return dict(zip(self.names, values, strict=True))
 
 
-def _scalar(value: FactValue | None) -> str:
-    if value is None:
-        return ABSENT
-    if isinstance(value, str):
-        return value
-    return CONFLICTING
+def _values_function(
+    plan: Sequence[tuple[int, str, str]],
+) -> Callable[[Mapping[str, FactValue], Mapping[str, str]], tuple[str | float, ...]]:
+    """A function that builds a stage's message values by `plan`, written out as one expression per attribute.
+
+    It runs for every stage of every combination, so it is generated once per stage at compile time instead of
+    looping over the plan and dispatching on each attribute's kind at every call (measured 2-3 times faster).
+    Names from the rule files appear only as `repr` literals, never as code.
+    """
+    reads = sorted({name for kind, name, _ in plan if kind != Encoder._DERIVED})
+    local = {name: f"v{index}" for index, name in enumerate(reads)}
+    parts = []
+    for kind, name, symbol in plan:
+        if kind == Encoder._DERIVED:
+            parts.append(f"derived_get({name!r}, NO)")
+            continue
+        v = local[name]
+        if kind == Encoder._SCALAR:
+            parts.append(f"(ABSENT if {v} is None else {v} if isinstance({v}, str) else CONFLICTING)")
+        elif kind == Encoder._NUMBER:
+            parts.append(f"({v} if isinstance({v}, float) else 0.0)")
+        elif kind == Encoder._KNOWN:
+            parts.append(f"(YES if isinstance({v}, float) else NO)")
+        elif kind == Encoder._ONE_OF:
+            parts.append(f"(YES if isinstance({v}, OneOf) and {v}.reported else NO)")
+        else:
+            parts.append(f"(YES if isinstance({v}, frozenset) and {symbol!r} in {v} else NO)")
+    lines = [
+        "def values(facts, derived):",
+        "    get = facts.get",
+        "    derived_get = derived.get",
+        *(f"    {local[name]} = get({name!r})" for name in reads),
+        f"    return ({''.join(part + ', ' for part in parts)})",
+    ]
+    namespace: dict[str, AnyType] = {
+        "ABSENT": ABSENT,
+        "CONFLICTING": CONFLICTING,
+        "YES": YES,
+        "NO": NO,
+        "OneOf": OneOf,
+    }
+    exec(compile("\n".join(lines), "<stage message values>", "exec"), namespace)  # rule-file names only as literals
+    built: Callable[[Mapping[str, FactValue], Mapping[str, str]], tuple[str | float, ...]] = namespace["values"]
+    return built

@@ -177,7 +177,13 @@ class TestCatalogue:
         codes = {c.code: c for c in described.codes}
         assert codes["AANSPR_HELPER"].kind == "liability" and codes["AANSPR_HELPER"].party == "the helper personally"
         rules = {r.rule_id: r for r in described.rules}
-        assert rules["R6c"].condition == "related and regularity is structural and intensity_met"
+        assert rules["R6c"].expression == "related and regularity is structural and intensity_met"
+        # Read as a person reads it: the predicate's explanation, the fact's question, the answer's label.
+        assert rules["R6c"].condition == (
+            'the helper has a prior social relation with the client and "How regularly does the helper help?" is '
+            '"structural (recurrent, part of the care arrangement)" and intensive and/or long-term under the '
+            "configured rule"
+        )
         assert rules["R6c"].conclusion == "role MANTELZORGER"
         assert [r.rule_id for r in described.rules][:2] == ["A1-initiative-related", "A1-initiative-unrelated"]
         params = {p.name: p.value for p in described.parameters}

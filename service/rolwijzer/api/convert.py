@@ -25,7 +25,7 @@ from rolwijzer.engine import (
     UnknownInput,
 )
 from rolwijzer.rules import RuleSet
-from rolwijzer.rules.describe import conclusion_text, condition_text
+from rolwijzer.rules.describe import Readable, condition_text
 from rolwijzer.rules.model import Citation, FactDef, FactType
 from rolwijzer.rules.texts import RenderedTexts
 from rolwijzer.v1 import rolwijzer_pb2 as pb
@@ -214,6 +214,7 @@ def describe(
         for c in rs.codes.values()
     ]
     day = selection.ref.reference_date
+    readable = Readable(rs, texts, language)
     return pb.DescribeRuleSetResponse(
         rule_set=rule_set_info(rs, language, today, superseded_by),
         facts=[_fact_description(f, language, texts, f.name in selection.compiled.answers) for f in rs.facts.values()],
@@ -224,8 +225,9 @@ def describe(
                 stage=rule.stage,
                 explanation=texts.get(rule.explain, language),
                 citations=_citations(rule.citations),
-                condition=condition_text(rule.when),
-                conclusion=conclusion_text(rule.then),
+                condition=readable.condition(rule.when),
+                conclusion=readable.conclusion(rule.then),
+                expression=condition_text(rule.when),
                 note=rule.note,
                 valid_from=date_to_proto(rule.valid_from),
                 valid_until=date_to_proto(rule.valid_until),

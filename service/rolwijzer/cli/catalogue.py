@@ -244,6 +244,7 @@ def _rule_fields(rule: pb.RuleDescription, language: str) -> dict[str, str]:
     return {
         "stage": stage_name(rule.stage, language),
         "condition": rule.condition,
+        "expression": rule.expression,
         "conclusion": rule.conclusion,
         "explanation": " ".join(rule.explanation.split()),
         "citations": _citations(rule.citations),

@@ -279,7 +279,7 @@ def _run(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: 
         if rule is None:
             raise CliError(EXIT_BAD_INPUT, say(language, "no_rule", rule_id=args.rule_id))
         print_release(console, described.rule_set, language)
-        print_rule(console, rule, language, described.facts)
+        print_rule(console, rule, language)
         return 0
     if args.command == "facts":
         if args.json:

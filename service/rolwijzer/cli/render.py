@@ -41,7 +41,6 @@ WORDS = {
         "dont_know": "weet niet",
         "number_or": "een getal, of",
         "condition": "Voorwaarde",
-        "condition_facts": "Gevraagde feiten",
         "conclusion": "Conclusie",
         "note": "Noot",
         "a_number": "een getal",
@@ -77,7 +76,6 @@ WORDS = {
         "dont_know": "don't know",
         "number_or": "a number, or",
         "condition": "Condition",
-        "condition_facts": "Facts asked",
         "conclusion": "Conclusion",
         "note": "Note",
         "a_number": "a number",
@@ -322,39 +320,15 @@ def _date(value: object) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}"
 
 
-def condition_facts(condition: str, facts: Sequence[pb.FactDescription]) -> list[str]:
-    """The facts a condition names, each as `name — question`, with the labels of the answers it names.
-
-    The server sends a rule's condition as the rule files write it (`related and regularity is structural and
-    intensity_met`), in English and with fact and predicate names; DescribeRuleSet describes the facts but not the
-    predicates (`related`, `intensity_met`), so a reader gets the facts' questions and answers here, the predicates
-    only through the rule's explanation.
-    """
-    words_in = set(re.findall(r"[a-z_][a-z0-9_]*", condition))
-    found = []
-    for fact in facts:
-        if fact.name not in words_in:
-            continue
-        named = [f"{s.value} = {s.label}" for s in fact.symbols if s.value in words_in and s.label != s.value]
-        answers = f" ({'; '.join(named)})" if named else ""
-        found.append(f"{fact.name} — {_flat(fact.question)}{answers}")
-    return found
-
-
-def print_rule(
-    console: Console, rule: pb.RuleDescription, language: str, facts: Sequence[pb.FactDescription] = ()
-) -> None:
-    """One rule: explanation, condition and conclusion in readable form, the facts the condition asks, and sources."""
+def print_rule(console: Console, rule: pb.RuleDescription, language: str) -> None:
+    """One rule: explanation, condition and conclusion as the server words them in `language`, and sources."""
     w = words(language)
-    asked = condition_facts(rule.condition, facts)
     if not console.is_terminal:
         lines = [
             rule.rule_id,
             f"{w['stage']}: {stage_name(rule.stage, language)}",
             f"{w['explanation']}: {_flat(rule.explanation)}",
             f"{w['condition']}: {_flat(rule.condition)}",
-            *([f"{w['condition_facts']}:"] if asked else []),
-            *(f"  {line}" for line in asked),
             f"{w['conclusion']}: {_flat(rule.conclusion)}",
             f"{w['sources']}:",
             *(_plain_citation(c) for c in rule.citations),
@@ -370,8 +344,6 @@ def print_rule(
     table.add_row(w["stage"], Text(stage_name(rule.stage, language)))
     table.add_row(w["explanation"], Text(rule.explanation))
     table.add_row(w["condition"], Text(rule.condition))
-    if asked:
-        table.add_row(w["condition_facts"], Text("\n".join(asked)))
     table.add_row(w["conclusion"], Text(rule.conclusion))
     table.add_row(w["sources"], Text("\n".join(_plain_citation(c).strip() for c in rule.citations)))
     if rule.note:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import grpc
@@ -98,6 +99,34 @@ class TestCache:
         dutch = stub.Evaluate(request(rule_set, facts)).decision
         english = stub.Evaluate(request(rule_set, facts, language="en")).decision
         assert dutch.role_text != english.role_text
+
+    def test_situations_with_one_decision_share_its_answer_per_language_and_view(
+        self, cached: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub], rule_set: RuleSet
+    ) -> None:
+        """Hours of 20 and 30 a week decide alike: the second is answered from the first one's encoded answer, in
+        the same language and view only; another language, view or date is made again and says its own."""
+        holder, stub = cached
+        base = {"relation_to_beneficiary": "child", "regularity": "structural", "duration_months": 24}
+        day, later = dt.date(2026, 6, 1), dt.date(2027, 3, 1)  # fixed: the clock may be faked to either
+
+        def ask(hours: int, language: str = "", day: dt.date = day, view: int = 0) -> pb.Decision:
+            asked = request(rule_set, {**base, "hours_per_week": hours}, language, reference_date=day)
+            asked.view = view  # type: ignore[assignment]
+            return stub.Evaluate(asked).decision
+
+        first = ask(20)
+        with holder.engine() as engine:
+            hits, misses = engine.answers.hits, engine.answers.misses
+        second = ask(30)
+        with holder.engine() as engine:
+            assert (engine.answers.hits, engine.answers.misses) == (hits + 1, misses)
+        assert _without_ids(first) == _without_ids(second)
+        english, coded, dated = ask(25, "en"), ask(26, view=pb.DECISION_VIEW_CODES), ask(27, day=later)
+        with holder.engine() as engine:
+            assert (engine.answers.hits, engine.answers.misses) == (hits + 1, misses + 3)
+        assert english.role == first.role == coded.role == dated.role == "MANTELZORGER"
+        assert english.role_text != first.role_text and coded.role_text == "" and coded.fired_rules[0].explanation == ""
+        assert (dated.rule_set.reference_date.year, first.rule_set.reference_date.year) == (2027, 2026)
 
     def test_a_reload_empties_the_cache(self, cached: tuple[EngineHolder, pb_grpc.RolwijzerServiceStub]) -> None:
         """After a reload the new engine starts with nothing cached."""

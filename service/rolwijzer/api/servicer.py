@@ -245,9 +245,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                         plan = engine.plan(inputs, selection, follow_ups=full)  # checks the facts itself
                     with tracing.span("evaluate", **{"rolwijzer.combinations": plan.combinations}):
                         decision = self._run_admitted(engine, plan, deadline)
-                    codes_only = request.view == pb.DECISION_VIEW_CODES
                     with tracing.span("report"):
-                        text = None if codes_only else report(selection, decision, language)
+                        encoded = _encoded_answer(engine, selection, decision, language, request.view)
             except _Refused:
                 raise
             except InvalidFacts as err:
@@ -265,13 +264,9 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 raise _Refused(_internal(decision_id)) from None
             if violations:
                 raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
-            answer = (
-                decision_codes_to_proto(decision, selection.rule_set)
-                if text is None
-                else decision_to_proto(text, "", "")
-            )
-            metrics.evaluated((r.rule_id for r in answer.fired_rules), decision.combinations)  # not on cache hits
-            engine.cache.put(key, (answer.SerializeToString(), decision.combinations))
+            answer = pb.Decision.FromString(encoded)
+            metrics.evaluated(decision.fired_rules, decision.combinations)  # not on cache hits
+            engine.cache.put(key, (encoded, decision.combinations))
             return answer, decision.combinations
 
     def _run_admitted(self, engine: Engine, plan: Plan, deadline: float) -> Decision:
@@ -340,6 +335,26 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                     else None
                 ),
             )
+
+
+def _encoded_answer(engine: Engine, selection: Selection, decision: Decision, language: str, view: int) -> bytes:
+    """The Decision message of `decision` in `language` and `view` (without id and case reference), encoded.
+
+    Kept in `engine.answers`: the same decision in the same language and view, with the same rendered texts
+    (`texts.key` changes with the release and the parameters in force), is always the same message.
+    """
+    codes_only = view == pb.DECISION_VIEW_CODES
+    key = (selection.compiled.texts.key, "" if codes_only else language, codes_only, decision)
+    encoded = engine.answers.get(key)
+    if encoded is None:
+        message = (
+            decision_codes_to_proto(decision, selection.rule_set)
+            if codes_only
+            else decision_to_proto(report(selection, decision, language), "", "")
+        )
+        encoded = message.SerializeToString()
+        engine.answers.put(key, encoded)
+    return encoded
 
 
 def _infos(engine: Engine, today: dt.date) -> list[pb.RuleSetInfo]:

@@ -62,6 +62,8 @@ YIELD_EVERY = 8  # combinations, about 1 ms of evaluation
 # messages repeat (the intake of one situation reuses most of them).
 DEFAULT_STAGE_MEMO = 100_000
 DEFAULT_MAX_COMBINATIONS = 20_000  # about 2 s of evaluation on the 2-core machine (0.11 ms each)
+# Encoded answers kept per engine (`Engine.answers`): 8-27 KB each, so at most about 25 MB.
+DEFAULT_ANSWER_MEMO = 1_000
 
 
 class Engine:
@@ -92,6 +94,10 @@ class Engine:
         # Decisions are a pure function of the request and the compiled version, so callers may keep them here;
         # a reload builds a new engine, which starts with an empty cache.
         self.cache: LruCache[Hashable, tuple[object, int]] = LruCache(cache_size)
+        # A decision's texts are a pure function of the decision, the language and the release's rendered texts,
+        # and many situations share a decision: callers may keep what they made of one here (the service keeps
+        # the encoded answer, which costs more to make than the evaluation of a fully known situation).
+        self.answers: LruCache[Hashable, bytes] = LruCache(DEFAULT_ANSWER_MEMO)
 
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:

@@ -263,6 +263,11 @@ class Encoder:
         # What the messages read: facts (by name) and attributes that earlier stages derive (role, codes).
         self.facts_read = frozenset(name.partition("__")[0] for name in self.names if not name.startswith("_"))
         self.derived_read = frozenset(name for name in self.names if name.startswith("_"))
+        # The facts whose value the messages read, not only whether they were given as one_of: for two values that
+        # are neither one_of, a stage that reads no other fact of theirs sees the same message.
+        self.values_read = frozenset(
+            name.partition("__")[0] for name in self.names if not name.startswith("_") and not name.endswith("__one_of")
+        )
         # Where the numbers sit in `values`, with the thresholds the stage compares each with, in order.
         self._numbers = tuple(
             (index, tuple(sorted((thresholds or {}).get(name, ()))))

@@ -203,7 +203,8 @@ def _follow_ups(
 
     def answered(name: str, value: FactValue) -> frozenset[str] | None:
         if single is not None and name not in compiled.normalising_facts:
-            # Stages A1 and A neither read nor set the fact: their work stands, and no fact opens.
+            # Stages A1 and A neither read nor set the fact's value, and neither the value it took nor the answer
+            # is a one_of (the fact was not given; answers are plain): their work stands, and no fact opens.
             combined = {**single.facts, name: value}
             outcome = runner.decide(combined, single.normalised.copy(), like=single)
             return supervision(runner, plan.normalised, [outcome])

@@ -52,10 +52,11 @@ class CompiledRuleSet:
         self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
         rules = [compiled.rule for stage in self.stages.values() for compiled in stage.rules.values()]
         self.answers = answers_by_fact(rule_set, day, rules)
-        # The facts stages A1 and A read or set: a change to any other fact leaves their work as it was.
+        # The facts whose value stages A1 and A read, or that they set: a change from one value to another, neither
+        # one_of, of any other fact leaves their work as it was (stage A reads every fact's one_of marker, A6).
         normalising = [self.stages[stage] for stage in NORMALISE_INPUT]
         self.normalising_facts = frozenset().union(
-            *(stage.encoder.facts_read for stage in normalising),
+            *(stage.encoder.values_read for stage in normalising),
             *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values()),
         )
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}

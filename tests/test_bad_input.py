@@ -195,3 +195,27 @@ class TestInputAttacks:
         assert len(found) == 1
         field = next(iter(found))
         assert field.startswith("facts.nnn") and len(field) <= 300
+
+
+class TestReadableMessage:
+    """The top-level message lists the violations, one `field: description` each, for tools that show no details."""
+
+    def test_the_message_names_each_violation_with_its_suggestion(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        req = pb.EvaluateRequest(
+            facts={
+                "hours_per_weak": pb.FactValue(number=3),
+                "relation_to_beneficiary": pb.FactValue(symbol="neighbor"),
+            },
+            language="fr",
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Evaluate(req)
+        message = cast(grpc.Call, caught.value).details() or ""
+        assert message.startswith("language: must be one of")
+        assert "facts.hours_per_weak: unknown fact 'hours_per_weak'; did you mean 'hours_per_week'?" in message
+        assert "facts.relation_to_beneficiary: 'neighbor' is not allowed; did you mean 'neighbour'?" in message
+        assert "\n" not in message
+
+    def test_a_misspelt_symbol_in_a_set_gets_a_suggestion(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        text = _one(stub, "tasks", pb.FactValue(symbols=pb.SymbolList(values=["houshold"])))
+        assert "did you mean 'household'?" in text

@@ -496,7 +496,7 @@ def _probe_handlers() -> grpc.GenericRpcHandler[Any, Any]:
 
     unary = {
         "Ok": lambda _request, _context: b"ok",
-        "Invalid": refuse(as_grpc(invalid_argument("bad", [Violation("case_reference", "too long")]))),
+        "Invalid": refuse(as_grpc(invalid_argument([Violation("case_reference", "too long")]))),
         "Busy": refuse(as_grpc(resource_exhausted("busy", "EXPENSIVE_REQUESTS_BUSY", 1))),
         "Slow": refuse(as_grpc(deadline_exceeded("slow"))),
         "Failed": refuse(as_grpc(internal("failed", "EVALUATION_FAILED", {"decision_id": "d-1"}))),

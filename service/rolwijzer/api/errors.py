@@ -17,10 +17,34 @@ DOMAIN = "rolwijzer.v1"
 DETAILS_BUDGET_BYTES = 5_000
 DESCRIPTION_MAX_CHARS = 1_000
 FIELD_MAX_CHARS = 256
+# The top-level message of an INVALID_ARGUMENT lists its violations; bounded like the details, for the same trailer.
+MESSAGE_MAX_CHARS = 2_000
 
 
-def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb2.Status:
-    """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field.
+def listing(violations: Sequence[Violation]) -> str:
+    """The violations as one readable message, `field: description` per violation joined with "; ", so that tools
+    which do not decode details (curl, grpcurl, a browser's console) still show what is wrong.
+
+    Bounded to MESSAGE_MAX_CHARS (the message travels in the grpc-message trailer too): violations that do not fit
+    are counted ("and N more"); the details keep them.
+    """
+    parts: list[str] = []
+    used = 0
+    for index, violation in enumerate(violations):
+        part = f"{violation.field}: {violation.description}"
+        if len(part) > DESCRIPTION_MAX_CHARS:
+            part = part[: DESCRIPTION_MAX_CHARS - 1] + "…"
+        if parts and used + len(part) > MESSAGE_MAX_CHARS:
+            parts.append(f"and {len(violations) - index} more")
+            break
+        parts.append(part)
+        used += len(part) + 2
+    return "; ".join(parts)
+
+
+def invalid_argument(violations: Sequence[Violation], message: str | None = None) -> status_pb2.Status:
+    """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field; the message lists them
+    (`listing`) unless one is given.
 
     Violations beyond the size budget are summed up in a last violation of `facts` ("N more not shown").
     """
@@ -38,7 +62,8 @@ def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb
         bad_request.field_violations.append(entry)
     detail = any_pb2.Any()
     detail.Pack(bad_request)
-    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
+    text = listing(violations) if message is None else message
+    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=text, details=[detail])
 
 
 def internal(message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:

@@ -179,7 +179,7 @@ def _refuse_undecodable(
     def handle(request: object, context: grpc.ServicerContext) -> object:
         if isinstance(request, _Undecodable):
             violation = Violation("request", f"the bytes are not a valid {type_name} message")
-            context.abort_with_status(as_grpc(invalid_argument(f"undecodable {type_name}", [violation])))
+            context.abort_with_status(as_grpc(invalid_argument([violation])))
         return method(request, context)
 
     return handle

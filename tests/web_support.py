@@ -51,10 +51,11 @@ def both_ports(
     tls: Tls | None = None,
     limits: Limits | None = None,
     threads: int = 2,
+    cache_size: int = 0,
 ) -> Iterator[Ports]:
     """A gRPC server and the HTTP port sharing one servicer and one gate, metrics on, as the command runs them."""
     limits = limits or Limits()
-    holder = EngineHolder(RULES_ROOT, DEFAULT_MAX_COMBINATIONS)
+    holder = EngineHolder(RULES_ROOT, DEFAULT_MAX_COMBINATIONS, cache_size)
     servicer = RolwijzerServicer(holder, limits)
     active = active_gate(threads, limits)
     server, port = create_server(

@@ -12,6 +12,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from google.type import date_pb2
 from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 from rolwijzer.api.config import Limits, Tls
+from rolwijzer.api.http import create_http_server
 from rolwijzer.rules import RuleSet
 from rolwijzer.scenarios import load_scenarios
 from rolwijzer.v1 import rolwijzer_pb2 as pb
@@ -577,3 +579,32 @@ class TestCommand:
         )
         assert done.returncode == 2
         assert "refusing plaintext on --http-address 0.0.0.0:0" in done.stderr
+
+
+# --- drain ----------------------------------------------------------------------------------------------------
+
+
+def test_stopping_lets_a_call_in_flight_finish_and_refuses_new_ones() -> None:
+    """HttpServer.stop(grace), as the SIGTERM drain calls it: the call in flight gets its answer; then the port is
+    closed."""
+    entered = threading.Event()
+
+    def slow(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        time.sleep(1.0)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+        return [b"done"]
+
+    server, port = create_http_server("127.0.0.1:0", slow)
+    server.start()
+    answers: list[httpx.Response] = []
+    caller = threading.Thread(target=lambda: answers.append(httpx.get(f"http://127.0.0.1:{port}/", timeout=30)))
+    caller.start()
+    assert entered.wait(10)
+    started = time.monotonic()
+    server.stop(5)
+    caller.join(10)
+    assert [a.text for a in answers] == ["done"]
+    assert time.monotonic() - started < 5
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=5)

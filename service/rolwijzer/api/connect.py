@@ -85,8 +85,9 @@ def _method_info(method: MethodDescriptor) -> MethodInfo[Any, Any]:
     )
 
 
-# The service definition, one MethodInfo per RPC, read off the proto's descriptor (written here rather than
-# generated: the protoc plugin's output targets protobuf-py messages, ours are Google protobuf).
+# The service definition, one MethodInfo per RPC, read off the proto's descriptor rather than generated: the
+# protoc plugin on PyPI (protoc-gen-connect-python 0.9.0) writes MethodInfo without the `stream_type` that
+# connectrpc 0.13 requires (TypeError on import) and applications without our codecs.
 METHODS: dict[str, MethodInfo[Any, Any]] = {m.name: _method_info(m) for m in SERVICE.methods}
 
 

@@ -233,7 +233,11 @@ class TestErrors:
         assert answer.status_code == 400
         error = answer.json()
         assert error["code"] == "invalid_argument"
-        assert error["message"].startswith("request: not a valid EvaluateRequest")
+        assert error["message"].startswith(
+            "request: the bytes are not a valid EvaluateRequest message"
+            if content_type == "application/proto"
+            else "request: not a valid EvaluateRequest in JSON: "
+        )
         assert "Traceback" not in answer.text
         assert error["details"][0]["debug"]["fieldViolations"][0]["field"] == "request"
         if b"fatcs" in body:
@@ -241,6 +245,20 @@ class TestErrors:
 
 
 # --- binary and gRPC-Web -----------------------------------------------------------------------------------
+
+
+def test_undecodable_bytes_get_the_same_answer_on_both_ports(web: httpx.Client, ports: Ports) -> None:
+    garbage = b"\xff\xff\xff"
+    with grpc.insecure_channel(ports.grpc_address) as channel:
+        raw = channel.unary_unary(f"{SERVICE_PATH}/Evaluate", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as caught:
+            raw(garbage, timeout=30)
+    over_grpc = rpc_status.from_call(cast(grpc.Call, caught.value))
+    answer = web.post(f"{SERVICE_PATH}/Evaluate", content=garbage, headers={"content-type": "application/proto"})
+    error = answer.json()
+    assert error["code"] == "invalid_argument" and over_grpc.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert error["message"] == over_grpc.message == "request: the bytes are not a valid EvaluateRequest message"
+    assert base64.b64decode(error["details"][0]["value"] + "==") == over_grpc.details[0].value
 
 
 def test_connect_binary_evaluate(web: httpx.Client, grpc_stub: pb_grpc.RolwijzerServiceStub, rule_set: RuleSet) -> None:

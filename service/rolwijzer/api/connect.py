@@ -11,8 +11,10 @@ Contracts:
   in the gRPC-Web trailers (grpc-status-details-bin).
 * Unary calls pass the same `active` gate as gRPC's; calls are measured by the same `Recorder` as the gRPC
   interceptor's (when `measure`).
-* A body that does not decode is INVALID_ARGUMENT with a BadRequest naming `request` and the parser's complaint;
-  JSON with an unknown field name is refused, not silently dropped (a misspelled field would otherwise vanish).
+* A body that does not decode is INVALID_ARGUMENT with a BadRequest naming `request` (binary: the gRPC port's
+  words; JSON: the parser's complaint); JSON with an unknown field name is refused, not silently dropped (a
+  misspelled field would otherwise vanish). connectrpc decodes before any endpoint runs, so such a refusal is
+  not in the metrics (over gRPC it counts as `undecodable`).
 * EvaluateBatch (bidi) is half-duplex here: a WSGI server over HTTP/1.1 reads the request body before the answer
   starts, so the client sends all its messages (or one message with many `items`), then reads the answers.
 """
@@ -205,8 +207,11 @@ class _RefusingCodec:
             return cast(GoogleMessage, self._inner.decode(data, message_class))
         except Exception as err:
             kind = message_class.DESCRIPTOR.name
-            first_line = str(err).split("\n", 1)[0]  # json_format goes on to list every field on more lines
-            violation = Violation("request", f"not a valid {kind} ({self.name()}): {first_line}")
+            if self.name() == "proto":  # word for word what the gRPC port says of the same bytes
+                violation = Violation("request", f"the bytes are not a valid {kind} message")
+            else:
+                first_line = str(err).split("\n", 1)[0]  # json_format goes on to list every field on more lines
+                violation = Violation("request", f"not a valid {kind} in JSON: {first_line}")
             raise to_connect_error(invalid_argument([violation])) from None
 
 
@@ -248,9 +253,11 @@ class _Calls:
             try:
                 with self._active:
                     answer = behaviour(request, cast(grpc.ServicerContext, CallContext(ctx)))
-            except BaseException as err:
-                raise _ended(recorder, started, err) from None
-            _ended(recorder, started, None)
+            except Exception as err:
+                code, raised = _outcome(err)
+                _end(recorder, started, code, err)
+                raise raised from None
+            _end(recorder, started, grpc.StatusCode.OK)
             if recorder is not None:
                 recorder.answered(answer)
             return answer
@@ -268,12 +275,14 @@ class _Calls:
                     if recorder is not None:
                         recorder.answered(answer)
                     yield answer
-            except BaseException as err:
-                raised = _ended(recorder, started, err)
-                if raised is err:
-                    raise
+            except GeneratorExit:  # the server dropped the answer: the caller went away
+                _end(recorder, started, grpc.StatusCode.CANCELLED)
+                raise
+            except Exception as err:
+                code, raised = _outcome(err)
+                _end(recorder, started, code, err)
                 raise raised from None
-            _ended(recorder, started, None)
+            _end(recorder, started, grpc.StatusCode.OK)
 
         return call
 
@@ -284,26 +293,25 @@ def _begin(recorder: Recorder | None) -> float:
     return time.perf_counter()
 
 
-def _ended(recorder: Recorder | None, started: float, err: BaseException | None) -> BaseException:
-    """Record how the call ended; return what to raise for `err` (a ConnectError for an abort or a crash)."""
+def _outcome(err: Exception) -> tuple[grpc.StatusCode, ConnectError]:
+    """The code a failed call counts as, and the ConnectError its caller gets."""
     if isinstance(err, Aborted):
-        code, raised = grpc_code(err.status.code), cast(BaseException, to_connect_error(err.status))
-    elif isinstance(err, ConnectError):
-        code, raised = grpc.StatusCode[err.code.name.replace("CANCELED", "CANCELLED")], err
-    elif isinstance(err, GeneratorExit):  # the server dropped the answer: the caller went away
-        code, raised = grpc.StatusCode.CANCELLED, err
-    elif err is not None:
-        # As over gRPC: UNKNOWN, the traceback in the log and never in the answer.
-        log.error("call_failed", exc_info=err)
-        code, raised = grpc.StatusCode.UNKNOWN, ConnectError(Code.UNKNOWN, "unexpected error in the server")
-    else:
-        code, raised = grpc.StatusCode.OK, RuntimeError("not raised")
-    if recorder is not None:
-        recorder.in_flight.dec()
-        recorder.finished(code, started)
-        if isinstance(err, Aborted) and err.status.details:
-            recorder.refused(err.status)
-    return raised
+        return grpc_code(err.status.code), to_connect_error(err.status)
+    if isinstance(err, ConnectError):
+        return grpc.StatusCode[err.code.name.replace("CANCELED", "CANCELLED")], err
+    # As over gRPC: UNKNOWN, the traceback in the log and never in the answer.
+    log.error("call_failed", exc_info=err)
+    return grpc.StatusCode.UNKNOWN, ConnectError(Code.UNKNOWN, "unexpected error in the server")
+
+
+def _end(recorder: Recorder | None, started: float, code: grpc.StatusCode, err: Exception | None = None) -> None:
+    """Record how a call ended (its refusal too, when it was aborted with details), as the gRPC interceptor does."""
+    if recorder is None:
+        return
+    recorder.in_flight.dec()
+    recorder.finished(code, started)
+    if isinstance(err, Aborted) and err.status.details:
+        recorder.refused(err.status)
 
 
 class _Application(ConnectWSGIApplication):

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -626,3 +627,35 @@ def test_stopping_lets_a_call_in_flight_finish_and_refuses_new_ones() -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+
+
+def test_workers_share_one_http_port_and_both_answer(rule_set: RuleSet, tmp_path: Path) -> None:
+    """--workers 2 with the HTTP port at :0: the supervisor picks one port, both workers listen on it
+    (SO_REUSEPORT) and calls over fresh connections reach both."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        grpc_port = probe.getsockname()[1]
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [str(BIN / "rolwijzer-server"), "--address", f"127.0.0.1:{grpc_port}", "--workers", "2"],
+            stderr=log_file,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", ROLWIJZER_METRICS_ADDRESS="0"),
+        )
+    try:
+
+        def events(name: str) -> list[dict[str, Any]]:
+            lines = (json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{"))
+            return [line for line in lines if line.get("event") == name]
+
+        deadline = time.monotonic() + 60
+        while len(events("server_started")) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        (http_port,) = {line["http_port"] for line in events("server_started")}
+        for _ in range(30):  # a connection of its own each time: SO_REUSEPORT spreads connections
+            with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=30) as client:
+                assert _post(client, "Evaluate", request(rule_set, CHEAP_FACTS)).status_code == 200
+        assert {line.get("worker") for line in events("decision_made")} == {1, 2}
+    finally:
+        assert stop_process(process) == 0

@@ -219,3 +219,16 @@ class TestReadableMessage:
     def test_a_misspelt_symbol_in_a_set_gets_a_suggestion(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
         text = _one(stub, "tasks", pb.FactValue(symbols=pb.SymbolList(values=["houshold"])))
         assert "did you mean 'household'?" in text
+
+
+def test_the_message_stays_within_its_budget_whatever_the_names() -> None:
+    """Long and non-ASCII names: the listing stays within its wire budget and says how many it left out."""
+    from rolwijzer.api.errors import MESSAGE_BUDGET_BYTES, _wire_size, listing  # noqa: PLC0415
+    from rolwijzer.engine import Violation  # noqa: PLC0415
+
+    many = [Violation(f"facts.{'é' * 200}{i}", "unknown fact") for i in range(64)]
+    text = listing(many)
+    assert _wire_size(text) <= MESSAGE_BUDGET_BYTES
+    assert text.endswith("more") and text.startswith("facts.é")
+    one = listing([Violation("facts", "x" * 5000)])
+    assert one.endswith("...") and _wire_size(one) <= MESSAGE_BUDGET_BYTES

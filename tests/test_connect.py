@@ -161,6 +161,39 @@ class TestConnectJson:
         assert results[1].status == over_grpc.results[1].status
         assert _without_id(results[0].decision) == _without_id(over_grpc.results[0].decision)
 
+    def test_evaluate_batch_with_several_messages(self, web: httpx.Client, rule_set: RuleSet) -> None:
+        """Several one-situation messages in one body: one answer each, in order (half-duplex)."""
+        body = b"".join(
+            envelope(json_format.MessageToJson(pb.EvaluateBatchRequest(item_id=str(i), request=r)).encode())
+            for i, r in enumerate([request(rule_set, CHEAP_FACTS), pb.EvaluateRequest(language="fr")])
+        )
+        answer = web.post(
+            f"{SERVICE_PATH}/EvaluateBatch", content=body, headers={"content-type": "application/connect+json"}
+        )
+        *messages, last = envelopes(answer.content)
+        answers = [json_format.Parse(m[1], pb.EvaluateBatchResponse()) for m in messages]
+        assert [(a.item_id, a.WhichOneof("result")) for a in answers] == [("0", "decision"), ("1", "status")]
+        assert last == (END_STREAM, b"{}")
+
+    def test_the_callers_timeout_bounds_the_evaluation(self, web: httpx.Client) -> None:
+        """Connect-Timeout-Ms reaches the servicer as time_remaining: a costly situation with 1 ms is refused
+        DEADLINE_EXCEEDED with the servicer's ErrorInfo, as a gRPC deadline would be."""
+        open_facts = {
+            name: pb.FactValue(unknown=pb.Unknown())
+            for name in ("relation_to_beneficiary", "helper_employment", "payment", "initiative", "duration_months")
+        }
+        req = pb.EvaluateRequest(
+            facts={**open_facts, "tasks": pb.FactValue(symbols=pb.SymbolList(values=["personal_care"]))}
+        )
+        before = REGISTRY.get_sample_value("rolwijzer_requests_rejected_total", {"reason": "deadline"}) or 0
+        answer = web.post(f"{SERVICE_PATH}/Evaluate", json=_json(req), headers={"connect-timeout-ms": "1"})
+        error = answer.json()
+        assert error["code"] == "deadline_exceeded", error
+        assert error["details"][0]["debug"]["reason"] == "EVALUATION_TOO_SLOW"
+        after = REGISTRY.get_sample_value("rolwijzer_requests_rejected_total", {"reason": "deadline"})
+        assert after == before + 1, "a refusal over Connect is counted like one over gRPC"
+        assert web.post(f"{SERVICE_PATH}/Evaluate", json=_json(req)).status_code == 200, "decided given the time"
+
     def test_an_undecodable_batch_item_is_answered_in_the_stream(self, web: httpx.Client) -> None:
         answer = web.post(
             f"{SERVICE_PATH}/EvaluateBatch",

@@ -278,6 +278,15 @@ class TestErrors:
             assert "fatcs" in error["message"], "a misspelt field is refused by name, not dropped"
 
 
+def test_a_body_over_the_size_limit_is_resource_exhausted(web: httpx.Client) -> None:
+    """As on the gRPC port (--max-request-bytes)."""
+    big = pb.EvaluateRequest(case_reference="x" * (Limits().max_request_bytes + 1))
+    answer = web.post(
+        f"{SERVICE_PATH}/Evaluate", content=big.SerializeToString(), headers={"content-type": "application/proto"}
+    )
+    assert answer.json()["code"] == "resource_exhausted"
+
+
 # --- binary and gRPC-Web -----------------------------------------------------------------------------------
 
 

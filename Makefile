@@ -63,9 +63,10 @@ deploy-rules: $(STAMP)
 measure: $(STAMP) $(GEN)/.generated
 	PYTHONPATH=service:tests $(BIN)/python deploy/measure.py $(or $(LOAD_SECONDS),30) --cache-size 2000
 
-# Benchmarks (about 6 minutes): print their figures, write bench/results/latest.json; never part of `make test`.
+# Benchmarks (about 7 minutes): print their figures, write bench/results/latest.json; never part of `make test`.
 bench: $(STAMP) $(GEN)/.generated
 	$(BIN)/python bench/evaluate_latency.py
+	$(BIN)/python bench/connect_latency.py
 	$(BIN)/python bench/reload.py
 	$(BIN)/python bench/load.py
 

@@ -17,6 +17,8 @@ from support import CURRENT_RELEASE, RULES_ROOT
 # Every server a test starts serves its metrics on a free port of its own (the interceptor is on, as by default),
 # so servers of this suite, of other suites on the machine or of `make run` never fight over the default 9464.
 os.environ.setdefault("ROLWIJZER_METRICS_ADDRESS", "127.0.0.1:0")
+# Likewise the HTTP port (Connect, gRPC-Web, the pages): never the default 8080.
+os.environ.setdefault("ROLWIJZER_HTTP_ADDRESS", "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")

@@ -195,3 +195,40 @@ class TestInputAttacks:
         assert len(found) == 1
         field = next(iter(found))
         assert field.startswith("facts.nnn") and len(field) <= 300
+
+
+class TestReadableMessage:
+    """The top-level message lists the violations, one `field: description` each, for tools that show no details."""
+
+    def test_the_message_names_each_violation_with_its_suggestion(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        req = pb.EvaluateRequest(
+            facts={
+                "hours_per_weak": pb.FactValue(number=3),
+                "relation_to_beneficiary": pb.FactValue(symbol="neighbor"),
+            },
+            language="fr",
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Evaluate(req)
+        message = cast(grpc.Call, caught.value).details() or ""
+        assert message.startswith("language: must be one of")
+        assert "facts.hours_per_weak: unknown fact 'hours_per_weak'; did you mean 'hours_per_week'?" in message
+        assert "facts.relation_to_beneficiary: 'neighbor' is not allowed; did you mean 'neighbour'?" in message
+        assert "\n" not in message
+
+    def test_a_misspelt_symbol_in_a_set_gets_a_suggestion(self, stub: pb_grpc.RolwijzerServiceStub) -> None:
+        text = _one(stub, "tasks", pb.FactValue(symbols=pb.SymbolList(values=["houshold"])))
+        assert "did you mean 'household'?" in text
+
+
+def test_the_message_stays_within_its_budget_whatever_the_names() -> None:
+    """Long and non-ASCII names: the listing stays within its wire budget and says how many it left out."""
+    from rolwijzer.api.errors import MESSAGE_BUDGET_BYTES, _wire_size, listing  # noqa: PLC0415
+    from rolwijzer.engine import Violation  # noqa: PLC0415
+
+    many = [Violation(f"facts.{'é' * 200}{i}", "unknown fact") for i in range(64)]
+    text = listing(many)
+    assert _wire_size(text) <= MESSAGE_BUDGET_BYTES
+    assert text.endswith("more") and text.startswith("facts.é")
+    one = listing([Violation("facts", "x" * 5000)])
+    assert one.endswith("...") and _wire_size(one) <= MESSAGE_BUDGET_BYTES

@@ -349,7 +349,9 @@ def test_two_workers_are_summed_and_only_the_supervisor_serves_metrics(rule_set:
     )
     try:
         metrics_port = _port_of(server.wait_for("metrics_serving")[0]["address"])
-        server.wait_for("server_started", 2)
+        started = server.wait_for("server_started", 2)
+        http_ports = {line["http_port"] for line in started}
+        assert len(http_ports) == 1, "the workers share one HTTP port, chosen once by the supervisor"
         calls = 30
         for _ in range(calls):  # a connection of its own each time: SO_REUSEPORT spreads connections, not calls
             options = [("grpc.use_local_subchannel_pool", 1)]
@@ -369,7 +371,7 @@ def test_two_workers_are_summed_and_only_the_supervisor_serves_metrics(rule_set:
         assert len(pids) == 2
         assert metrics_port in _listening_ports(server.process.pid)
         for pid in pids:
-            assert _listening_ports(pid) == {grpc_port}
+            assert _listening_ports(pid) == {grpc_port, *http_ports}
         files = Path(
             next(
                 entry.split(b"=", 1)[1].decode()
@@ -417,12 +419,12 @@ def test_every_result_of_a_many_situation_message_is_counted(rule_set: RuleSet, 
 
 
 def test_metrics_address_0_serves_nothing(tmp_path: Path) -> None:
-    """--metrics-address 0: the server listens on its gRPC port only."""
+    """--metrics-address 0: the server listens on its gRPC and HTTP ports only."""
     server = _Server(tmp_path / "server.log", "--address", "127.0.0.1:0", "--metrics-address", "0")
     try:
         started = server.wait_for("server_started")[0]
         assert started["metrics"] is None
-        assert _listening_ports(server.process.pid) == {started["port"]}
+        assert _listening_ports(server.process.pid) == {started["port"], started["http_port"]}
     finally:
         assert server.stop() == 0
 
@@ -496,7 +498,7 @@ def _probe_handlers() -> grpc.GenericRpcHandler[Any, Any]:
 
     unary = {
         "Ok": lambda _request, _context: b"ok",
-        "Invalid": refuse(as_grpc(invalid_argument("bad", [Violation("case_reference", "too long")]))),
+        "Invalid": refuse(as_grpc(invalid_argument([Violation("case_reference", "too long")]))),
         "Busy": refuse(as_grpc(resource_exhausted("busy", "EXPENSIVE_REQUESTS_BUSY", 1))),
         "Slow": refuse(as_grpc(deadline_exceeded("slow"))),
         "Failed": refuse(as_grpc(internal("failed", "EVALUATION_FAILED", {"decision_id": "d-1"}))),

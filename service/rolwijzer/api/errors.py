@@ -17,10 +17,46 @@ DOMAIN = "rolwijzer.v1"
 DETAILS_BUDGET_BYTES = 5_000
 DESCRIPTION_MAX_CHARS = 1_000
 FIELD_MAX_CHARS = 256
+# The top-level message of an INVALID_ARGUMENT lists its violations. It travels in the same trailers as the details
+# (grpc-message, percent-encoded: a non-ASCII character takes up to 12 bytes there), so it gets a budget of its own
+# in those bytes; with the details' (about 6,700 bytes in base64) the trailers stay under the 8 KiB soft limit at
+# which gRPC clients start refusing them at random.
+MESSAGE_BUDGET_BYTES = 700
 
 
-def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb2.Status:
-    """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field.
+def _wire_size(text: str) -> int:
+    """Bytes of `text` in grpc-message: printable ASCII but % as is, anything else %XX per UTF-8 byte."""
+    return sum(1 if " " <= c <= "~" and c != "%" else 3 * len(c.encode()) for c in text)
+
+
+def listing(violations: Sequence[Violation]) -> str:
+    """The violations as one readable message, `field: description` per violation joined with "; ", so that tools
+    which do not decode details (curl, grpcurl, a browser's console) still show what is wrong.
+
+    Bounded to MESSAGE_BUDGET_BYTES on the wire: the first violation is cut to fit ("..."), the ones that no longer
+    fit are counted ("and N more"); the details keep them.
+    """
+    parts: list[str] = []
+    room = MESSAGE_BUDGET_BYTES - len("; and 9999 more")
+    for index, violation in enumerate(violations):
+        part = f"{violation.field}: {violation.description}"
+        size = _wire_size(part) + (2 if parts else 0)
+        if size > room:
+            if parts:
+                parts.append(f"and {len(violations) - index} more")
+                break
+            while _wire_size(part) > room - 3:  # the first violation alone is too long: its beginning
+                part = part[: max(1, len(part) * 3 // 4)]
+            part += "..."
+            size = _wire_size(part)
+        parts.append(part)
+        room -= size
+    return "; ".join(parts)
+
+
+def invalid_argument(violations: Sequence[Violation], message: str | None = None) -> status_pb2.Status:
+    """INVALID_ARGUMENT with a BadRequest detail holding one field violation per bad field; the message lists them
+    (`listing`) unless one is given.
 
     Violations beyond the size budget are summed up in a last violation of `facts` ("N more not shown").
     """
@@ -38,7 +74,8 @@ def invalid_argument(message: str, violations: Sequence[Violation]) -> status_pb
         bad_request.field_violations.append(entry)
     detail = any_pb2.Any()
     detail.Pack(bad_request)
-    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
+    text = listing(violations) if message is None else message
+    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=text, details=[detail])
 
 
 def internal(message: str, reason: str, metadata: dict[str, str]) -> status_pb2.Status:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -30,10 +30,11 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from rolwijzer import metrics
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
-__all__ = ["MetricsInterceptor", "rejection_reason"]
+__all__ = ["MetricsInterceptor", "Recorder", "rejection_reason"]
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 BATCH_METHOD = "EvaluateBatch"
+SERVICE: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 
 # ErrorInfo.reason (rolwijzer.api.errors) -> rejection reason.
 _INFO_REASONS = {
@@ -73,33 +74,54 @@ def rejection_reason(status: status_pb2.Status) -> str:
     return "invalid_argument" if status.code == code_pb2.INVALID_ARGUMENT else "other"
 
 
-class _Method:
-    """The metric children of one method, made once, and how its answers are read."""
+class Recorder:
+    """The metric children of one method, made once, and how its calls end; one per method and transport-neutral:
+    the gRPC interceptor and the Connect endpoints (rolwijzer.api.connect) record through it, so a call counts the
+    same way whichever port it came in on."""
 
-    def __init__(self, full_name: str) -> None:
-        _, service, self.method = full_name.split("/", 2)
-        self.service = service
-        self.duration, self.in_flight = metrics.rpc_children(service, self.method)
+    def __init__(self, service: str, method: str) -> None:
+        self.service, self.method = service, method
+        self.duration, self.in_flight = metrics.rpc_children(service, method)
         self._codes: dict[grpc.StatusCode, Any] = {}
-        self.is_batch = self.method == BATCH_METHOD
+        self.is_batch = method == BATCH_METHOD
+        self.decides = service == SERVICE and method in ("Evaluate", BATCH_METHOD)
+
+    @classmethod
+    def for_path(cls, full_name: str) -> Self:
+        """The recorder of a method by its gRPC path, "/package.Service/Method"."""
+        _, service, method = full_name.split("/", 2)
+        return cls(service, method)
 
     def finished(self, code: grpc.StatusCode, started: float) -> None:
+        """The call ended with `code`, `started` being its time.perf_counter() at the start."""
         self.duration.observe(time.perf_counter() - started)
         child = self._codes.get(code)
         if child is None:
             child = self._codes[code] = metrics.RPCS.labels(self.service, self.method, code.name)
         child.inc()
 
+    def refused(self, status: status_pb2.Status) -> None:
+        """The call as a whole was refused with this rich status (an abort carrying details)."""
+        reason = rejection_reason(status)
+        if self.is_batch and reason == "deadline":
+            reason = "stream_idle"  # the call as a whole timed out waiting: items time out in their answers
+        metrics.request_rejected(reason)
+
+    def answered(self, answer: object) -> None:
+        """Count what an answer of a deciding method says (decisions by role, refused batch items by reason)."""
+        if self.decides:
+            _observe_answer(answer)
+
+
+class _Method(Recorder):
+    """A recorder that reads how a gRPC call ended off its context."""
+
     def failed(self, context: grpc.ServicerContext, started: float) -> None:
         """The handler raised: the code it aborted with (UNKNOWN for anything else), and the refusal it carried."""
-        code = _code(context) or grpc.StatusCode.UNKNOWN
-        self.finished(code, started)
+        self.finished(_code(context) or grpc.StatusCode.UNKNOWN, started)
         status = _sent_status(context)
         if status is not None:
-            reason = rejection_reason(status)
-            if self.is_batch and reason == "deadline":
-                reason = "stream_idle"  # the call as a whole timed out waiting: items time out in their answers
-            metrics.request_rejected(reason)
+            self.refused(status)
 
     def left(self, context: grpc.ServicerContext, started: float) -> None:
         """The caller went away before the answer was taken."""
@@ -146,7 +168,7 @@ Unary = Callable[[Any, grpc.ServicerContext], object]
 Streaming = Callable[[Any, grpc.ServicerContext], Iterator[object]]
 
 
-def _unary(behaviour: Unary, method: _Method, decides: bool) -> Unary:
+def _unary(behaviour: Unary, method: _Method) -> Unary:
     def handle(request: object, context: grpc.ServicerContext) -> object:
         started = time.perf_counter()
         method.in_flight.inc()
@@ -158,21 +180,19 @@ def _unary(behaviour: Unary, method: _Method, decides: bool) -> Unary:
         finally:
             method.in_flight.dec()
         method.returned(context, started)
-        if decides:
-            _observe_answer(answer)
+        method.answered(answer)
         return answer
 
     return handle
 
 
-def _streaming(behaviour: Streaming, method: _Method, decides: bool) -> Streaming:
+def _streaming(behaviour: Streaming, method: _Method) -> Streaming:
     def handle(request: object, context: grpc.ServicerContext) -> Iterator[object]:
         started = time.perf_counter()
         method.in_flight.inc()
         try:
             for answer in behaviour(request, context):
-                if decides:
-                    _observe_answer(answer)
+                method.answered(answer)
                 yield answer
         except GeneratorExit:  # grpc dropped the iterator: the caller went away
             method.left(context, started)
@@ -206,23 +226,19 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         known = self._wrapped.get(name)
         if known is not None and known[0] is handler:
             return known[1]
-        wrapped = _wrap(handler, _Method(name))
+        wrapped = _wrap(handler, _Method.for_path(name))
         self._wrapped[name] = (handler, wrapped)  # a race makes the same wrapper twice: harmless
         return wrapped
 
 
 def _wrap(handler: grpc.RpcMethodHandler[Any, Any], method: _Method) -> grpc.RpcMethodHandler[Any, Any]:
-    decides = method.service == pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name and method.method in (
-        "Evaluate",
-        BATCH_METHOD,
-    )
     options = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, method, decides), **options)
+        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, method), **options)
     if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, method, decides), **options)
+        return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, method), **options)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, method, decides), **options)
+        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, method), **options)
     if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, method, decides), **options)
+        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, method), **options)
     return handler

@@ -1,4 +1,5 @@
-"""Wire the gRPC server: the servicer, health, reflection; and the `rolwijzer-server` command."""
+"""Wire the gRPC server: the servicer, health, reflection; and the `rolwijzer-server` command, which also serves
+the same servicer over Connect and gRPC-Web on an HTTP port (rolwijzer.api.http)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -27,7 +29,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from rolwijzer import metrics, tracing
 from rolwijzer.api.baseline import BaselineServicer
 from rolwijzer.api.config import Limits, Tls
+from rolwijzer.api.connect import connect_application
 from rolwijzer.api.errors import as_grpc, invalid_argument
+from rolwijzer.api.http import HttpServer, create_http_server, http_application
 from rolwijzer.api.rpc_metrics import MetricsInterceptor
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.api.workers import run_workers, stop_with_supervisor
@@ -43,6 +47,7 @@ from rolwijzer.waiting import StopSignal
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_HTTP_ADDRESS = "127.0.0.1:8080"
 DEFAULT_RULES = Path(__file__).resolve().parents[3] / "rules"
 GRACE_SECONDS = 5.0
 DRAIN_NOTICE_SECONDS = 1.0
@@ -76,13 +81,15 @@ def create_server(
     share_port: bool = False,
     servicer: pb_grpc.RolwijzerServiceServicer | None = None,
     interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
+    active: threading.BoundedSemaphore | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build an unstarted server for the engine `holder` serves, on `address`; return it with the bound port.
 
     Use "127.0.0.1:0" for a free port. A port already in use fails loudly (SO_REUSEPORT is off). With `tls`
     the port speaks TLS only (and mutual TLS when `tls.client_ca` is set); without it, plaintext. With
     `share_port`, other processes may listen on the same port (SO_REUSEPORT), as `--workers` does. `interceptors`
-    see every call (the server's command passes `MetricsInterceptor` unless metrics are off).
+    see every call (the server's command passes `MetricsInterceptor` unless metrics are off). `active` gates the
+    unary calls (default: `active_gate(max_workers, limits)`); pass the HTTP port's gate to share one budget.
 
     Raises:
         OSError: the address cannot be bound.
@@ -100,10 +107,8 @@ def create_server(
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
         interceptors=list(interceptors),
     )
-    # The stream threads must not become more threads evaluating at once: more threads only fight over the GIL
-    # (measured: 1,823-1,988 warm calls/s with 2 active, 1,087-1,346 with 4). One more per expensive slot, so that
-    # an expensive evaluation never takes a cheap call's place.
-    active = threading.BoundedSemaphore(max_workers + limits.expensive_concurrency)
+    if active is None:
+        active = active_gate(max_workers, limits)
     _register(servicer or RolwijzerServicer(holder, limits, audit), server, active)
     _add_health_and_reflection(server, checker or health.HealthServicer())
     if tls is None:
@@ -118,6 +123,16 @@ def create_server(
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return server, port
+
+
+def active_gate(max_workers: int, limits: Limits) -> threading.BoundedSemaphore:
+    """The gate of unary calls: at most this many evaluate at once, over gRPC and the HTTP port together.
+
+    The stream threads must not become more threads evaluating at once: more threads only fight over the GIL
+    (measured: 1,823-1,988 warm calls/s with 2 active, 1,087-1,346 with 4). One more per expensive slot, so that
+    an expensive evaluation never takes a cheap call's place.
+    """
+    return threading.BoundedSemaphore(max_workers + limits.expensive_concurrency)
 
 
 class _Undecodable:
@@ -179,7 +194,7 @@ def _refuse_undecodable(
     def handle(request: object, context: grpc.ServicerContext) -> object:
         if isinstance(request, _Undecodable):
             violation = Violation("request", f"the bytes are not a valid {type_name} message")
-            context.abort_with_status(as_grpc(invalid_argument(f"undecodable {type_name}", [violation])))
+            context.abort_with_status(as_grpc(invalid_argument([violation])))
         return method(request, context)
 
     return handle
@@ -251,6 +266,20 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--address",
         default=env("ROLWIJZER_ADDRESS", DEFAULT_ADDRESS),
         help="host:port to listen on (env ROLWIJZER_ADDRESS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--http-address",
+        default=env("ROLWIJZER_HTTP_ADDRESS", DEFAULT_HTTP_ADDRESS),
+        help="host:port of the HTTP port: Connect (JSON and binary) and gRPC-Web for the same service, and the web "
+        "pages; 0 for none; TLS and the loopback rule as for --address (env ROLWIJZER_HTTP_ADDRESS; default "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        help="a browser origin (https://host[:port]) whose pages may call the HTTP port; repeat for more (env "
+        "ROLWIJZER_CORS_ORIGINS, comma-separated; default none)",
     )
     parser.add_argument(
         "--health-address",
@@ -434,7 +463,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=defaults.stream_idle_seconds,
         help="a stream that sends no item for this long ends with DEADLINE_EXCEEDED (default %(default)s)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cors_origin is None:
+        args.cors_origin = [o.strip() for o in env("ROLWIJZER_CORS_ORIGINS", "").split(",") if o.strip()]
+    return args
 
 
 def _audit_log(args: argparse.Namespace, checker: health.HealthServicer) -> AuditLog | None:
@@ -490,11 +522,42 @@ def _security(args: argparse.Namespace) -> Tls | None:
     if args.tls_cert is None:
         if args.tls_client_ca is not None:
             raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
-        if not is_loopback(args.address) and not args.plaintext:
-            raise ValueError(f"refusing plaintext on {args.address}: give --tls-cert and --tls-key, or --plaintext")
+        for flag, address in (("--address", args.address), ("--http-address", _http_address(args))):
+            if address is not None and not is_loopback(address) and not args.plaintext:
+                raise ValueError(
+                    f"refusing plaintext on {flag} {address}: give --tls-cert and --tls-key, or --plaintext"
+                )
         return None
     _check_key_pair(args.tls_cert, args.tls_key)
     return Tls.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+
+
+def _http_address(args: argparse.Namespace) -> str | None:
+    """The HTTP port's host:port, None when it is off (`0`).
+
+    Raises:
+        ValueError: not host:port.
+    """
+    address = str(args.http_address).strip()
+    if address == "0":
+        return None
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"--http-address {address!r}: give host:port, or 0 for no HTTP port")
+    return address
+
+
+def _fixed_http_port(args: argparse.Namespace, argv: list[str]) -> list[str]:
+    """The workers' arguments with a fixed HTTP port: with --workers they share it (SO_REUSEPORT), so a free port
+    (`:0`) is chosen once, here, instead of one per worker."""
+    address = _http_address(args)
+    if address is None or not address.endswith(":0"):
+        return argv
+    host = address.rpartition(":")[0]
+    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as probe:
+        probe.bind((host.strip("[]"), 0))
+        port = probe.getsockname()[1]
+    return [*argv, "--http-address", f"{host}:{port}"]
 
 
 def _check_key_pair(certificate: Path, private_key: Path) -> None:
@@ -606,7 +669,12 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         if args.address.endswith(":0"):
             print("rolwijzer-server: --workers needs a fixed port, not :0", file=sys.stderr)
             return 2
-        return _supervise(args, list(argv if argv is not None else sys.argv[1:]))
+        try:
+            given = _fixed_http_port(args, list(argv if argv is not None else sys.argv[1:]))
+        except (OSError, ValueError) as err:
+            print(f"rolwijzer-server: {err}", file=sys.stderr)
+            return 2
+        return _supervise(args, given)
     if args.worker_index:
         _as_worker(args, level)
     if tracing.configure():  # OTEL_EXPORTER_OTLP_ENDPOINT set: each process (each worker) exports its own spans
@@ -619,21 +687,39 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
     limits = _limits(args)
     checker = health.HealthServicer()
     exporter = None
+    http: tuple[HttpServer, int] | None = None
     try:
         target, explicit = _metrics_target(args)
         audit = _audit_log(args, checker)
+        tls = _security(args)
+        # One servicer and one gate for both ports: the same admission (expensive budget, stream slots) and the same
+        # number of evaluations at once, whichever transport a call came in on.
+        servicer = BaselineServicer(holder) if args.baseline else RolwijzerServicer(holder, limits, audit)
+        active = active_gate(args.threads, limits)
         server, port = create_server(
             args.address,
             holder,
             args.threads,
             limits=limits,
-            tls=_security(args),
+            tls=tls,
             checker=checker,
             audit=audit,
             share_port=args.worker_index > 0,
-            servicer=BaselineServicer(holder) if args.baseline else None,
+            servicer=servicer,
             interceptors=(MetricsInterceptor(),) if target is not None else (),
+            active=active,
         )
+        http_address = _http_address(args)
+        if http_address is not None:
+            connect = connect_application(
+                servicer, active, max_request_bytes=limits.max_request_bytes, measure=target is not None
+            )
+            http = create_http_server(
+                http_address,
+                http_application(connect, cors_origins=args.cors_origin),
+                tls,
+                share_port=args.worker_index > 0,
+            )
         health_server = (
             create_health_server(args.health_address, checker, share_port=args.worker_index > 0)[0]
             if args.health_address
@@ -643,6 +729,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
             exporter = _export(target, explicit, REGISTRY)
     except (OSError, RuntimeError, ValueError) as err:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
+        if http is not None:
+            http[0].stop(0)
         holder.close()
         return 2
     stopped = StopSignal()
@@ -658,7 +746,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         checker.enter_graceful_shutdown()
         log.info("server_stopping", signal=signal.Signals(signum).name, grace_seconds=GRACE_SECONDS)
         time.sleep(DRAIN_NOTICE_SECONDS)
-        server.stop(GRACE_SECONDS).wait()
+        stopping = server.stop(GRACE_SECONDS)
+        if http is not None:
+            http[0].stop(GRACE_SECONDS)  # in the same grace: its calls in flight finish, new connections are refused
+        stopping.wait()
         if health_server is not None:
             health_server.stop(None)
         stopped.set()
@@ -673,6 +764,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
     signal.signal(signal.SIGHUP, reload_on_hangup)
     # Handlers are in place before the start is announced, so a signal right after it is handled.
     server.start()
+    if http is not None:
+        http[0].start()
     if health_server is not None:
         health_server.start()
     with holder.engine() as engine:
@@ -681,6 +774,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         "server_started",
         address=args.address,
         port=port,
+        http_address=_http_address(args),
+        http_port=http[1] if http is not None else None,
         rules=str(args.rules),
         versions=versions,
         metrics=exporter.address if exporter is not None else None,

@@ -139,7 +139,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     def _batch_answer(self, item: object, context: grpc.ServicerContext) -> pb.EvaluateBatchResponse:
         if not isinstance(item, pb.EvaluateBatchRequest):  # bytes that are no EvaluateBatchRequest
             violation = Violation("item", "the bytes are not a valid EvaluateBatchRequest message")
-            return pb.EvaluateBatchResponse(status=invalid_argument("undecodable item", [violation]))
+            return pb.EvaluateBatchResponse(status=invalid_argument([violation]))
         if item.items:
             return self._many(item, context)
         return pb.EvaluateBatchResponse(item_id=item.item_id, **self._result(item.request, context))
@@ -160,7 +160,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             limit = self._limits.max_batch_items
             violations.append(Violation("items", f"{len(message.items)} items; at most {limit} in one message"))
         if violations:
-            return pb.EvaluateBatchResponse(status=invalid_argument(f"{len(violations)} invalid field(s)", violations))
+            return pb.EvaluateBatchResponse(status=invalid_argument(violations))
         results = [pb.BatchResult(item_id=i.item_id, **self._result(i.request, context)) for i in message.items]
         return pb.EvaluateBatchResponse(results=results)
 
@@ -257,13 +257,13 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             except DeadlineExceeded as err:
                 raise _Refused(deadline_exceeded(str(err))) from None
             except TooManyCombinations as err:
-                raise _Refused(invalid_argument(str(err), [Violation("facts", str(err))])) from None
+                raise _Refused(invalid_argument([Violation("facts", str(err))])) from None
             except Exception:
                 # The caller gets an id to quote, never the traceback; the log keeps the traceback.
                 log.exception("decision_failed", decision_id=decision_id)
                 raise _Refused(_internal(decision_id)) from None
             if violations:
-                raise _Refused(invalid_argument(f"{len(violations)} invalid field(s)", violations))
+                raise _Refused(invalid_argument(violations))
             answer = pb.Decision.FromString(encoded)
             metrics.evaluated(decision.fired_rules, decision.combinations)  # not on cache hits
             engine.cache.put(key, (encoded, decision.combinations))
@@ -308,7 +308,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
     ) -> pb.DescribeRuleSetResponse:
         language = request.language or "nl"
         if language not in LANGUAGES:
-            _abort(context, as_grpc(invalid_argument("invalid language", [_language_violation()])))
+            _abort(context, as_grpc(invalid_argument([_language_violation()])))
         with self._holder.engine() as engine:
             try:
                 if request.WhichOneof("selector") == "version":
@@ -390,13 +390,11 @@ def _select(engine: Engine, raw_date: date_pb2.Date, version: str) -> Selection:
     try:
         day = date_from_proto(raw_date)
     except ValueError as err:
-        raise _Refused(
-            invalid_argument("invalid reference_date", [Violation("reference_date", f"not a calendar date: {err}")])
-        ) from None
+        raise _Refused(invalid_argument([Violation("reference_date", f"not a calendar date: {err}")])) from None
     try:
         return engine.select(day, version or None)
     except UnknownVersion as err:
-        raise _Refused(invalid_argument(str(err), [Violation("rule_set_version", str(err))])) from None
+        raise _Refused(invalid_argument([Violation("rule_set_version", str(err))])) from None
     except NoRuleSetInForce as err:
         covered = {f"version {v}": w for v, w in err.windows.items()}
         raise _Refused(
@@ -413,7 +411,7 @@ def _select_version(engine: Engine, version: str) -> Selection:
             return engine.select(day, version)
     known = [r.version for r in engine.rule_sets]
     message = f"rule-set version {version!r} is not loaded; loaded: {', '.join(known)}"
-    raise _Refused(invalid_argument(message, [Violation("version", message)]))
+    raise _Refused(invalid_argument([Violation("version", message)]))
 
 
 def _size_violations(request: pb.EvaluateRequest, limits: Limits) -> list[Violation]:

@@ -120,7 +120,9 @@ def _check(fact: FactDef, given: FactInput) -> FactValue:
             return _one_of(fact, values)
     if fact.type == FactType.SYMBOL and isinstance(given, SymbolInput):
         if given.value not in fact.symbol_values:
-            raise _Bad(f"{given.value!r} is not allowed; allowed: {', '.join(fact.symbol_values)}")
+            raise _Bad(
+                f"{given.value!r} is not allowed{_meant(given.value, fact)}; allowed: {', '.join(fact.symbol_values)}"
+            )
         meant = fact.aliases.get(given.value)
         return OneOf(meant, reported=False) if meant else given.value
     if fact.type == FactType.BOOLEAN and isinstance(given, BooleanInput):
@@ -130,7 +132,8 @@ def _check(fact: FactDef, given: FactInput) -> FactValue:
     if fact.type == FactType.SET and isinstance(given, SetInput):
         bad = [v for v in given.values if v not in fact.symbol_values]
         if bad:
-            raise _Bad(f"{', '.join(map(repr, bad))} not allowed; allowed: {', '.join(fact.symbol_values)}")
+            hints = "".join(_meant(v, fact) for v in bad)
+            raise _Bad(f"{', '.join(map(repr, bad))} not allowed{hints}; allowed: {', '.join(fact.symbol_values)}")
         return frozenset(given.values)
     raise _Bad(f"wrong kind of value: {_accepts(fact)}")
 
@@ -149,9 +152,16 @@ def _one_of(fact: FactDef, raw: tuple[str, ...]) -> OneOf:
     allowed = [v for v in fact.symbol_values if v != UNKNOWN]
     bad = [v for v in distinct if v not in allowed]
     if bad:
-        raise _Bad(f"{', '.join(map(repr, bad))} not allowed in one_of; allowed: {', '.join(allowed)}")
+        hints = "".join(_meant(v, fact) for v in bad)
+        raise _Bad(f"{', '.join(map(repr, bad))} not allowed in one_of{hints}; allowed: {', '.join(allowed)}")
     aliases = fact.aliases
     return OneOf(tuple(dict.fromkeys(m for v in distinct for m in aliases.get(v, (v,)))))
+
+
+def _meant(value: str, fact: FactDef) -> str:
+    """ "; did you mean 'x'?" for a symbol close to one the fact allows (a typo), else nothing."""
+    close = difflib.get_close_matches(value, list(fact.symbol_values), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _number(value: float) -> float:

@@ -146,8 +146,9 @@ function questionForm(fact, previous) {
   const fieldset = el("fieldset", { "aria-describedby": fact.help ? "question-help" : null });
   const legend = el("legend", { id: "question-text", text: fact.question || fact.name });
   fieldset.append(legend);
+  let intro = null;
   if (!editing && state.current && state.current.followUp) {
-    form.append(el("p", { class: "muted", text: t(lang, "followUpIntro") }));
+    intro = el("p", { class: "muted", id: "follow-up-intro", text: t(lang, "followUpIntro") });
     if (state.current.safety) fieldset.append(el("span", { class: "badge safety", text: t(lang, "safety") }));
   }
   if (fact.help) fieldset.append(el("p", { id: "question-help", class: "help", text: fact.help }));
@@ -225,7 +226,7 @@ function questionForm(fact, previous) {
     });
     actions.append(stop);
   }
-  form.append(heading, fieldset, problem, actions);
+  form.append(heading, intro || "", fieldset, problem, actions);
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

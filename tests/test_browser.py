@@ -4,6 +4,7 @@ export run by `rolwijzer test`, a keyboard-only answer, a phone-wide screen, and
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from browser_support import CHROMIUM, CHROMIUM_ARGS, WebServer, web_server
+from google.rpc import error_details_pb2
 from support import REPO
 
 if not CHROMIUM.exists():
@@ -365,6 +367,11 @@ def test_an_api_error_is_shown_with_its_message(page: Page, server: WebServer) -
     error = page.locator("#error")
     expect(error).to_be_visible()
     expect(error).to_contain_text(refused["message"])
+    for detail in refused.get("details", []):  # a google.rpc.BadRequest: each field violation is shown too
+        if detail.get("type", "").endswith("google.rpc.BadRequest"):
+            violations = error_details_pb2.BadRequest.FromString(base64.b64decode(detail["value"] + "=="))
+            for violation in violations.field_violations:
+                expect(error).to_contain_text(f"{violation.field}: {violation.description}")
 
 
 def test_rulebook_has_every_rule_and_shows_a_release_diff(page: Page, server: WebServer, tmp_path: Path) -> None:

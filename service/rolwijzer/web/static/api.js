@@ -65,15 +65,82 @@ export function detailLines(details) {
   if (!Array.isArray(details)) return [];
   const lines = [];
   for (const detail of details) {
-    const debug = detail && (detail.debug || detail.value);
-    const violations = debug && typeof debug === "object" ? debug.fieldViolations || debug.field_violations : null;
+    if (!detail || typeof detail !== "object") continue;
+    const type = String(detail.type || "").replace(/^.*\//, "");
+    const debug = detail.debug && typeof detail.debug === "object" ? detail.debug : null;
+    let violations = debug ? debug.fieldViolations || debug.field_violations : null;
+    let reason = debug ? debug.reason : "";
+    if (!debug && typeof detail.value === "string") {
+      const fields = decodeFields(detail.value);
+      if (type === "google.rpc.BadRequest") {
+        violations = (fields[1] || []).map((bytes) => {
+          const inner = decodeFields(bytes);
+          return { field: text(inner[1]), description: text(inner[2]) };
+        });
+      } else if (type === "google.rpc.ErrorInfo") {
+        reason = text(fields[1]);
+      }
+    }
     if (Array.isArray(violations)) {
       for (const v of violations) lines.push(`${v.field}: ${v.description}`);
-    } else if (debug && typeof debug === "object" && (debug.reason || debug.metadata)) {
-      lines.push([debug.reason, JSON.stringify(debug.metadata || {})].filter(Boolean).join(" "));
+    } else if (reason) {
+      lines.push(reason);
     }
   }
   return lines;
+}
+
+function text(values) {
+  return values && values.length ? new TextDecoder().decode(values[0]) : "";
+}
+
+/**
+ * The length-delimited fields of a protobuf message (base64 or bytes), by field number: enough to read the
+ * strings of google.rpc.BadRequest and ErrorInfo, which a Connect error carries as {"type", "value"}.
+ * @param {string | Uint8Array} data
+ * @returns {Record<number, Uint8Array[]>}
+ */
+export function decodeFields(data) {
+  let bytes = data;
+  if (typeof data === "string") {
+    const padded = data.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(data.length / 4) * 4, "=");
+    try {
+      bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+    } catch {
+      return {};
+    }
+  }
+  const fields = {};
+  let at = 0;
+  const varint = () => {
+    let value = 0;
+    let shift = 0;
+    while (at < bytes.length) {
+      const byte = bytes[at++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+      shift += 7;
+    }
+    throw new Error("truncated");
+  };
+  try {
+    while (at < bytes.length) {
+      const key = varint();
+      const wire = key % 8;
+      const number = Math.floor(key / 8);
+      if (wire === 0) varint();
+      else if (wire === 1) at += 8;
+      else if (wire === 5) at += 4;
+      else if (wire === 2) {
+        const length = varint();
+        (fields[number] ||= []).push(bytes.subarray(at, at + length));
+        at += length;
+      } else break;
+    }
+  } catch {
+    return fields;
+  }
+  return fields;
 }
 
 /**

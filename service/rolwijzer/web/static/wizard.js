@@ -260,7 +260,7 @@ function questionForm(fact, previous) {
     }
     state.answers.set(fact.name, makeAnswer(fact, chosen));
     state.editing = null;
-    advance().then(() => $("question-heading")?.focus());
+    advance().then(() => ($("question-heading") || $("decision-heading")).focus());
   });
   return form;
 }

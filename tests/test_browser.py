@@ -393,6 +393,9 @@ def test_rulebook_has_every_rule_and_shows_a_release_diff(page: Page, server: We
     assert changed.count() > 0
     expect(page.locator("#diff-codes li[data-key=AANSPR_INSTELLING_CENTRAAL]")).to_contain_text("text")
     expect(page.locator(f"#diff-codes li[data-key='{safety[0]}']")).to_contain_text("safety_related")
+    shot = tmp_path / "rulebook-diff.png"
+    page.locator("#diff").screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
     # 1.1.0 -> 2.0.0 (revision 2 of the specification) changes rules.
     page.select_option("#diff-from", "1.1.0")
     page.select_option("#diff-to", "2.0.0")
@@ -401,7 +404,6 @@ def test_rulebook_has_every_rule_and_shows_a_release_diff(page: Page, server: We
     assert page.locator("#diff-rules li").count() > 0
     page.set_viewport_size({"width": 360, "height": 780})
     no_horizontal_scroll(page)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    shot = tmp_path / "rulebook-diff.png"
-    page.locator("#diff").screenshot(path=str(shot))
-    print(f"screenshot: {shot}")
+    phone = tmp_path / "rulebook-phone.png"
+    page.screenshot(path=str(phone))
+    print(f"screenshot: {phone}")

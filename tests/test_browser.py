@@ -295,8 +295,12 @@ def test_english_toggle_changes_the_texts_and_lang(page: Page, server: WebServer
 
 
 def test_export_is_a_scenario_that_rolwijzer_test_passes(page: Page, server: WebServer, tmp_path: Path) -> None:
+    """An intake with 'weet niet', a decimal comma and a set answer, copied and downloaded as a scenario file that
+    `rolwijzer test` runs and passes against the same server."""
+    plan = {**NEIGHBOUR_UNKNOWN, "duration_months": "1,5", "tasks": ["household", "personal_care"]}
     open_intake(page)
-    order = walk(page, NEIGHBOUR_UNKNOWN)
+    order = walk(page, plan)
+    assert "tasks" in order, f"the follow-up question about the tasks was not asked: {order}"
     page.locator("#export-copy").click()
     expect(page.locator("#export-status")).to_have_text("Gekopieerd naar het klembord.")
     copied = page.evaluate("navigator.clipboard.readText()")
@@ -309,7 +313,10 @@ def test_export_is_a_scenario_that_rolwijzer_test_passes(page: Page, server: Web
     scenario = yaml.safe_load(copied)["scenarios"][0]
     assert list(scenario["facts"]) == order
     assert scenario["facts"]["hours_per_week"] == "unknown"
-    assert scenario["expected"]["role"] == "ONBEPAALD"
+    assert scenario["facts"]["duration_months"] == 1.5
+    assert scenario["facts"]["tasks"] == ["household", "personal_care"]
+    assert scenario["expected"]["role"] == role_shown(page) == "ONBEPAALD"
+    assert scenario["expected"]["role_candidates"] and scenario["expected"]["missing_facts"]
     run = subprocess.run(
         [sys.executable, "-m", "rolwijzer.cli.main", "test", str(saved), "--server", server.grpc_address],
         capture_output=True,

@@ -155,7 +155,16 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             port, log = _free_port(), tmp_path / f"replica-{index}.log"
             with open(log, "wb") as output:
                 process = subprocess.Popen(
-                    [str(BIN / "rolwijzer-server"), "--address", f"127.0.0.1:{port}", "--cache-size", "0"],
+                    # No HTTP port: the replicas would all ask for the default 8080 (tests/test_connect.py has it).
+                    [
+                        str(BIN / "rolwijzer-server"),
+                        "--address",
+                        f"127.0.0.1:{port}",
+                        "--cache-size",
+                        "0",
+                        "--http-address",
+                        "0",
+                    ],
                     stderr=output,
                     env=env,
                     cwd=tmp_path,
@@ -307,6 +316,7 @@ def test_as_the_deployment_runs_it_the_probes_port_follows_the_drain(rule_set: R
                 f"--tls-cert={server_pem.certificate}",
                 f"--tls-key={server_pem.private_key}",
                 f"--health-address={health_address}",
+                "--http-address=0",
             ],
             stderr=output,
             env=dict(env, PYTHONUNBUFFERED="1"),

@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2
+from rolwijzer.api.connect import SERVICE_NAME as SERVICE
 from rolwijzer.rules import RuleSet
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from support import CHEAP_FACTS, REPO, RULES_ROOT, health_status, request, stop_process
@@ -96,7 +98,8 @@ def _files(folder: Path) -> dict[Path, int]:
 def test_the_installed_wheel_serves_rules_given_by_path_from_outside_the_checkout(
     installed: Path, rule_set: RuleSet, tmp_path: Path
 ) -> None:
-    """Health on the main and the health-only port, a decision, SIGTERM exit 0; nothing written in the venv."""
+    """Health on the main and the health-only port, a decision, the intake page and a Connect JSON call on the
+    HTTP port (the pages come from the wheel), SIGTERM exit 0; nothing written in the venv."""
     located = _run(
         str(installed / "python"), "-c", "import rolwijzer; print(rolwijzer.__file__)", cwd=tmp_path, env=_clean_env()
     )
@@ -106,12 +109,14 @@ def test_the_installed_wheel_serves_rules_given_by_path_from_outside_the_checkou
     elsewhere = tmp_path / "workdir"  # the image's WORKDIR is no source folder either
     elsewhere.mkdir()
     address, health_address = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    http_address = f"127.0.0.1:{_free_port()}"
     # As the image and the Deployment give them: by environment, bytecode never written (read-only root).
     env = dict(
         _clean_env(),
         ROLWIJZER_RULES=str(rules),
         ROLWIJZER_ADDRESS=address,
         ROLWIJZER_HEALTH_ADDRESS=health_address,
+        ROLWIJZER_HTTP_ADDRESS=http_address,
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONUNBUFFERED="1",
     )
@@ -128,6 +133,12 @@ def test_the_installed_wheel_serves_rules_given_by_path_from_outside_the_checkou
             with grpc.insecure_channel(address) as channel:
                 answer = pb_grpc.RolwijzerServiceStub(channel).Evaluate(request(rule_set, CHEAP_FACTS), timeout=10)
             assert answer.decision.rule_set.version == rule_set.version
+            with httpx.Client(base_url=f"http://{http_address}", timeout=10) as web:
+                page = web.get("/")
+                assert page.status_code == 200 and "static/wizard.js" in page.text
+                assert web.get("/static/wizard.js").status_code == 200
+                described = web.post(f"/{SERVICE}/ListRuleSets", json={})
+                assert described.status_code == 200 and rule_set.version in described.text
         finally:
             code = stop_process(process)
     assert code == 0, log.read_text()

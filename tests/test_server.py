@@ -43,6 +43,39 @@ class TestStandardServices:
         names = {s.name for answer in answers for s in answer.list_services_response.service}
         assert SERVICE_NAME in names and "grpc.health.v1.Health" in names
 
+    def test_health_lists_every_service_it_advertises(self, channel: grpc.Channel) -> None:
+        """Health's List (advertised by reflection) answers every service with its status, not UNIMPLEMENTED."""
+        listed = health_pb2_grpc.HealthStub(channel).List(health_pb2.HealthListRequest(), timeout=5)
+        statuses = {name: answer.status for name, answer in listed.statuses.items()}
+        assert statuses == {
+            "": health_pb2.HealthCheckResponse.SERVING,
+            SERVICE_NAME: health_pb2.HealthCheckResponse.SERVING,
+        }
+
+    @pytest.mark.parametrize("protocol", ["grpc-v1", "grpc-v1alpha"])
+    def test_buf_curl_lists_the_services_over_each_reflection_version(self, server_address: str, protocol: str) -> None:
+        """`buf curl --reflect-protocol grpc-v1` (what current grpcurl and buf ask first) and v1alpha both work."""
+        done = subprocess.run(
+            [
+                str(BIN / "buf"),
+                "curl",
+                "--protocol",
+                "grpc",
+                "--http2-prior-knowledge",
+                "--reflect-protocol",
+                protocol,
+                "--list-methods",
+                f"http://{server_address}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        methods = set(done.stdout.split())
+        assert {f"{SERVICE_NAME}/Evaluate", "grpc.health.v1.Health/List"} <= methods, done.stdout
+
 
 def _edge_case_scenarios() -> list[Scenario]:
     """One scenario per edge case of domain.md §8 (the first tagged with it)."""

@@ -24,7 +24,6 @@ import grpc
 import structlog
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from rolwijzer import metrics, tracing
@@ -33,6 +32,7 @@ from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.connect import connect_application
 from rolwijzer.api.errors import as_grpc, invalid_argument
 from rolwijzer.api.http import HttpServer, create_http_server, http_application
+from rolwijzer.api.introspection import Health, add_reflection
 from rolwijzer.api.rpc_metrics import MetricsInterceptor
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.api.workers import run_workers, stop_with_supervisor
@@ -112,7 +112,7 @@ def create_server(
     if active is None:
         active = active_gate(max_workers, limits)
     _register(servicer or RolwijzerServicer(holder, limits, audit), server, active)
-    _add_health_and_reflection(server, checker or health.HealthServicer())
+    _add_health_and_reflection(server, checker or Health())
     if tls is None:
         port = server.add_insecure_port(address)
     else:
@@ -206,7 +206,7 @@ def _add_health_and_reflection(server: grpc.Server, checker: health.HealthServic
     for name in ("", SERVICE_NAME):
         checker.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    add_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
 
 
 class _CheckOnly(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # grpc_health ships no types
@@ -696,7 +696,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         print(f"rolwijzer-server: cannot load the rules in {args.rules}: {err}", file=sys.stderr)
         return 2
     limits = _limits(args)
-    checker = health.HealthServicer()
+    checker = Health()
     exporter = None
     http: tuple[HttpServer, int] | None = None
     try:

@@ -28,10 +28,18 @@ def test_every_server_flag_of_help_is_in_the_readme() -> None:
     assert len(flags) > 20, done.stdout
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(--[a-z-]+)` \| ([^|]*) \|", README, re.M)}
     assert flags - {"--help"} <= set(rows), f"flags missing from the README: {sorted(flags - set(rows) - {'--help'})}"
-    for flag, help_text in re.findall(r"^\s+(--[a-z][a-z-]*)[^\n]*\n?((?:\s{20,}.*\n)*)", done.stdout, re.M):
-        env = re.search(r"env (ROLWIJZER_[A-Z_]+)", help_text)
-        if env and flag in rows:
-            assert env.group(1) in rows[flag], f"{flag}: the README names no {env.group(1)}"
+    # Each flag's entry runs from its line to the next flag's; argparse may wrap it anywhere.
+    entries = re.split(r"^\s{2}(?=--[a-z])", done.stdout, flags=re.M)[1:]
+    named = {}
+    for entry in entries:
+        found = re.search(r"\[env\s+var:\s+(ROLWIJZER_[A-Z_]+)\]", entry)
+        if found:
+            named[entry.split()[0]] = found.group(1)
+    # Every flag has its variable, by construction, and the README names it.
+    assert set(named) == flags - {"--help"}, sorted(flags - set(named) - {"--help"})
+    for flag, env in named.items():
+        assert env == "ROLWIJZER_" + flag[2:].replace("-", "_").upper()
+        assert env in rows[flag], f"{flag}: the README names no {env}"
 
 
 def test_every_rpc_is_in_the_readme() -> None:

@@ -43,6 +43,39 @@ class TestStandardServices:
         names = {s.name for answer in answers for s in answer.list_services_response.service}
         assert SERVICE_NAME in names and "grpc.health.v1.Health" in names
 
+    def test_health_lists_every_service_it_advertises(self, channel: grpc.Channel) -> None:
+        """Health's List (advertised by reflection) answers every service with its status, not UNIMPLEMENTED."""
+        listed = health_pb2_grpc.HealthStub(channel).List(health_pb2.HealthListRequest(), timeout=5)
+        statuses = {name: answer.status for name, answer in listed.statuses.items()}
+        assert statuses == {
+            "": health_pb2.HealthCheckResponse.SERVING,
+            SERVICE_NAME: health_pb2.HealthCheckResponse.SERVING,
+        }
+
+    @pytest.mark.parametrize("protocol", ["grpc-v1", "grpc-v1alpha"])
+    def test_buf_curl_lists_the_services_over_each_reflection_version(self, server_address: str, protocol: str) -> None:
+        """`buf curl --reflect-protocol grpc-v1` (what current grpcurl and buf ask first) and v1alpha both work."""
+        done = subprocess.run(
+            [
+                str(BIN / "buf"),
+                "curl",
+                "--protocol",
+                "grpc",
+                "--http2-prior-knowledge",
+                "--reflect-protocol",
+                protocol,
+                "--list-methods",
+                f"http://{server_address}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        methods = set(done.stdout.split())
+        assert {f"{SERVICE_NAME}/Evaluate", "grpc.health.v1.Health/List"} <= methods, done.stdout
+
 
 def _edge_case_scenarios() -> list[Scenario]:
     """One scenario per edge case of domain.md §8 (the first tagged with it)."""
@@ -86,8 +119,8 @@ def test_buf_curl_with_reflection_gets_the_decision_of_each_edge_case(
 class _Server:
     """`rolwijzer-server` in a subprocess on a free loopback port; stderr lines are read by a thread."""
 
-    def __init__(self, *args: str) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.process = subprocess.Popen(
             [str(BIN / "rolwijzer-server"), "--address", "127.0.0.1:0", *args],
             stderr=subprocess.PIPE,
@@ -141,6 +174,33 @@ class TestOperation:
         assert logged["fact_names"] == ["regularity", "relation_to_beneficiary", "tasks"]
         for value in ("neighbour", "occasional_on_request", "household"):
             assert value not in line
+
+    def test_every_flag_has_its_environment_variable_and_the_flag_wins(self, rule_set: RuleSet) -> None:
+        """ROLWIJZER_MAX_FACTS=2 limits the facts of a request (a flag that never had a variable written out); a
+        flag given too wins; an empty variable counts as unset; ROLWIJZER_LOG_FORMAT=console switches the format."""
+        facts = {"relation_to_beneficiary": "neighbour", "regularity": "one_off", "tasks": ["household"]}
+        limited = {"ROLWIJZER_MAX_FACTS": "2", "ROLWIJZER_AUDIT_LOG": "", "ROLWIJZER_LOG_FORMAT": "console"}
+        for extra, refused in (((), True), (("--max-facts", "3"), False)):
+            server = _Server(*extra, "--log-format", "json", env=limited)
+            try:
+                started = json.loads(server.next_line())
+                with grpc.insecure_channel(f"127.0.0.1:{started['port']}") as channel:
+                    stub = pb_grpc.RolwijzerServiceStub(channel)
+                    try:
+                        stub.Evaluate(request(rule_set, facts), timeout=10)
+                        code = grpc.StatusCode.OK
+                    except grpc.RpcError as err:
+                        code = err.code()
+                        assert "facts" in (err.details() or "")
+            finally:
+                assert server.stop() == 0
+            assert code == (grpc.StatusCode.INVALID_ARGUMENT if refused else grpc.StatusCode.OK)
+        console = _Server(env={"ROLWIJZER_LOG_FORMAT": "console"})
+        try:
+            line = console.next_line()
+        finally:
+            assert console.stop() == 0
+        assert "server_started" in line and not line.lstrip().startswith("{")
 
     def test_the_console_format_is_readable_text(self) -> None:
         """--log-format console prints the start as a plain line, not JSON."""

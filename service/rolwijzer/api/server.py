@@ -19,11 +19,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import configargparse
 import grpc
 import structlog
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from rolwijzer import metrics, tracing
@@ -32,6 +32,7 @@ from rolwijzer.api.config import Limits, Tls
 from rolwijzer.api.connect import connect_application
 from rolwijzer.api.errors import as_grpc, invalid_argument
 from rolwijzer.api.http import HttpServer, create_http_server, http_application
+from rolwijzer.api.introspection import Health, add_reflection
 from rolwijzer.api.rpc_metrics import MetricsInterceptor
 from rolwijzer.api.servicer import RolwijzerServicer
 from rolwijzer.api.workers import run_workers, stop_with_supervisor
@@ -47,6 +48,7 @@ from rolwijzer.waiting import StopSignal
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+ENV_PREFIX = "ROLWIJZER_"  # every flag's environment variable: ROLWIJZER_ and the flag's name (`_Parser`)
 DEFAULT_HTTP_ADDRESS = "127.0.0.1:8080"
 DEFAULT_RULES = Path(__file__).resolve().parents[3] / "rules"
 GRACE_SECONDS = 5.0
@@ -110,7 +112,7 @@ def create_server(
     if active is None:
         active = active_gate(max_workers, limits)
     _register(servicer or RolwijzerServicer(holder, limits, audit), server, active)
-    _add_health_and_reflection(server, checker or health.HealthServicer())
+    _add_health_and_reflection(server, checker or Health())
     if tls is None:
         port = server.add_insecure_port(address)
     else:
@@ -204,7 +206,7 @@ def _add_health_and_reflection(server: grpc.Server, checker: health.HealthServic
     for name in ("", SERVICE_NAME):
         checker.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    add_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
 
 
 class _CheckOnly(health_pb2_grpc.HealthServicer):  # type: ignore[misc]  # grpc_health ships no types
@@ -257,60 +259,73 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+class _Parser(configargparse.ArgumentParser):  # type: ignore[misc]  # untyped, an argparse.ArgumentParser
+    """Every flag also read from its environment variable (ROLWIJZER_ and the flag's name), by construction:
+    configargparse names it, lists it in --help and lets the command line win. Hidden flags (a worker's index, the
+    benchmark's baseline) have none, so the environment cannot switch them on."""
+
+    def get_possible_config_keys(self, action: argparse.Action) -> list[str]:
+        if action.help == argparse.SUPPRESS:
+            return []
+        keys: list[str] = super().get_possible_config_keys(action)
+        return keys
+
+
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    env = os.environ.get
-    parser = argparse.ArgumentParser(
-        prog="rolwijzer-server", description="Serve Rolwijzer decisions over gRPC (plaintext, loopback by default)."
+    parser = _Parser(
+        prog="rolwijzer-server",
+        description="Serve Rolwijzer decisions over gRPC (plaintext, loopback by default). Every flag may also be "
+        "given as the environment variable shown beside it; a flag on the command line wins.",
+        auto_env_var_prefix=ENV_PREFIX,
     )
     parser.add_argument(
         "--address",
-        default=env("ROLWIJZER_ADDRESS", DEFAULT_ADDRESS),
-        help="host:port to listen on (env ROLWIJZER_ADDRESS; default %(default)s)",
+        default=DEFAULT_ADDRESS,
+        help="host:port to listen on (default %(default)s)",
     )
     parser.add_argument(
         "--http-address",
-        default=env("ROLWIJZER_HTTP_ADDRESS", DEFAULT_HTTP_ADDRESS),
+        default=DEFAULT_HTTP_ADDRESS,
         help="host:port of the HTTP port: Connect (JSON and binary) and gRPC-Web for the same service, and the web "
-        "pages; 0 for none; TLS and the loopback rule as for --address (env ROLWIJZER_HTTP_ADDRESS; default "
-        "%(default)s)",
+        "pages; 0 for none; TLS and the loopback rule as for --address (default %(default)s)",
     )
     parser.add_argument(
         "--cors-origin",
         action="append",
         default=None,
-        help="a browser origin (https://host[:port]) whose pages may call the HTTP port; repeat for more (env "
-        "ROLWIJZER_CORS_ORIGINS, comma-separated; default none)",
+        help="a browser origin (https://host[:port]) whose pages may call the HTTP port; repeat, or separate by "
+        "commas, for more (default none)",
     )
     parser.add_argument(
         "--health-address",
-        default=env("ROLWIJZER_HEALTH_ADDRESS"),
+        default=None,
         help="also answer grpc.health.v1 Check alone, in plaintext, on this host:port, for probes that speak no TLS "
-        "(Kubernetes' gRPC probes) (env ROLWIJZER_HEALTH_ADDRESS; default none)",
+        "(Kubernetes' gRPC probes) (default none)",
     )
     parser.add_argument(
         "--rules",
         type=Path,
-        default=Path(env("ROLWIJZER_RULES", str(DEFAULT_RULES))),
-        help="folder of rule-set versions (env ROLWIJZER_RULES; default %(default)s)",
+        default=DEFAULT_RULES,
+        help="folder of rule-set versions (default %(default)s)",
     )
     parser.add_argument(
         "--watch-interval",
         type=float,
-        default=float(env("ROLWIJZER_WATCH_INTERVAL", "1")),
-        help="seconds between checks of the rule files for changes, 0 for none; SIGHUP always reloads "
-        "(env ROLWIJZER_WATCH_INTERVAL; default %(default)s)",
+        default=1.0,
+        help="seconds the rule files must stay unchanged after a change before they are reloaded, 0 for no "
+        "watching; SIGHUP always reloads (default %(default)s)",
     )
     parser.add_argument(
         "--log-format",
         choices=FORMATS,
-        default=env("ROLWIJZER_LOG_FORMAT", "json"),
-        help="json lines or readable console lines (env ROLWIJZER_LOG_FORMAT)",
+        default="json",
+        help="json lines or readable console lines",
     )
     parser.add_argument(
         "--threads",
         type=int,
-        default=int(env("ROLWIJZER_THREADS", "2")),
-        help="request threads (env ROLWIJZER_THREADS; default %(default)s)",
+        default=2,
+        help="request threads (default %(default)s)",
     )
     parser.add_argument(
         "--max-combinations",
@@ -321,7 +336,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(env("ROLWIJZER_WORKERS", "1")),
+        default=1,
         help="server processes sharing the port (SO_REUSEPORT); needs a fixed port (env ROLWIJZER_WORKERS; "
         "default %(default)s)",
     )
@@ -331,29 +346,29 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
-        default=env("ROLWIJZER_LOG_LEVEL", "info"),
-        help="least important events logged; `warning` drops the line per decision (env ROLWIJZER_LOG_LEVEL)",
+        default="info",
+        help="least important events logged; `warning` drops the line per decision",
     )
     parser.add_argument(
         "--cache-size",
         type=int,
-        default=int(env("ROLWIJZER_CACHE_SIZE", "10000")),
+        default=10_000,
         help="finished decisions kept for identical requests; 0 turns the cache off; emptied on reload "
-        "(env ROLWIJZER_CACHE_SIZE; default %(default)s)",
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--metrics-address",
-        default=env("ROLWIJZER_METRICS_ADDRESS"),
+        default=None,
         help=f"host:port of the Prometheus metrics (/metrics), 0 for none; with --workers the supervisor serves the "
-        f"sum over all workers (env ROLWIJZER_METRICS_ADDRESS; default {metrics.DEFAULT_ADDRESS}, which, unlike an "
-        "address given, only logs an error when it is taken)",
+        f"sum over all workers (default {metrics.DEFAULT_ADDRESS}, which, unlike an address given, only logs an "
+        "error when it is taken)",
     )
     audit = parser.add_argument_group("decision log (off unless a path is given)")
     audit.add_argument(
         "--audit-log",
         type=Path,
-        default=_path(env("ROLWIJZER_AUDIT_LOG")),
-        help="append every decision to this JSON-lines file (env ROLWIJZER_AUDIT_LOG)",
+        default=None,
+        help="append every decision to this JSON-lines file",
     )
     audit.add_argument(
         "--audit-sync",
@@ -368,10 +383,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     audit.add_argument(
         "--audit-key-file",
         type=Path,
-        default=_path(env("ROLWIJZER_AUDIT_KEY_FILE")),
+        default=None,
         help="secret key (not readable by others; `rolwijzer audit new-key FILE`) for the keyed facts hash and the "
-        "sealed checkpoints; without it the facts hash uses a key kept only in memory and the log has no checkpoints "
-        "(env ROLWIJZER_AUDIT_KEY_FILE)",
+        "sealed checkpoints; without it the facts hash uses a key kept only in memory and the log has no checkpoints",
     )
     audit.add_argument(
         "--audit-max-pending",
@@ -396,20 +410,20 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     security.add_argument(
         "--tls-cert",
         type=Path,
-        default=_path(env("ROLWIJZER_TLS_CERT")),
-        help="server certificate, PEM (env ROLWIJZER_TLS_CERT)",
+        default=None,
+        help="server certificate, PEM",
     )
     security.add_argument(
         "--tls-key",
         type=Path,
-        default=_path(env("ROLWIJZER_TLS_KEY")),
-        help="server private key, PEM (env ROLWIJZER_TLS_KEY)",
+        default=None,
+        help="server private key, PEM",
     )
     security.add_argument(
         "--tls-client-ca",
         type=Path,
-        default=_path(env("ROLWIJZER_TLS_CLIENT_CA")),
-        help="CA whose client certificates are admitted: mutual TLS (env ROLWIJZER_TLS_CLIENT_CA)",
+        default=None,
+        help="CA whose client certificates are admitted: mutual TLS",
     )
     security.add_argument(
         "--plaintext",
@@ -463,9 +477,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=defaults.stream_idle_seconds,
         help="a stream that sends no item for this long ends with DEADLINE_EXCEEDED (default %(default)s)",
     )
-    args = parser.parse_args(argv)
-    if args.cors_origin is None:
-        args.cors_origin = [o.strip() for o in env("ROLWIJZER_CORS_ORIGINS", "").split(",") if o.strip()]
+    # An empty variable counts as unset, as an empty flag value would be meaningless (Path("") is the working folder).
+    args: argparse.Namespace = parser.parse_args(argv, env_vars={k: v for k, v in os.environ.items() if v != ""})
+    # Origins hold no comma, so "a,b" in the flag or the variable is two of them.
+    args.cors_origin = [o.strip() for given in args.cors_origin or [] for o in given.split(",") if o.strip()]
     return args
 
 
@@ -504,10 +519,6 @@ def _reopen_on_usr1(audit: AuditLog | None) -> None:
             threading.Thread(target=audit.reopen, args=("SIGUSR1",), name="audit-reopen", daemon=True).start()
 
     signal.signal(signal.SIGUSR1, reopen)
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value else None
 
 
 def _security(args: argparse.Namespace) -> Tls | None:
@@ -685,7 +696,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         print(f"rolwijzer-server: cannot load the rules in {args.rules}: {err}", file=sys.stderr)
         return 2
     limits = _limits(args)
-    checker = health.HealthServicer()
+    checker = Health()
     exporter = None
     http: tuple[HttpServer, int] | None = None
     try:

@@ -56,12 +56,14 @@ COPY --chown=root:root rules /app/rules
 # --plaintext behind a TLS-terminating proxy). The decision log, when on, needs a writable mount such as
 # /var/lib/rolwijzer: it is the only thing the server writes.
 ENV ROLWIJZER_RULES=/app/rules \
-    ROLWIJZER_ADDRESS=0.0.0.0:50051
+    ROLWIJZER_ADDRESS=0.0.0.0:50051 \
+    ROLWIJZER_HTTP_ADDRESS=0.0.0.0:8080
 # A numeric user, so Kubernetes' runAsNonRoot can check it.
 USER 10001:10001
 WORKDIR /var/lib/rolwijzer
-# 50051: gRPC (decisions, health, reflection). 8081: plaintext health only, with --health-address 0.0.0.0:8081.
-EXPOSE 50051 8081
+# 50051: gRPC (decisions, health, reflection). 8080: Connect JSON, gRPC-Web and the web pages (same TLS). 8081:
+# plaintext health only, with --health-address 0.0.0.0:8081.
+EXPOSE 50051 8080 8081
 # SIGTERM starts the drain: health NOT_SERVING at once, calls answered for 1 s more, then new calls refused and
 # those in flight given 5 s; exit 0.
 STOPSIGNAL SIGTERM

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import statistics
 import sys
 import time
@@ -22,6 +23,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from rolwijzer.api import create_server  # noqa: E402 - after the path set-up for the test helpers
 from rolwijzer.api.convert import facts_from_proto  # noqa: E402
+from rolwijzer.cache import LruCache  # noqa: E402
 from rolwijzer.engine import Engine  # noqa: E402
 from rolwijzer.logs import configure_logging  # noqa: E402
 from rolwijzer.reload import EngineHolder  # noqa: E402
@@ -31,6 +33,7 @@ from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc  # noqa: E402
 from support import RULES_ROOT, SCENARIOS, request  # noqa: E402
 
 ROUNDS = 200
+ANSWER_ROUNDS, ANSWER_CHUNK = 6, 1_000
 WORKLOADS: dict[str, dict[str, Any]] = {
     "fully known (EX01, 1 combination)": {
         "relation_to_beneficiary": "partner",
@@ -81,6 +84,54 @@ def _row(name: str, timings: list[float]) -> str:
     return f"  {name:<48} median {statistics.median(ordered):8.3f} ms   p90 {p90:8.3f} ms"
 
 
+def _answer_memo(rule_set: RuleSet) -> None:
+    """Distinct fully known situations over gRPC, one caller, against two servers side by side: one keeping the
+    encoded answer of each decision (Engine.answers, the default), one making every answer anew."""
+    rng = random.Random(1)
+    relations = ["partner", "child", "neighbour", "friend", "none"]
+    tasks = ["household", "personal_care", "medication_oral", "reserved_act"]
+    requests = [
+        request(
+            rule_set,
+            {
+                "relation_to_beneficiary": relations[i % 5],
+                "regularity": "structural",
+                "hours_per_week": round(rng.uniform(0, 40), 3),
+                "duration_months": round(rng.uniform(0, 60), 3),
+                "tasks": rng.sample(tasks, 2),
+            },
+        )
+        for i in range(ANSWER_ROUNDS * ANSWER_CHUNK)
+    ]
+    served = []
+    for keep in (True, False):
+        holder = EngineHolder(RULES_ROOT, 20_000, cache_size=0)
+        if not keep:
+            with holder.engine() as engine:
+                engine.answers = LruCache(0)
+        server, port = create_server("127.0.0.1:0", holder)
+        server.start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        served.append((keep, pb_grpc.RolwijzerServiceStub(channel), channel, server, holder))
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for round_ in range(ANSWER_ROUNDS):
+            chunk = requests[round_ * ANSWER_CHUNK : (round_ + 1) * ANSWER_CHUNK]
+            for keep, stub, *_ in served:
+                started = time.perf_counter()
+                for req in chunk:
+                    stub.Evaluate(req, timeout=10)
+                rates[keep].append(len(chunk) / (time.perf_counter() - started))
+    finally:
+        for _, _, channel, server, holder in served:
+            channel.close()
+            server.stop(grace=None)
+            holder.close()
+    kept, made = statistics.median(rates[True]), statistics.median(rates[False])
+    print("encoded answers kept per decision (Engine.answers), distinct fully known situations, one caller:")
+    print(f"  kept {kept:7.0f} calls/s   made each time {made:7.0f} calls/s   x{kept / made:4.2f}")
+
+
 def main() -> None:
     """Measure and print the table."""
     configure_logging("json", logging.WARNING)  # one log line per call would drown the table
@@ -105,6 +156,7 @@ def main() -> None:
         full = statistics.median(_timings(functools.partial(engine.evaluate, inputs, follow_ups=True), 30))
         print(f"  {name:<44} plain {plain:7.2f} ms  with follow-ups {full:7.2f} ms  x{full / plain:5.1f}")
 
+    _answer_memo(rule_set)
     holder = EngineHolder(RULES_ROOT, engine.max_combinations)
     server, port = create_server("127.0.0.1:0", holder)
     server.start()

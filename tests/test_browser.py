@@ -398,11 +398,18 @@ def test_rulebook_has_every_rule_and_shows_a_release_diff(page: Page, server: We
     ready(page)
     changed = page.locator("#diff-codes li.diff-changed")
     assert changed.count() > 0
-    expect(page.locator("#diff-codes li[data-key=AANSPR_INSTELLING_CENTRAAL]")).to_contain_text("text")
-    expect(page.locator(f"#diff-codes li[data-key='{safety[0]}']")).to_contain_text("safety_related")
+    expect(page.locator("#diff-codes li[data-key=AANSPR_INSTELLING_CENTRAAL]")).to_contain_text("gewijzigd: tekst")
+    expect(page.locator(f"#diff-codes li[data-key='{safety[0]}']")).to_contain_text("veiligheid")
     shot = tmp_path / "rulebook-diff.png"
     page.locator("#diff").screenshot(path=str(shot))
     print(f"screenshot: {shot}")
+    # 2.2.0 -> 2.3.0 words rule A6 in Dutch: its explanation alone differs, and nothing else does.
+    page.select_option("#diff-from", "2.2.0")
+    page.select_option("#diff-to", "2.3.0")
+    page.locator("#diff-button").click()
+    ready(page)
+    assert page.locator("#diff li").count() == 1
+    expect(page.locator("#diff-rules li[data-key=A6]")).to_contain_text("fase H rekent")
     # 1.1.0 -> 2.0.0 (revision 2 of the specification) changes rules.
     page.select_option("#diff-from", "1.1.0")
     page.select_option("#diff-to", "2.0.0")

@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ import yaml
 from rolwijzer.rules import RuleSet
 from rolwijzer.scenarios import load_scenarios
 from support import CURRENT_RELEASE, SCENARIOS
+from terminal import Terminal
 
 SERVICE = Path(__file__).resolve().parents[1] / "service"
 # The CLI as `python -m`, importing this checkout's code: the `rolwijzer` console script of a shared virtualenv may
@@ -216,7 +216,7 @@ class TestAsk:
     def test_a_real_terminal_takes_arrow_keys_and_number_shortcuts(self, server_address: str, tmp_path: Path) -> None:
         """Under tmux: arrow keys pick the relation, a shortcut the regularity, numbers are typed."""
         saved = tmp_path / "tmux.yaml"
-        with Tmux(f"{shlex.join(cli_command(server_address))} --lang en ask --save {saved}; sleep 30") as tmux:
+        with Terminal(f"{shlex.join(cli_command(server_address))} --lang en ask --save {saved}; sleep 30") as tmux:
             tmux.wait_for("What relationship")
             tmux.keys(*(["Down"] * 7), "Enter")
             tmux.wait_for("How regularly")
@@ -241,7 +241,7 @@ class TestAsk:
         conversation, each marked as still depending on the questions left when the user stops."""
         saved = tmp_path / "insulin.yaml"
         command = f"{shlex.join(cli_command(server_address))} --lang en ask --date 2026-06-01 --save {saved}"
-        with Tmux(f"{command}; sleep 30") as tmux:
+        with Terminal(f"{command}; sleep 30") as tmux:
             tmux.wait_for("What relationship")
             tmux.keys("2", "Enter")  # child
             tmux.wait_for("How regularly")
@@ -260,46 +260,6 @@ class TestAsk:
         supervision = {"TOEZICHT_VBH_INFORMEEL", "BEKWAAMHEID_CHECK", "RISICOGESPREK"}
         assert supervision <= set(scenario["expected"]["obligations"])
         assert "still depends on" in report  # obligations the questions left open can still change
-
-
-class Tmux:
-    """A command in a detached tmux session of 120 x 50, with its screen read and keys sent; killed at the end."""
-
-    def __init__(self, command: str) -> None:
-        self.session = f"rolwijzer-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.command = command
-
-    def __enter__(self) -> Tmux:
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "50", self.command], check=True
-        )
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False)
-
-    def screen(self, history: bool = False) -> str:
-        """What the pane shows; with `history`, everything it scrolled past too."""
-        start = ["-S", "-"] if history else []
-        return subprocess.run(
-            ["tmux", "capture-pane", "-p", *start, "-t", self.session], capture_output=True, text=True, check=True
-        ).stdout
-
-    def wait_for(self, text: str) -> None:
-        deadline = time.monotonic() + 20
-        while text not in self.screen():
-            assert time.monotonic() < deadline, f"{text!r} not shown:\n{self.screen()}"
-            time.sleep(0.1)
-
-    def keys(self, *sent: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *sent], check=True)
-
-    def wait_for_file(self, path: Path) -> None:
-        deadline = time.monotonic() + 20
-        while not path.exists():
-            assert time.monotonic() < deadline, self.screen()
-            time.sleep(0.1)
-        time.sleep(0.2)
 
 
 class TestSuites:

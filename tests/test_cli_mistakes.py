@@ -28,6 +28,7 @@ from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import FactType, RuleSet
 from support import CURRENT_RELEASE, RULES_ROOT, SCENARIOS
+from terminal import Terminal
 from test_cli import CLI, NARROW, cli_command, cli_env
 
 DAY = "2026-06-01"  # a day the current release covers, before the 2027 change
@@ -430,48 +431,21 @@ class TestAskPiped:
         assert "choose 1-4, or type the answer" in done.stdout.splitlines()
 
 
-class _Terminal:
-    """The CLI in a real terminal under tmux; the exit status is printed after it ends."""
-
-    def __init__(self, command: list[str]) -> None:
-        self.session = f"rolwijzer-{os.getpid()}-{time.monotonic_ns()}"
-        shell = f"{shlex.join(command)}; echo EXIT=$?; sleep 60"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", "150", "-y", "50", shell], check=True)
-
-    def screen(self) -> str:
-        return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, text=True, check=True
-        ).stdout
-
-    def wait_for(self, text: str, seconds: float = 20) -> str:
-        deadline = time.monotonic() + seconds
-        while text not in (shown := self.screen()):
-            assert time.monotonic() < deadline, f"{text!r} not shown:\n{shown}"
-            time.sleep(0.1)
-        return shown
-
-    def keys(self, *sent: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *sent], check=True)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False)
-
-
 @pytest.fixture
-def terminal(server_address: str, tmp_path: Path) -> Iterator[_Terminal]:
+def terminal(server_address: str, tmp_path: Path) -> Iterator[Terminal]:
     """`rolwijzer ask --save FILE` in Dutch in a 150-column terminal."""
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
-    opened = _Terminal([*cli_command(server_address), "ask", "--save", str(tmp_path / "terminal")])
-    yield opened
-    opened.close()
+    command = [*cli_command(server_address), "ask", "--save", str(tmp_path / "terminal")]
+    with Terminal(f"{shlex.join(command)}; echo EXIT=$?; sleep 60", width=150) as opened:
+        yield opened
 
 
 class TestAskInATerminal:
     """`ask` in a real terminal: the questionary picker and text prompts."""
 
     def test_the_picker_hint_is_dutch_and_a_digit_that_is_no_answer_is_refused(
-        self, terminal: _Terminal, tmp_path: Path
+        self, terminal: Terminal, tmp_path: Path
     ) -> None:
         """The hint is Dutch; 5 on four answers then Enter takes nothing and says why; a decimal comma is typed."""
         shown = terminal.wait_for("Welke relatie")
@@ -498,7 +472,7 @@ class TestAskInATerminal:
             "duration_months": 1.5,
         }
 
-    def test_a_word_for_a_number_says_why_it_is_not_taken(self, terminal: _Terminal) -> None:
+    def test_a_word_for_a_number_says_why_it_is_not_taken(self, terminal: Terminal) -> None:
         """Typing `vier` and Enter keeps the question open with the reason shown."""
         terminal.wait_for("Welke relatie")
         terminal.keys(*(["Down"] * 7), "Enter")
@@ -510,7 +484,7 @@ class TestAskInATerminal:
         terminal.keys("C-c")
         terminal.wait_for("EXIT=130")
 
-    def test_ctrl_c_stops_with_130_decides_nothing_and_saves_nothing(self, terminal: _Terminal, tmp_path: Path) -> None:
+    def test_ctrl_c_stops_with_130_decides_nothing_and_saves_nothing(self, terminal: Terminal, tmp_path: Path) -> None:
         """Ctrl-C at the first question: `gestopt`, exit 130, no report, no offer to save, no file."""
         terminal.wait_for("Welke relatie")
         terminal.keys("C-c")

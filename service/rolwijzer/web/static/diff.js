@@ -19,6 +19,7 @@ const FIELDS = {
   rules: {
     stage: (r) => r.stage || "",
     condition: (r) => r.condition || "",
+    expression: (r) => r.expression || "",
     conclusion: (r) => r.conclusion || "",
     explanation: (r) => r.explanation || "",
     citations: (r) => citations(r.citations),

@@ -73,6 +73,7 @@ const STRINGS = {
     rulesHeading: "Regels per fase",
     stage: "Fase",
     condition: "Voorwaarde",
+    expression: "In de regelbestanden",
     conclusion: "Conclusie",
     explanation: "Uitleg",
     note: "Noot",
@@ -181,6 +182,7 @@ const STRINGS = {
     rulesHeading: "Rules by stage",
     stage: "Stage",
     condition: "Condition",
+    expression: "In the rule files",
     conclusion: "Conclusion",
     explanation: "Explanation",
     note: "Note",
@@ -250,6 +252,36 @@ export function setLanguage(language) {
     // storage may be off; the page still switches
   }
   document.documentElement.lang = language;
+}
+
+// The names of the fields a release comparison reports (diff.js), as a reader says them.
+const FIELD_NAMES = {
+  nl: {
+    stage: "fase", condition: "voorwaarde", expression: "in de regelbestanden", conclusion: "conclusie",
+    explanation: "uitleg", citations: "bronnen", note: "notitie", valid_from: "geldt vanaf",
+    valid_until: "geldt tot en met", kind: "soort", text: "tekst", party: "partij", safety_related: "veiligheid",
+    values: "gedateerde waarden", question: "vraag", help: "toelichting", symbols: "antwoorden",
+    unknown_allowed: "'weet niet' toegestaan", default_value: "standaardwaarde", decides_role: "bepaalt de rol (★)",
+    unit: "eenheid", can_follow_up: "kan vervolgvraag zijn",
+  },
+  en: {
+    stage: "stage", condition: "condition", expression: "in the rule files", conclusion: "conclusion",
+    explanation: "explanation", citations: "sources", note: "note", valid_from: "applies from",
+    valid_until: "applies until", kind: "kind", text: "text", party: "party", safety_related: "safety",
+    values: "dated values", question: "question", help: "help", symbols: "answers",
+    unknown_allowed: "'don't know' allowed", default_value: "default", decides_role: "decides the role (★)",
+    unit: "unit", can_follow_up: "can be a follow-up",
+  },
+};
+
+/**
+ * The name of a compared field in `language`; the field's own name when none is written.
+ * @param {"nl" | "en"} language
+ * @param {string} field a field name of diff.js
+ * @returns {string}
+ */
+export function fieldName(language, field) {
+  return (FIELD_NAMES[language] || FIELD_NAMES.nl)[field] || field;
 }
 
 /**

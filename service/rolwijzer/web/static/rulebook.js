@@ -4,7 +4,7 @@
 import { call, isoDate } from "./api.js";
 import { diffReleases } from "./diff.js";
 import { citationList, el, showError } from "./dom.js";
-import { currentLanguage, setLanguage, stageName, t } from "./i18n.js";
+import { currentLanguage, fieldName, setLanguage, stageName, t } from "./i18n.js";
 
 const state = { language: currentLanguage(), releases: [], version: "", described: null };
 const $ = (id) => document.getElementById(id);
@@ -75,7 +75,8 @@ function renderRules(described) {
           el("h4", { id: `h-${rule.ruleId}` }, [el("a", { href: `#${rule.ruleId}`, class: "code", text: rule.ruleId })]),
           el("p", { text: rule.explanation || "" }),
           fields([
-            [tr("condition"), rule.condition ? el("code", { text: rule.condition }) : ""],
+            [tr("condition"), rule.condition || ""],
+            [tr("expression"), rule.expression ? el("code", { text: rule.expression }) : ""],
             [tr("conclusion"), rule.conclusion ? el("code", { text: rule.conclusion }) : ""],
             [tr("note"), rule.note || ""],
             [tr("validFrom"), isoDate(rule.validFrom)],
@@ -220,11 +221,11 @@ function changeList(group, diff) {
     items.push(
       el("li", { class: "diff-changed", "data-key": change.key }, [
         el("code", { text: change.key }),
-        ` — ${tr("changed")}: ${change.fields.map((f) => f.field).join(", ")}`,
+        ` — ${tr("changed")}: ${change.fields.map((f) => fieldName(state.language, f.field)).join(", ")}`,
         ...change.fields.map((f) =>
           el("div", { class: "was-now" }, [
-            el("p", {}, [el("strong", { text: `${f.field} ` }), `${tr("was")}: `, f.was || "—"]),
-            el("p", {}, [el("strong", { text: `${f.field} ` }), `${tr("now")}: `, f.now || "—"]),
+            el("p", {}, [el("strong", { text: `${fieldName(state.language, f.field)} ` }), `${tr("was")}: `, f.was || "—"]),
+            el("p", {}, [el("strong", { text: `${fieldName(state.language, f.field)} ` }), `${tr("now")}: `, f.now || "—"]),
           ]),
         ),
       ]),

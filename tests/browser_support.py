@@ -1,5 +1,5 @@
-"""The web pages' test server and browser: a real rolwijzer server with its HTTP port (or one named by
-ROLWIJZER_TEST_HTTP_URL), Debian's Chromium driven by Playwright, and helpers that walk the intake wizard."""
+"""The web pages' test server and browser: a real rolwijzer server with its HTTP port, Debian's Chromium driven
+by Playwright, and helpers that walk the intake wizard."""
 
 from __future__ import annotations
 
@@ -61,29 +61,14 @@ def _started(log: Path, process: subprocess.Popen[bytes]) -> dict[str, Any]:
                 return event
         if process.poll() is not None:
             text = log.read_text(encoding="utf-8", errors="replace")
-            hint = (
-                "\nthis server has no --http-address (the Connect HTTP port that serves the pages); "
-                "set ROLWIJZER_TEST_HTTP_URL and ROLWIJZER_TEST_GRPC_ADDRESS to test against one that has"
-                if "--http-address" in text
-                else ""
-            )
-            pytest.fail(f"the server exited with {process.returncode}:\n{text}{hint}")
+            pytest.fail(f"the server exited with {process.returncode}:\n{text}")
         time.sleep(0.1)
     stop_process(process)
     pytest.fail(f"no server_started within {START_SECONDS} s:\n{log.read_text(encoding='utf-8')}")
 
 
 def web_server(folder: Path) -> Iterator[WebServer]:
-    """A server for the pages: the one ROLWIJZER_TEST_HTTP_URL names (with ROLWIJZER_TEST_GRPC_ADDRESS, the gRPC
-    address of the same server, for `rolwijzer test`), or a new `rolwijzer.api.server` with --http-address on free
-    ports, stopped afterwards."""
-    given = os.environ.get("ROLWIJZER_TEST_HTTP_URL")
-    if given:
-        address = os.environ.get("ROLWIJZER_TEST_GRPC_ADDRESS")
-        if not address:
-            pytest.fail("ROLWIJZER_TEST_HTTP_URL needs ROLWIJZER_TEST_GRPC_ADDRESS (host:port of its gRPC port)")
-        yield WebServer(given.rstrip("/"), address)
-        return
+    """A new `rolwijzer.api.server` serving the pages and the API on free ports of 127.0.0.1, stopped afterwards."""
     log = folder / "server.log"
     paths = [str(REPO / "service"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from certs import Authority, Pem
 from rolwijzer.api import create_server
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Engine
 from rolwijzer.reload import EngineHolder
@@ -57,3 +58,16 @@ def channel(server_address: str) -> Iterator[grpc.Channel]:
 def stub(channel: grpc.Channel) -> pb_grpc.RolwijzerServiceStub:
     """The generated client of RolwijzerService."""
     return pb_grpc.RolwijzerServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pem]:
+    """A CA with a server and a client certificate, and a second CA with its own client certificate."""
+    folder = tmp_path_factory.mktemp("pki")
+    ours, theirs = Authority(folder, "ours"), Authority(folder, "theirs")
+    return {
+        "ca": ours.pem,
+        "server": ours.issue("server", server=True),
+        "client": ours.issue("client", server=False),
+        "stranger": theirs.issue("client", server=False),
+    }

@@ -22,7 +22,7 @@ from typing import Any, cast
 import grpc
 import httpx
 import pytest
-from certs import Authority, Pem
+from certs import Pem
 from google.protobuf import any_pb2, json_format
 from google.rpc import error_details_pb2
 from google.type import date_pb2
@@ -472,18 +472,6 @@ class TestStaticFiles:
 
 
 # --- TLS ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pem]:
-    folder = tmp_path_factory.mktemp("pki")
-    ours, theirs = Authority(folder, "ours"), Authority(folder, "theirs")
-    return {
-        "ca": ours.pem,
-        "server": ours.issue("server", server=True),
-        "client": ours.issue("client", server=False),
-        "stranger": theirs.issue("client", server=False),
-    }
 
 
 def _client_context(pki: dict[str, Pem], client: str | None) -> ssl.SSLContext:

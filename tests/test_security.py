@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from certs import Authority, Pem
+from certs import Pem
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rolwijzer.api import create_server
 from rolwijzer.api.config import Limits, Tls
@@ -36,19 +36,6 @@ EX51_FACTS = {
     "regularity": "structural",
     "hours_per_week": 14,
 }
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pem]:
-    """A CA with a server and a client certificate, and a second CA with its own client certificate."""
-    folder = tmp_path_factory.mktemp("pki")
-    ours, theirs = Authority(folder, "ours"), Authority(folder, "theirs")
-    return {
-        "ca": ours.pem,
-        "server": ours.issue("server", server=True),
-        "client": ours.issue("client", server=False),
-        "stranger": theirs.issue("client", server=False),
-    }
 
 
 @pytest.fixture(scope="module")

@@ -55,26 +55,16 @@ class TestStandardServices:
     @pytest.mark.parametrize("protocol", ["grpc-v1", "grpc-v1alpha"])
     def test_buf_curl_lists_the_services_over_each_reflection_version(self, server_address: str, protocol: str) -> None:
         """`buf curl --reflect-protocol grpc-v1` (what current grpcurl and buf ask first) and v1alpha both work."""
-        done = subprocess.run(
-            [
-                str(BIN / "buf"),
-                "curl",
-                "--protocol",
-                "grpc",
-                "--http2-prior-knowledge",
-                "--reflect-protocol",
-                protocol,
-                "--list-methods",
-                f"http://{server_address}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = _buf_curl("--reflect-protocol", protocol, "--list-methods", f"http://{server_address}")
         assert done.returncode == 0, done.stderr
         methods = set(done.stdout.split())
         assert {f"{SERVICE_NAME}/Evaluate", "grpc.health.v1.Health/List"} <= methods, done.stdout
+
+
+def _buf_curl(*args: str) -> subprocess.CompletedProcess[str]:
+    """`buf curl` over gRPC in plaintext HTTP/2, a client none of us wrote."""
+    command = [str(BIN / "buf"), "curl", "--protocol", "grpc", "--http2-prior-knowledge", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _edge_case_scenarios() -> list[Scenario]:
@@ -93,22 +83,7 @@ def test_buf_curl_with_reflection_gets_the_decision_of_each_edge_case(
 ) -> None:
     """`buf curl --protocol grpc --http2-prior-knowledge` decides the §8 situations like the generated client."""
     req = request(rule_set, scenario.facts)
-    done = subprocess.run(
-        [
-            str(BIN / "buf"),
-            "curl",
-            "--protocol",
-            "grpc",
-            "--http2-prior-knowledge",
-            "--data",
-            json_format.MessageToJson(req),
-            f"http://{server_address}/{SERVICE_NAME}/Evaluate",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _buf_curl("--data", json_format.MessageToJson(req), f"http://{server_address}/{SERVICE_NAME}/Evaluate")
     assert done.returncode == 0, done.stderr
     via_curl = json_format.Parse(done.stdout, pb.EvaluateResponse()).decision
     via_client = stub.Evaluate(req).decision

@@ -56,3 +56,14 @@ export function showError(region, heading, error) {
     region.append(el("ul", {}, error.details.map((line) => el("li", { text: line }))));
   }
 }
+
+/**
+ * Mark the page busy (a call is under way) or ready: for assistive technology (`aria-busy`), the visible
+ * "busy" line, and tests (`data-state` on the body).
+ * @param {boolean} busy
+ */
+export function setBusy(busy) {
+  document.body.dataset.state = busy ? "busy" : "ready";
+  document.getElementById("main").setAttribute("aria-busy", busy ? "true" : "false");
+  document.getElementById("busy").hidden = !busy;
+}

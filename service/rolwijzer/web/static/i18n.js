@@ -307,3 +307,19 @@ export function t(language, key, values = {}) {
 export function stageName(language, stage) {
   return t(language, "stageNames")[stage] || stage;
 }
+
+/**
+ * Set a page's own words in `language`: the document language and title, every element marked `data-i18n`, and
+ * the language toggle (which names the other language).
+ * @param {"nl" | "en"} language
+ * @param {string} titleKey the string key of the page title
+ */
+export function applyPageStrings(language, titleKey) {
+  setLanguage(language);
+  document.title = t(language, titleKey);
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(language, node.dataset.i18n);
+  const toggle = document.getElementById("language-toggle");
+  toggle.textContent = t(language, "switchLanguage");
+  toggle.setAttribute("aria-label", t(language, "switchLanguageLabel"));
+  toggle.setAttribute("lang", language === "nl" ? "en" : "nl");
+}

@@ -3,27 +3,16 @@
 
 import { call, isoDate } from "./api.js";
 import { diffReleases } from "./diff.js";
-import { citationList, el, showError } from "./dom.js";
-import { currentLanguage, fieldName, setLanguage, stageName, t } from "./i18n.js";
+import { citationList, el, setBusy, showError } from "./dom.js";
+import { applyPageStrings, currentLanguage, fieldName, stageName, t } from "./i18n.js";
 
 const state = { language: currentLanguage(), releases: [], version: "", described: null };
 const $ = (id) => document.getElementById(id);
 const tr = (key, values) => t(state.language, key, values);
 
-function setBusy(busy) {
-  document.body.dataset.state = busy ? "busy" : "ready";
-  $("main").setAttribute("aria-busy", busy ? "true" : "false");
-  $("busy").hidden = !busy;
-}
 
 function applyStrings() {
-  setLanguage(state.language);
-  document.title = tr("rulebookTitle");
-  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = tr(node.dataset.i18n);
-  const toggle = $("language-toggle");
-  toggle.textContent = tr("switchLanguage");
-  toggle.setAttribute("aria-label", tr("switchLanguageLabel"));
-  toggle.setAttribute("lang", state.language === "nl" ? "en" : "nl");
+  applyPageStrings(state.language, "rulebookTitle");
 }
 
 function releaseLabel(info) {

@@ -4,8 +4,8 @@
 import { ApiError, call, isoDate } from "./api.js";
 import { UNKNOWN, answerLabel, makeAnswer, parseNumber } from "./answers.js";
 import { renderDecision } from "./decision.js";
-import { el, showError } from "./dom.js";
-import { currentLanguage, setLanguage, t } from "./i18n.js";
+import { el, setBusy, showError } from "./dom.js";
+import { applyPageStrings, currentLanguage, t } from "./i18n.js";
 import { scenarioDocument, toYaml } from "./scenario.js";
 
 const state = {
@@ -29,22 +29,9 @@ function words() {
   };
 }
 
-function setBusy(busy) {
-  document.body.dataset.state = busy ? "busy" : "ready";
-  $("main").setAttribute("aria-busy", busy ? "true" : "false");
-  $("busy").hidden = !busy;
-}
 
 function applyStrings() {
-  setLanguage(state.language);
-  document.title = t(state.language, "intakeTitle");
-  for (const node of document.querySelectorAll("[data-i18n]")) {
-    node.textContent = t(state.language, node.dataset.i18n);
-  }
-  const toggle = $("language-toggle");
-  toggle.textContent = t(state.language, "switchLanguage");
-  toggle.setAttribute("aria-label", t(state.language, "switchLanguageLabel"));
-  toggle.setAttribute("lang", state.language === "nl" ? "en" : "nl");
+  applyPageStrings(state.language, "intakeTitle");
 }
 
 async function loadCatalogue() {
@@ -365,9 +352,8 @@ async function copyScenario() {
   }
 }
 
-async function switchLanguage() {
-  state.language = state.language === "nl" ? "en" : "nl";
-  applyStrings();
+/** Load the questions in the page's language, then ask the next one (or show the decision). */
+async function loadAndAdvance() {
   setBusy(true);
   try {
     await loadCatalogue();
@@ -379,6 +365,12 @@ async function switchLanguage() {
   await advance();
 }
 
+async function switchLanguage() {
+  state.language = state.language === "nl" ? "en" : "nl";
+  applyStrings();
+  await loadAndAdvance();
+}
+
 async function start() {
   applyStrings();
   $("language-toggle").addEventListener("click", switchLanguage);
@@ -388,15 +380,7 @@ async function start() {
     advance();
   });
   $("export-copy").addEventListener("click", copyScenario);
-  setBusy(true);
-  try {
-    await loadCatalogue();
-  } catch (err) {
-    setBusy(false);
-    fail(err);
-    return;
-  }
-  await advance();
+  await loadAndAdvance();
 }
 
 start();

@@ -206,7 +206,7 @@ def _follow_ups(
             # Stages A1 and A neither read nor set the fact's value, and neither the value it took nor the answer
             # is a one_of (the fact was not given; answers are plain): their work stands, and no fact opens.
             combined = {**single.facts, name: value}
-            outcome = runner.decide(combined, single.normalised.copy(), like=single)
+            outcome = runner.decide(combined, single.normalised.copy(), like=single, changed=(name,))
             return supervision(runner, plan.normalised, [outcome])
         facts = {**plan.before_normalising, name: value}
         normalised = Outcome()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from rolwijzer.engine.answers import answers_by_fact
@@ -197,17 +197,27 @@ class StageRunner:
         raise EvaluationError(f"stages {', '.join(stages)} keep changing the facts; check their `set` rules")
 
     def decide(
-        self, facts: Facts, outcome: Outcome, trace: list[Matched] | None = None, like: Decided | None = None
+        self,
+        facts: Facts,
+        outcome: Outcome,
+        trace: list[Matched] | None = None,
+        like: Decided | None = None,
+        changed: Collection[str] | None = None,
     ) -> Outcome:
         """Run stages B to G on the normalised facts of one combination, adding to `outcome`.
 
         With `trace`, each stage's matching rules are appended to it. With `like` (facts decided before and their
         trace), a stage whose message cannot differ from theirs (it reads no fact and no derived attribute that
         differs) takes their matching rules without being asked again: the answer is the same by construction.
+        `changed`, when the caller knows it, names every fact that differs from `like`'s (found otherwise).
         """
-        self._require_known(facts)
+        if like is None:
+            self._require_known(facts, self.compiled.rule_set.facts)
+            changed = set()
+        else:
+            changed = _differing(facts, like.facts) if changed is None else set(changed)
+            self._require_known(facts, changed)  # `like`'s facts were checked when it was decided
         derived: dict[str, str] = {}
-        changed = _differing(facts, like.facts) if like is not None else set()
         changed_derived: set[str] = set()
         for index, stage in enumerate(COMBINATION_STAGES):
             if like is None:
@@ -235,8 +245,10 @@ class StageRunner:
                 raise EvaluationError("no stage B rule decided the role; stage B must end with a catch-all rule")
         return outcome
 
-    def _require_known(self, facts: Facts) -> None:
-        for name, fact in self.compiled.rule_set.facts.items():
+    def _require_known(self, facts: Facts, names: Iterable[str]) -> None:
+        catalogue = self.compiled.rule_set.facts
+        for name in names:
+            fact = catalogue[name]
             value: FactValue | None = facts.get(name)
             if fact.decides_role and (value is None or isinstance(value, OneOf) or is_unknown(value)):
                 raise EvaluationError(f"★ fact {name} is still open in a combination of stage H")

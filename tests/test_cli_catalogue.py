@@ -161,8 +161,11 @@ class TestRulesDiff:
         assert len(added) > 20
         assert any(line.startswith("  + R1b (added) — ") for line in added)
         assert "  ~ intensity_hours (changed):" in lines
+        # --json is the CompareRuleSetsResponse in proto JSON.
         found = json.loads(_run(server_address, "rules", "diff", "1.1.0", "2.0.0", "--json").stdout)
-        assert "R1b" in found["rules"]["added"] and "intensity_hours" in found["parameters"]["changed"]
+        assert found["fromRuleSet"]["version"] == "1.1.0" and found["toRuleSet"]["version"] == "2.0.0"
+        assert "R1b" in [item["key"] for item in found["rules"]["added"]]
+        assert "intensity_hours" in [item["key"] for item in found["parameters"]["changed"]]
 
     def test_the_dated_entry_of_1_1_0_is_shown_as_dates_and_values(self, server_address: str) -> None:
         done = _run(server_address, "rules", "diff", "1.0.0", "1.1.0")

@@ -46,7 +46,7 @@ def test_every_rpc_is_in_the_readme() -> None:
     """Each RPC of the service, and the request's `view`, is documented."""
     proto = (REPO / "protos" / "rolwijzer" / "v1" / "rolwijzer.proto").read_text(encoding="utf-8")
     rpcs = re.findall(r"^\s*rpc (\w+)\(", proto, re.M)
-    assert len(rpcs) == 5
+    assert len(rpcs) == 6
     for rpc in rpcs:
         assert f"`{rpc}(" in README, rpc
     assert "`view`" in README and "DECISION_VIEW_FULL" in README

@@ -132,6 +132,14 @@ class TestConnectJson:
         assert answer.status_code == 200, answer.text
         assert answer.json()["ruleSet"]["version"] == CURRENT_RELEASE
 
+    def test_compare_rule_sets_with_get(self, web: httpx.Client) -> None:
+        """The comparison of two releases is a read too: a GET answers it."""
+        message = json.dumps({"fromVersion": "2.2.0", "toVersion": "2.3.0"})
+        answer = web.get(f"{SERVICE_PATH}/CompareRuleSets", params={"encoding": "json", "message": message})
+        assert answer.status_code == 200, answer.text
+        found = json_format.Parse(answer.text, pb.CompareRuleSetsResponse())
+        assert [change.key for change in found.rules.changed] == ["A6"]
+
     def test_get_status(self, web: httpx.Client, grpc_stub: pb_grpc.RolwijzerServiceStub) -> None:
         answer = _post(web, "GetStatus", pb.GetStatusRequest())
         assert answer.status_code == 200
@@ -534,19 +542,24 @@ def _bad_cases(rule_set: RuleSet) -> list[tuple[str, pb.EvaluateRequest]]:
     ]
 
 
-def _over_grpc(stub: pb_grpc.RolwijzerServiceStub, req: pb.EvaluateRequest) -> tuple[str, Any]:
+def _comparable(answer: Any) -> Any:
+    """An answer as both ports must give it: a decision without its id (every call makes a new one)."""
+    return _without_id(answer.decision) if isinstance(answer, pb.EvaluateResponse) else answer
+
+
+def _over_grpc(stub: pb_grpc.RolwijzerServiceStub, req: Any, method: str = "Evaluate") -> tuple[str, Any]:
     try:
-        return "decision", _without_id(stub.Evaluate(req, timeout=30).decision)
+        return "answer", _comparable(getattr(stub, method)(req, timeout=30))
     except grpc.RpcError as err:
         status = rpc_status.from_call(cast(grpc.Call, err))
         assert status is not None
         return "error", (grpc.StatusCode(cast(grpc.Call, err).code()).name, status.message, list(status.details))
 
 
-def _over_connect(web: httpx.Client, req: pb.EvaluateRequest) -> tuple[str, Any]:
-    answer = _post(web, "Evaluate", req)
+def _over_connect(web: httpx.Client, req: Any, method: str = "Evaluate") -> tuple[str, Any]:
+    answer = _post(web, method, req)
     if answer.status_code == 200:
-        return "decision", _without_id(json_format.Parse(answer.text, pb.EvaluateResponse()).decision)
+        return "answer", _comparable(json_format.Parse(answer.text, getattr(pb, f"{method}Response")()))
     error = answer.json()
     details = [
         any_pb2.Any(type_url=f"type.googleapis.com/{d['type']}", value=base64.b64decode(d["value"] + "=="))
@@ -564,7 +577,36 @@ def test_parity_of_grpc_and_connect_json(
         via_grpc, via_connect = _over_grpc(grpc_stub, req), _over_connect(web, req)
         assert via_connect == via_grpc, name
         kinds.add((name.split("-")[0], via_grpc[0]))
-    assert ("unknown", "error") in kinds and ("cheap", "decision") in kinds
+    assert ("unknown", "error") in kinds and ("cheap", "answer") in kinds
+
+
+def _violated_fields(details: list[any_pb2.Any]) -> list[str]:
+    bad = error_details_pb2.BadRequest()
+    assert details[0].Unpack(bad)
+    return [v.field for v in bad.field_violations]
+
+
+def test_parity_of_compare_rule_sets(web: httpx.Client, grpc_stub: pb_grpc.RolwijzerServiceStub) -> None:
+    """CompareRuleSets, which `rules diff` and the rulebook show, answers alike on both ports; an unknown release is
+    INVALID_ARGUMENT naming the request's field, every bad field in one answer."""
+    cases = [
+        pb.CompareRuleSetsRequest(from_version="2.0.0", to_version="2.1.0"),
+        pb.CompareRuleSetsRequest(from_version="1.0.0", to_version=CURRENT_RELEASE, language="en"),
+        pb.CompareRuleSetsRequest(from_version="9.9.9", to_version="2.1.0"),
+        pb.CompareRuleSetsRequest(from_version="2.0.0", to_version="", language="de"),
+    ]
+    outcomes = [_over_grpc(grpc_stub, req, "CompareRuleSets") for req in cases]
+    assert [_over_connect(web, req, "CompareRuleSets") for req in cases] == outcomes
+    kind, found = outcomes[0]
+    assert kind == "answer" and (found.from_rule_set.version, found.to_rule_set.version) == ("2.0.0", "2.1.0")
+    assert "AANSPR_INSTELLING_CENTRAAL" in [change.key for change in found.codes.changed]
+    assert outcomes[1][0] == "answer"
+    kind, (code, message, details) = outcomes[2]
+    assert (kind, code) == ("error", "INVALID_ARGUMENT") and "9.9.9" in message
+    assert _violated_fields(details) == ["from_version"]
+    kind, (code, _, details) = outcomes[3]
+    assert (kind, code) == ("error", "INVALID_ARGUMENT")
+    assert _violated_fields(details) == ["language", "to_version"]
 
 
 # --- the command ----------------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ __all__ = [
 SERVICE = pb.DESCRIPTOR.services_by_name["RolwijzerService"]
 SERVICE_NAME: str = SERVICE.full_name
 # Reads only: Connect lets a client call them with GET (cacheable). Evaluate is not: it logs and records decisions.
-_READS = frozenset({"ListRuleSets", "DescribeRuleSet", "GetStatus"})
+_READS = frozenset({"ListRuleSets", "DescribeRuleSet", "CompareRuleSets", "GetStatus"})
 
 log = structlog.get_logger("rolwijzer.connect")
 

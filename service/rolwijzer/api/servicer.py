@@ -16,6 +16,7 @@ from google.rpc import status_pb2
 from google.type import date_pb2
 
 from rolwijzer import logs, metrics, tracing
+from rolwijzer.api.compare import compare
 from rolwijzer.api.config import Limits
 from rolwijzer.api.convert import (
     date_from_proto,
@@ -320,6 +321,20 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             superseded_by = engine.versions.superseded_by.get(selection.rule_set.version, "")
             return describe(selection, language, dt.date.today(), superseded_by)
 
+    def CompareRuleSets(  # noqa: N802
+        self, request: pb.CompareRuleSetsRequest, context: grpc.ServicerContext
+    ) -> pb.CompareRuleSetsResponse:
+        language = request.language or "nl"
+        violations = [] if language in LANGUAGES else [_language_violation()]
+        with self._holder.engine() as engine:
+            # Both versions are checked before either is described, so one answer names every bad field.
+            found = [_loaded(engine, getattr(request, f), f) for f in ("from_version", "to_version")]
+            violations += [f for f in found if isinstance(f, Violation)]
+            if violations:
+                _abort(context, as_grpc(invalid_argument(violations)))
+            before, after = cast(list[Selection], found)
+            return compare(before, after, language, dt.date.today(), engine.versions.superseded_by)
+
     def GetStatus(  # noqa: N802
         self, request: pb.GetStatusRequest, context: grpc.ServicerContext
     ) -> pb.GetStatusResponse:
@@ -403,15 +418,27 @@ def _select(engine: Engine, raw_date: date_pb2.Date, version: str) -> Selection:
 
 
 def _select_version(engine: Engine, version: str) -> Selection:
-    """A version by its name, applied on the first day it is in force or today, whichever is later."""
+    """A version by its name (see `_loaded`).
+
+    Raises:
+        _Refused: INVALID_ARGUMENT naming `version` when no such version is loaded.
+    """
+    found = _loaded(engine, version, "version")
+    if isinstance(found, Violation):
+        raise _Refused(invalid_argument([found]))
+    return found
+
+
+def _loaded(engine: Engine, version: str, field: str) -> Selection | Violation:
+    """A version by its name, applied on the first day it is in force or today, whichever is later; a violation
+    of the request's `field` when no such version is loaded."""
     for rule_set in engine.rule_sets:
         if rule_set.version == version:
             today = dt.date.today()
             day = today if rule_set.in_force_on(today) else rule_set.valid_from
             return engine.select(day, version)
     known = [r.version for r in engine.rule_sets]
-    message = f"rule-set version {version!r} is not loaded; loaded: {', '.join(known)}"
-    raise _Refused(invalid_argument([Violation("version", message)]))
+    return Violation(field, f"rule-set version {version!r} is not loaded; loaded: {', '.join(known)}")
 
 
 def _size_violations(request: pb.EvaluateRequest, limits: Limits) -> list[Violation]:

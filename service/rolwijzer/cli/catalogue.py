@@ -1,21 +1,21 @@
 """What a release holds, for readers: which release is shown, the facts catalogue, and what differs between two.
 
 `rolwijzer rules`, `explain` and `facts` say first which release they describe (a rule text means nothing without
-it); `rolwijzer rules diff A B` lists, for legal review, every rule, parameter, code and text that differs between
-two releases. Plain lines when the output is not a terminal, as everywhere in the CLI.
+it); `rolwijzer rules diff A B` prints, for legal review, every rule, parameter, code and text that differs between
+two releases, as the server's CompareRuleSets finds them (the CLI only words its values). Plain lines when the
+output is not a terminal, as everywhere in the CLI.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rolwijzer.cli.render import print_line, source_title, stage_name
+from rolwijzer.cli.render import print_line, stage_name
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 WORDS = {
@@ -236,135 +236,38 @@ def facts_json(described: pb.DescribeRuleSetResponse) -> str:
 # ---- rules diff ----------------------------------------------------------------------------------------------------
 
 
-def _citations(citations: Iterable[pb.Citation]) -> str:
-    return "; ".join(c.reference for c in citations)
+def _value(field: str, value: str, language: str) -> str:
+    """A compared field's value as a reader says it: the server sends stage tags and yes/no as "true"."""
+    if field == "stage":
+        return stage_name(value, language)
+    if value == "true" and field in ("safety", "decides_role"):
+        return "ja" if language == "nl" else "yes"
+    return value
 
 
-def _rule_fields(rule: pb.RuleDescription, language: str) -> dict[str, str]:
-    return {
-        "stage": stage_name(rule.stage, language),
-        "condition": rule.condition,
-        "expression": rule.expression,
-        "conclusion": rule.conclusion,
-        "explanation": " ".join(rule.explanation.split()),
-        "citations": _citations(rule.citations),
-        "note": " ".join(rule.note.split()),
-        "valid_from": _date(rule.valid_from) if rule.HasField("valid_from") else "",
-        "valid_until": _date(rule.valid_until) if rule.HasField("valid_until") else "",
-    }
-
-
-def _parameter_fields(parameter: pb.ParameterDescription) -> dict[str, str]:
-    return {
-        "explanation": " ".join(parameter.explanation.split()),
-        "values": "; ".join(f"{_date(v.valid_from)}: {v.value}" for v in parameter.values) or parameter.value,
-    }
-
-
-def _code_fields(code: pb.CodeDescription, language: str) -> dict[str, str]:
-    return {
-        "kind": code.kind,
-        "text": " ".join(code.text.split()),
-        "party": code.party,
-        "citations": _citations(code.citations),
-        "safety": ("ja" if language == "nl" else "yes") if code.safety_related else "",
-    }
-
-
-def _fact_fields(fact: pb.FactDescription) -> dict[str, str]:
-    return {
-        "question": " ".join(fact.question.split()),
-        "help": " ".join(fact.help.split()),
-        "answers": ", ".join(answer_texts(fact)),
-        "default": fact.default_value,
-        "unit": fact.unit,
-        "decides_role": str(fact.decides_role),
-    }
-
-
-def _source_titles(described: pb.DescribeRuleSetResponse) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for citations in [*(r.citations for r in described.rules), *(c.citations for c in described.codes)]:
-        for citation in citations:
-            found[citation.reference] = source_title(citation.title)
-    return found
-
-
-Section = dict[str, Any]
-
-
-def _compare(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]], order: Sequence[str]) -> Section:
-    # Added and removed items carry their fields: a reviewer reads what a new rule says, not only its id.
-    added = {k: after[k] for k in order if k in after and k not in before}
-    removed = {k: v for k, v in before.items() if k not in after}
-    changed: dict[str, dict[str, list[str]]] = {}
-    for key in order:
-        if key in before and key in after:
-            fields = {
-                name: [before[key].get(name, ""), value]
-                for name, value in after[key].items()
-                if before[key].get(name, "") != value
-            }
-            if fields:
-                changed[key] = fields
-    return {"added": added, "removed": removed, "changed": changed}
-
-
-def diff(a: pb.DescribeRuleSetResponse, b: pb.DescribeRuleSetResponse, language: str) -> dict[str, Any]:
-    """What differs from release `a` to release `b`: rules, parameters, codes, facts (questions, answers) and the
-    titles of the sources, each as added, removed and changed (field: [was, now])."""
-
-    result: dict[str, Any] = {"from": a.rule_set.version, "to": b.rule_set.version}
-    rules_a = {r.rule_id: _rule_fields(r, language) for r in a.rules}
-    rules_b = {r.rule_id: _rule_fields(r, language) for r in b.rules}
-    result["rules"] = _compare(rules_a, rules_b, list(rules_b))
-    parameters_b = {p.name: _parameter_fields(p) for p in b.parameters}
-    result["parameters"] = _compare(
-        {p.name: _parameter_fields(p) for p in a.parameters}, parameters_b, list(parameters_b)
-    )
-    codes_b = {c.code: _code_fields(c, language) for c in b.codes}
-    result["codes"] = _compare({c.code: _code_fields(c, language) for c in a.codes}, codes_b, list(codes_b))
-    facts_b = {f.name: _fact_fields(f) for f in b.facts}
-    result["facts"] = _compare({f.name: _fact_fields(f) for f in a.facts}, facts_b, list(facts_b))
-    titles_a, titles_b = _source_titles(a), _source_titles(b)
-    result["sources"] = _compare(
-        {k: {"title": v} for k, v in titles_a.items()}, {k: {"title": v} for k, v in titles_b.items()}, list(titles_b)
-    )
-    return result
-
-
-def _summary(fields: dict[str, str]) -> str:
-    """What an added or removed item says, in one phrase: a rule's explanation, a code's text, a fact's question."""
-    for name in ("explanation", "text", "question", "title", "values"):
-        if fields.get(name):
-            return f" — {fields[name]}"
-    return ""
-
-
-def print_diff(
-    console: Console, a: pb.DescribeRuleSetResponse, b: pb.DescribeRuleSetResponse, found: dict[str, Any], language: str
-) -> None:
+def print_diff(console: Console, found: pb.CompareRuleSetsResponse, language: str) -> None:
     """The differences as plain lines, one change per line, on a terminal too: a reviewer reads them in order."""
     w = _w(language)
-    print_release(console, a.rule_set, language)
-    print_release(console, b.rule_set, language)
-    print_line(console, w["diff_title"].format(a=found["from"], b=found["to"]) + ":")
+    print_release(console, found.from_rule_set, language)
+    print_release(console, found.to_rule_set, language)
+    print_line(console, w["diff_title"].format(a=found.from_rule_set.version, b=found.to_rule_set.version) + ":")
     titles = {"rules": w["rules"], "parameters": w["parameters"], "codes": w["codes"], "facts": w["facts"]}
     titles["sources"] = "Bronnen" if language != "en" else "Sources"
     empty = True
     for section, title in titles.items():
-        part = found[section]
-        if not (part["added"] or part["removed"] or part["changed"]):
+        part: pb.SectionChanges = getattr(found, section)
+        if not (part.added or part.removed or part.changed):
             continue
         empty = False
         print_line(console, f"{title}:")
-        for sign, kind in (("+", "added"), ("-", "removed")):
-            for key, fields in part[kind].items():
-                print_line(console, f"  {sign} {key} ({w[kind]}){_summary(fields)}")
-        for key, fields in part["changed"].items():
-            print_line(console, f"  ~ {key} ({w['changed']}):")
-            for field, (was, now) in fields.items():
-                name = w["fields"].get(field, field.replace("_", " "))
+        for sign, kind, items in (("+", "added", part.added), ("-", "removed", part.removed)):
+            for item in items:
+                print_line(console, f"  {sign} {item.key} ({w[kind]}){f' — {item.summary}' if item.summary else ''}")
+        for change in part.changed:
+            print_line(console, f"  ~ {change.key} ({w['changed']}):")
+            for field in change.fields:
+                name = w["fields"].get(field.name, field.name.replace("_", " "))
+                was, now = (_value(field.name, v, language) for v in (field.before, field.after))
                 print_line(console, f"      {name}: {w['was']}: {was or w['none']}")
                 print_line(console, f"      {' ' * len(name)}  {w['now']}: {now or w['none']}")
     if empty:

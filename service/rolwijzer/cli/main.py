@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -312,19 +311,16 @@ def _impact(
 
 
 def _diff(args: argparse.Namespace, stub: pb_grpc.RolwijzerServiceStub, console: Console) -> int:
-    """`rolwijzer rules diff A B`: both releases by version, then what differs, for legal review."""
+    """`rolwijzer rules diff A B`: what differs from release A to release B (the server's CompareRuleSets)."""
     language = args.lang
     if len(args.diff) != 3 or args.diff[0] != "diff":
         raise CliError(EXIT_BAD_INPUT, say(language, "rules_diff_usage", given=" ".join(args.diff)))
-    a, b = (
-        call(stub.DescribeRuleSet, pb.DescribeRuleSetRequest(version=v, language=language), args.server, language)
-        for v in args.diff[1:]
-    )
-    found = catalogue_cmd.diff(a, b, language)
+    compare = pb.CompareRuleSetsRequest(from_version=args.diff[1], to_version=args.diff[2], language=language)
+    found = call(stub.CompareRuleSets, compare, args.server, language)
     if args.json:
-        print(json.dumps(found, ensure_ascii=False, indent=2))
+        print(json_format.MessageToJson(found, ensure_ascii=False, indent=2))
     else:
-        catalogue_cmd.print_diff(console, a, b, found, language)
+        catalogue_cmd.print_diff(console, found, language)
     return 0
 
 

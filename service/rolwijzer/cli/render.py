@@ -6,7 +6,6 @@ wrapped or truncated, no box drawing and no colour, so that paths, ids, roles an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from rich.console import Console, Group
@@ -14,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rolwijzer.rules.describe import source_title
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 WORDS = {
@@ -111,18 +111,6 @@ def fired_heading(decision: pb.Decision, w: dict[str, str]) -> str:
     """
     count = decision.combinations_evaluated
     return w["fired_combinations"].format(count=count) if count > 1 else w["fired"]
-
-
-# A title that is a seed file's name, or ends in one: superseded releases (1.0.0, 1.1.0) name their sources
-# "Organisation — title (seed 001_a381be725bee7cce.txt)" and cannot be corrected (releases are immutable).
-_SEED_SUFFIX = re.compile(r"\s*\(seed [^()]*\.txt\)\s*$")
-_FILE_NAME = re.compile(r"^[\w.-]+\.(txt|md|pdf|html?|ya?ml)$")
-
-
-def source_title(title: str) -> str:
-    """A source's title as a reader needs it: without a seed file's name; empty when it is nothing but a file name."""
-    cleaned = _SEED_SUFFIX.sub("", title).strip()
-    return "" if _FILE_NAME.match(cleaned) else cleaned
 
 
 def words(language: str) -> dict[str, str]:

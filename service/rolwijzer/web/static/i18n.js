@@ -107,6 +107,7 @@ const STRINGS = {
     diffCodes: "Codes",
     diffParameters: "Parameters",
     diffFacts: "Feiten",
+    diffSources: "Bronnen",
     diffSummary: "{added} toegevoegd, {removed} verwijderd, {changed} gewijzigd",
     stageNames: { "H-enumeration": "H (opsomming)", "B-context": "B (context)" },
     yes: "ja",
@@ -216,6 +217,7 @@ const STRINGS = {
     diffCodes: "Codes",
     diffParameters: "Parameters",
     diffFacts: "Facts",
+    diffSources: "Sources",
     diffSummary: "{added} added, {removed} removed, {changed} changed",
     stageNames: { "H-enumeration": "H (enumeration)", "B-context": "B (context)" },
     yes: "yes",
@@ -254,30 +256,28 @@ export function setLanguage(language) {
   document.documentElement.lang = language;
 }
 
-// The names of the fields a release comparison reports (diff.js), as a reader says them.
+// The names of the fields a release comparison reports (CompareRuleSets' FieldChange.name), as a reader says them.
 const FIELD_NAMES = {
   nl: {
     stage: "fase", condition: "voorwaarde", expression: "in de regelbestanden", conclusion: "conclusie",
     explanation: "uitleg", citations: "bronnen", note: "notitie", valid_from: "geldt vanaf",
-    valid_until: "geldt tot en met", kind: "soort", text: "tekst", party: "partij", safety_related: "veiligheid",
-    values: "gedateerde waarden", question: "vraag", help: "toelichting", symbols: "antwoorden",
-    unknown_allowed: "'weet niet' toegestaan", default_value: "standaardwaarde", decides_role: "bepaalt de rol (★)",
-    unit: "eenheid", can_follow_up: "kan vervolgvraag zijn",
+    valid_until: "geldt tot en met", kind: "soort", text: "tekst", party: "partij", safety: "veiligheid",
+    values: "gedateerde waarden", question: "vraag", help: "toelichting", answers: "antwoorden",
+    default: "standaardwaarde", decides_role: "bepaalt de rol (★)", unit: "eenheid", title: "titel",
   },
   en: {
     stage: "stage", condition: "condition", expression: "in the rule files", conclusion: "conclusion",
     explanation: "explanation", citations: "sources", note: "note", valid_from: "applies from",
-    valid_until: "applies until", kind: "kind", text: "text", party: "party", safety_related: "safety",
-    values: "dated values", question: "question", help: "help", symbols: "answers",
-    unknown_allowed: "'don't know' allowed", default_value: "default", decides_role: "decides the role (★)",
-    unit: "unit", can_follow_up: "can be a follow-up",
+    valid_until: "applies until", kind: "kind", text: "text", party: "party", safety: "safety",
+    values: "dated values", question: "question", help: "help", answers: "answers",
+    default: "default", decides_role: "decides the role (★)", unit: "unit", title: "title",
   },
 };
 
 /**
  * The name of a compared field in `language`; the field's own name when none is written.
  * @param {"nl" | "en"} language
- * @param {string} field a field name of diff.js
+ * @param {string} field a FieldChange.name of a CompareRuleSets answer
  * @returns {string}
  */
 export function fieldName(language, field) {

@@ -2,7 +2,6 @@
 // parameters, and the differences between two releases chosen by the user.
 
 import { call, isoDate } from "./api.js";
-import { diffReleases } from "./diff.js";
 import { citationList, el, setBusy, showError } from "./dom.js";
 import { applyPageStrings, currentLanguage, fieldName, stageName, t } from "./i18n.js";
 
@@ -202,25 +201,45 @@ function fail(err) {
   });
 }
 
-function changeList(group, diff) {
+// The compared fields whose values the server sends as data, not words: a stage's tag, a yes/no as "true".
+const FLAGS = new Set(["safety", "decides_role"]);
+
+function fieldValue(field, value) {
+  if (!value) return "—";
+  if (field === "stage") return stageName(state.language, value);
+  return FLAGS.has(field) && value === "true" ? tr("yes") : value;
+}
+
+/** One section of a CompareRuleSets answer (its JSON leaves out what is empty) as a list of changes. */
+function changeList(group, section = {}) {
+  const { added = [], removed = [], changed = [] } = section;
   const items = [];
-  for (const key of diff.added) items.push(el("li", { class: "diff-added" }, [el("code", { text: key }), ` — ${tr("added")}`]));
-  for (const key of diff.removed) items.push(el("li", { class: "diff-removed" }, [el("code", { text: key }), ` — ${tr("removed")}`]));
-  for (const change of diff.changed) {
+  for (const [kind, list] of [["added", added], ["removed", removed]]) {
+    for (const item of list) {
+      items.push(
+        el("li", { class: `diff-${kind}`, "data-key": item.key }, [
+          el("code", { text: item.key }),
+          ` — ${tr(kind)}${item.summary ? `: ${item.summary}` : ""}`,
+        ]),
+      );
+    }
+  }
+  for (const change of changed) {
+    const fields = change.fields || [];
     items.push(
       el("li", { class: "diff-changed", "data-key": change.key }, [
         el("code", { text: change.key }),
-        ` — ${tr("changed")}: ${change.fields.map((f) => fieldName(state.language, f.field)).join(", ")}`,
-        ...change.fields.map((f) =>
+        ` — ${tr("changed")}: ${fields.map((f) => fieldName(state.language, f.name)).join(", ")}`,
+        ...fields.map((f) =>
           el("div", { class: "was-now" }, [
-            el("p", {}, [el("strong", { text: `${fieldName(state.language, f.field)} ` }), `${tr("was")}: `, f.was || "—"]),
-            el("p", {}, [el("strong", { text: `${fieldName(state.language, f.field)} ` }), `${tr("now")}: `, f.now || "—"]),
+            el("p", {}, [el("strong", { text: `${fieldName(state.language, f.name)} ` }), `${tr("was")}: `, fieldValue(f.name, f.before)]),
+            el("p", {}, [el("strong", { text: `${fieldName(state.language, f.name)} ` }), `${tr("now")}: `, fieldValue(f.name, f.after)]),
           ]),
         ),
       ]),
     );
   }
-  const count = tr("diffSummary", { added: diff.added.length, removed: diff.removed.length, changed: diff.changed.length });
+  const count = tr("diffSummary", { added: added.length, removed: removed.length, changed: changed.length });
   return el("section", { class: "diff-group", id: `diff-${group}` }, [
     el("h3", { text: `${tr(`diff${group[0].toUpperCase()}${group.slice(1)}`)} (${count})` }),
     items.length ? el("ul", {}, items) : el("p", { class: "muted", text: tr("diffNone") }),
@@ -234,11 +253,11 @@ async function compare() {
   setBusy(true);
   showError($("error"), "", null);
   try {
-    const [before, after] = await Promise.all([describe(from), describe(to)]);
-    const diff = diffReleases(before, after);
+    // The server compares (CompareRuleSets), as for `rolwijzer rules diff`: the page only shows its answer.
+    const found = await call("CompareRuleSets", { fromVersion: from, toVersion: to, language: state.language });
     out.replaceChildren(
       el("p", {}, [el("strong", { text: `${from} → ${to}` })]),
-      ...["rules", "codes", "parameters", "facts"].map((group) => changeList(group, diff[group])),
+      ...["rules", "codes", "parameters", "facts", "sources"].map((group) => changeList(group, found[group])),
     );
   } catch (err) {
     fail(err);

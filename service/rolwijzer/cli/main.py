@@ -330,25 +330,13 @@ def _decision_request(args: argparse.Namespace) -> pb.EvaluateRequest:
     Raises:
         CliError: --date is not a date (exit code 2).
     """
-    # rules, explain and facts take --date and --release only.
-    if args.command not in ("evaluate", "ask"):
-        request = pb.EvaluateRequest(language=args.lang, rule_set_version=getattr(args, "release", None) or "")
-        if getattr(args, "date", None) is not None:
-            day = _date(args.date, args.lang)
-            request.reference_date.year, request.reference_date.month, request.reference_date.day = (
-                day.year,
-                day.month,
-                day.day,
-            )
-        return request
-    # The full view: follow-up facts for `ask` to go on with and for `evaluate` to show under their own heading.
-    request = pb.EvaluateRequest(
-        language=args.lang,
-        rule_set_version=args.release or "",
-        case_reference=args.case_reference or "",
-        view=pb.DECISION_VIEW_FULL,
-    )
-    if args.date is not None:
+    request = pb.EvaluateRequest(language=args.lang, rule_set_version=getattr(args, "release", None) or "")
+    # rules, explain and facts take --date and --release only; evaluate and ask ask for the full view: follow-up
+    # facts for `ask` to go on with and for `evaluate` to show under their own heading.
+    if args.command in ("evaluate", "ask"):
+        request.case_reference = args.case_reference or ""
+        request.view = pb.DECISION_VIEW_FULL
+    if getattr(args, "date", None) is not None:
         day = _date(args.date, args.lang)
         request.reference_date.year, request.reference_date.month, request.reference_date.day = (
             day.year,

@@ -25,7 +25,7 @@ from rolwijzer.rules.model import (
 )
 from rolwijzer.rules.texts import RenderedTexts
 
-__all__ = ["Readable", "conclusion_text", "condition_text", "source_title"]
+__all__ = ["Readable", "condition_text", "source_title"]
 
 _OPS = {
     FactOp.IS: "is",
@@ -71,19 +71,6 @@ def condition_text(cond: Condition) -> str:
                 return "a fact is given as one_of"
             return f"{fact} {_OPS[op]} {_operand(operand)}"
     return repr(cond)
-
-
-def conclusion_text(then: Conclusion) -> str:
-    """What a rule concludes, in one line."""
-    parts = []
-    if then.role:
-        parts.append(f"role {then.role}")
-    if then.volunteer_deployer:
-        parts.append(f"deployer {then.volunteer_deployer}")
-    parts.extend(then.codes)
-    parts.extend(f"set {name} = {value}" for name, value in then.set_facts.items())
-    parts.extend(f"exclude {name} = {', '.join(map(str, values))}" for name, values in then.exclude.items())
-    return ", ".join(parts) if parts else "no code (recorded as applied)"
 
 
 def _wrapped(cond: Condition) -> str:

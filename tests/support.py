@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 import subprocess
 import time
@@ -25,6 +26,16 @@ RULES = RULES_ROOT / "informele-zorg" / CURRENT_RELEASE
 RELEASES = ("1.0.0", "1.1.0", "2.0.0", "2.1.0", "2.2.0", CURRENT_RELEASE)
 SUPERSEDED = RELEASES[:-1]
 SCENARIOS = REPO / "tests" / "scenarios"
+
+
+def examples(count: int) -> int:
+    """How many examples a property test draws: `count`, or the share of it set by TEST_EXAMPLE_SHARE (0 to 1).
+
+    CI runs the whole suite again with the clock years ahead (.ci/run). Those runs check that nothing depends on
+    the date, not the breadth of each property, which the run on the true date covers: they draw a quarter.
+    """
+    share = float(os.environ.get("TEST_EXAMPLE_SHARE") or 1)
+    return max(10, round(count * share))
 
 
 def request(

@@ -408,7 +408,7 @@ class TestAskPiped:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        assert process.returncode == 130
+        assert process.returncode == 130, (rest.decode(errors="replace"), errors.decode(errors="replace"))
         assert errors.decode().strip() == "gestopt"
         assert b"Rol:" not in rest and not saved.exists()
 

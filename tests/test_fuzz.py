@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from rolwijzer.rules import RuleSet, load_rule_set
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import RULES
+from support import RULES, examples
 
 ROLES = {
     "MANTELZORGER",
@@ -29,7 +29,7 @@ ROLES = {
     "ONBEPAALD",
 }
 FUZZ = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "250")),
+    max_examples=examples(int(os.environ.get("FUZZ_EXAMPLES", "250"))),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -11,12 +11,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rolwijzer.rules import FactType, RuleSet
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from support import request
+from support import examples, request
 
 # The objection itself, held fixed: the client objects, and his capacity is established or not yet assessed.
 FIXED = ("info_objection_by", "client_capacity", "info_flow_recipient", "client_age_group")
 SHARING = {"DELEN_BETROKKEN_HULPVERLENERS", "DOSSIER_TOEGANG_MET_TOESTEMMING", "DOSSIER_VERTEGENWOORDIGER"}
-OBJECTION = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+OBJECTION = settings(
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _value(rule_set: RuleSet, name: str) -> st.SearchStrategy[Any]:

@@ -14,12 +14,14 @@ from rolwijzer.api.convert import facts_from_proto
 from rolwijzer.engine import Engine
 from rolwijzer.engine.enumeration import TooManyCombinations
 from rolwijzer.rules import FactType, RuleSet, load_rule_sets
-from support import RULES_ROOT, request
+from support import RULES_ROOT, examples, request
 
 DAYS = (dt.date(2026, 6, 1), dt.date(2026, 12, 31), dt.date(2027, 3, 1))
 # Numbers on, just beside and between the thresholds of the catalogue's parameters (8 hours, 3 months, ...).
 NUMBERS = st.one_of(st.integers(min_value=0, max_value=40), st.sampled_from([2.5, 2.99, 3.01, 7.5, 7.99, 8.01, 8.5]))
-AGREEMENT = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+AGREEMENT = settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")

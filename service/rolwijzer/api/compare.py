@@ -16,7 +16,7 @@ from google.type import date_pb2
 
 from rolwijzer.api.convert import date_from_proto, describe
 from rolwijzer.engine import Selection
-from rolwijzer.rules.describe import source_title
+from rolwijzer.source_titles import source_title
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 __all__ = ["compare"]

@@ -39,6 +39,7 @@ from rolwijzer.api.workers import run_workers, stop_with_supervisor
 from rolwijzer.audit import MAX_PENDING, AuditConfig, AuditLog
 from rolwijzer.audit_keys import AuditKey
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS, Violation
+from rolwijzer.locations import DEFAULT_RULES
 from rolwijzer.logs import FORMATS, configure_logging
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSetError
@@ -50,7 +51,6 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 ENV_PREFIX = "ROLWIJZER_"  # every flag's environment variable: ROLWIJZER_ and the flag's name (`_Parser`)
 DEFAULT_HTTP_ADDRESS = "127.0.0.1:8080"
-DEFAULT_RULES = Path(__file__).resolve().parents[3] / "rules"
 GRACE_SECONDS = 5.0
 DRAIN_NOTICE_SECONDS = 1.0
 DEFAULT_LIMITS = Limits()

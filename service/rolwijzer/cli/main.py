@@ -16,8 +16,7 @@ from pathlib import Path
 from google.protobuf import json_format
 from rich.console import Console
 
-from rolwijzer.api.server import DEFAULT_RULES
-from rolwijzer.cli import ask, audit_cmd, impact, suite
+from rolwijzer.cli import ask, impact, suite
 from rolwijzer.cli import catalogue as catalogue_cmd
 from rolwijzer.cli.catalogue import print_release
 from rolwijzer.cli.client import (
@@ -34,6 +33,7 @@ from rolwijzer.cli.console import EXIT_OUTPUT_CLOSED, OutputClosed, discard_outp
 from rolwijzer.cli.facts import parse_facts, read_situation
 from rolwijzer.cli.messages import say
 from rolwijzer.cli.render import print_decision, print_line, print_rule, print_rules
+from rolwijzer.locations import DEFAULT_RULES
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
@@ -226,6 +226,10 @@ def _main(argv: Sequence[str] | None) -> int:
     errors = make_console(stderr=True)
     try:
         if args.command == "audit":
+            # Only `audit` runs the engine in this process (replay): the other commands talk to a server and start
+            # without loading the engine and the rule files' reader (about half a second).
+            from rolwijzer.cli import audit_cmd  # noqa: PLC0415
+
             if args.audit_command == "verify":
                 return audit_cmd.run_verify(args.files, args.key_file, args.expect_shutdown, console, args.lang)
             if args.audit_command == "new-key":

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rolwijzer.rules.describe import source_title
+from rolwijzer.source_titles import source_title
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 
 WORDS = {

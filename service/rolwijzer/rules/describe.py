@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from rolwijzer.rules.model import (
     AggregateTest,
     AllOf,
@@ -25,7 +23,7 @@ from rolwijzer.rules.model import (
 )
 from rolwijzer.rules.texts import RenderedTexts
 
-__all__ = ["Readable", "condition_text", "source_title"]
+__all__ = ["Readable", "condition_text"]
 
 _OPS = {
     FactOp.IS: "is",
@@ -281,15 +279,3 @@ def _clause(sentence: str) -> str:
     if len(text) > 1 and text[0].isupper() and text[1].islower():
         return text[0].lower() + text[1:]
     return text
-
-
-# A title that is a seed file's name, or ends in one: superseded releases (1.0.0, 1.1.0) name their sources
-# "Organisation — title (seed 001_a381be725bee7cce.txt)" and cannot be corrected (releases are immutable).
-_SEED_SUFFIX = re.compile(r"\s*\(seed [^()]*\.txt\)\s*$")
-_FILE_NAME = re.compile(r"^[\w.-]+\.(txt|md|pdf|html?|ya?ml)$")
-
-
-def source_title(title: str) -> str:
-    """A source's title as a reader needs it: without a seed file's name; empty when it is nothing but a file name."""
-    cleaned = _SEED_SUFFIX.sub("", title).strip()
-    return "" if _FILE_NAME.match(cleaned) else cleaned

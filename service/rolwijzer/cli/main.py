@@ -390,7 +390,13 @@ def _ask(
     if not base.case_reference:
         base.case_reference = "rolwijzer-ask"
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    prompts = ask.terminal_picker(language) if interactive else ask.line_picker(console, ask.read_line, language)
+    if interactive:
+        # prompt_toolkit only for a person at a terminal: piped intakes start without it.
+        from rolwijzer.cli import terminal_prompts  # noqa: PLC0415
+
+        prompts = terminal_prompts.terminal_picker(language)
+    else:
+        prompts = ask.line_picker(console, ask.read_line, language)
     intake, decision = ask.interview(stub, args.server, catalogue, base, prompts)
     console.print()
     print_decision(console, decision, language, catalogue)
@@ -398,7 +404,7 @@ def _ask(
     if target is None:
         prompt = say(language, "save_prompt")
         if interactive:
-            answer = ask.terminal_text(prompt)
+            answer = terminal_prompts.terminal_text(prompt)
         else:
             console.print()
             print_line(console, prompt)

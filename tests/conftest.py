@@ -20,6 +20,9 @@ from support import CURRENT_RELEASE, RULES_ROOT
 os.environ.setdefault("ROLWIJZER_METRICS_ADDRESS", "127.0.0.1:0")
 # Likewise the HTTP port (Connect, gRPC-Web, the pages): never the default 8080.
 os.environ.setdefault("ROLWIJZER_HTTP_ADDRESS", "127.0.0.1:0")
+# A stopped server says NOT_SERVING for --drain-seconds (1 s) before it refuses calls, for balancers; no balancer
+# watches the servers of this suite, so they stop at once. The tests of the drain itself ask for it.
+os.environ.setdefault("ROLWIJZER_DRAIN_SECONDS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                         "0",
                         "--http-address",
                         "0",
+                        "--drain-seconds",
+                        "1",
                     ],
                     stderr=output,
                     env=env,

@@ -220,7 +220,15 @@ def test_sigterm_drains_calls_in_flight_and_exits_0(rule_set: RuleSet) -> None:
     """On SIGTERM health turns NOT_SERVING at once, calls in flight still finish, and the process exits 0."""
     # Three expensive calls are admitted at once here: this test is about the drain, not about admission.
     process = subprocess.Popen(
-        [str(BIN / "rolwijzer-server"), "--address", "127.0.0.1:0", "--expensive-concurrency", "3"],
+        [
+            str(BIN / "rolwijzer-server"),
+            "--address",
+            "127.0.0.1:0",
+            "--expensive-concurrency",
+            "3",
+            "--drain-seconds",
+            "1",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),

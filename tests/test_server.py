@@ -150,6 +150,17 @@ class TestOperation:
         for value in ("neighbour", "occasional_on_request", "household"):
             assert value not in line
 
+    @pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+    def test_drain_seconds_that_are_no_duration_are_refused_naming_the_flag(self, value: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "rolwijzer.api.server", "--address", "127.0.0.1:0", f"--drain-seconds={value}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2 and "argument --drain-seconds:" in done.stderr, done.stderr
+
     def test_every_flag_has_its_environment_variable_and_the_flag_wins(self, rule_set: RuleSet) -> None:
         """ROLWIJZER_MAX_FACTS=2 limits the facts of a request (a flag that never had a variable written out); a
         flag given too wins; an empty variable counts as unset; ROLWIJZER_LOG_FORMAT=console switches the format."""

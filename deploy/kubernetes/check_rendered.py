@@ -77,12 +77,14 @@ def _container_problems(pod: dict[str, Any]) -> list[str]:
         if str(container[probe]["grpc"]["port"]) != health:
             problems.append(f"{probe} asks port {container[probe]['grpc']['port']}, health listens on {health}")
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    needed = pre_stop + DRAIN_NOTICE_SECONDS + GRACE_SECONDS + CLOSE_SECONDS
+    given = [arg.split("=", 1)[1] for arg in container["args"] if arg.startswith("--drain-seconds=")]
+    drain = float(given[-1]) if given else DRAIN_NOTICE_SECONDS
+    needed = pre_stop + drain + GRACE_SECONDS + CLOSE_SECONDS
     grace = pod["terminationGracePeriodSeconds"]
     if needed > grace:
         problems.append(f"stopping may take {needed:g} s, terminationGracePeriodSeconds is {grace}")
     print(
-        f"stop: preStop {pre_stop} + drain {DRAIN_NOTICE_SECONDS:g} + grace {GRACE_SECONDS:g} + close {CLOSE_SECONDS}"
+        f"stop: preStop {pre_stop} + drain {drain:g} + grace {GRACE_SECONDS:g} + close {CLOSE_SECONDS}"
     )
     print(f"      = {needed:g} s within terminationGracePeriodSeconds {grace}")
     return problems

@@ -340,6 +340,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="server processes sharing the port (SO_REUSEPORT); needs a fixed port (env ROLWIJZER_WORKERS; "
         "default %(default)s)",
     )
+    parser.add_argument(
+        "--drain-seconds",
+        type=_seconds,
+        default=DRAIN_NOTICE_SECONDS,
+        help="on SIGTERM or SIGINT, how long health says NOT_SERVING while calls are still taken, so that balancers "
+        f"stop sending before the ports refuse; calls in flight then get {GRACE_SECONDS:g} s more "
+        "(default %(default)s)",
+    )
     parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     # Benchmarks only: answer a fixed response without evaluating, to measure the ceiling of the stack.
     parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
@@ -482,6 +490,17 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     # Origins hold no comma, so "a,b" in the flag or the variable is two of them.
     args.cors_origin = [o.strip() for given in args.cors_origin or [] for o in given.split(",") if o.strip()]
     return args
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds cannot be negative")
+    return value
 
 
 def _audit_log(args: argparse.Namespace, checker: health.HealthServicer) -> AuditLog | None:
@@ -755,8 +774,13 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         # Health says NOT_SERVING at once, so balancers stop sending; it keeps answering for a moment so health
         # checkers see it, then refuses new calls and lets the calls in flight finish within the grace period.
         checker.enter_graceful_shutdown()
-        log.info("server_stopping", signal=signal.Signals(signum).name, grace_seconds=GRACE_SECONDS)
-        time.sleep(DRAIN_NOTICE_SECONDS)
+        log.info(
+            "server_stopping",
+            signal=signal.Signals(signum).name,
+            drain_seconds=args.drain_seconds,
+            grace_seconds=GRACE_SECONDS,
+        )
+        time.sleep(args.drain_seconds)
         stopping = server.stop(GRACE_SECONDS)
         if http is not None:
             http[0].stop(GRACE_SECONDS)  # in the same grace: its calls in flight finish, new connections are refused

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
+import orjson
 import structlog
 
 FORMATS = ("json", "console")
@@ -28,6 +30,20 @@ class _NeverFailingLogger:
             _dropped["lines"] += 1
 
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
+def _json_line(event: Mapping[str, object], default: Callable[[object], object]) -> str:
+    """The event as one JSON line, keys sorted, UTF-8 text as it is.
+
+    orjson: the line per decision took about 100 us with the standard library's encoder, most of the cost of
+    logging at `info` (measured in process); orjson is a maintained Rust encoder that structlog documents for
+    this. The standard encoder remains for what orjson refuses (an integer beyond 64 bits), so a log line never
+    fails the call that logs it.
+    """
+    try:
+        return orjson.dumps(event, default=default, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(event, default=default, sort_keys=True, ensure_ascii=False)
 
 
 def dropped_lines() -> int:
@@ -57,7 +73,7 @@ def configure_logging(
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         if log_format == "console"
-        else structlog.processors.JSONRenderer(sort_keys=True)
+        else structlog.processors.JSONRenderer(serializer=_json_line)
     )
     structlog.configure(
         processors=[

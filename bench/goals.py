@@ -62,7 +62,9 @@ def _batch(found: dict[str, Any]) -> tuple[str, bool | None]:
 def _logging(found: dict[str, Any]) -> tuple[str, bool | None]:
     costs = found["log_cost"]["costs"]
     info, audit = costs["info"]["throughput_cost"], costs["decision log"]["throughput_cost"]
-    return f"{info:+.1%} / {audit:+.1%}", info <= 0.05 and audit <= 0.10
+    # Calls/s is the goal's figure; the server's CPU per call, steadier on a shared machine, is shown beside it.
+    cpu = f"{costs['info']['cpu_per_call_cost']:+.0%} / {costs['decision log']['cpu_per_call_cost']:+.0%}"
+    return f"{info:+.1%} / {audit:+.1%} (server CPU per call {cpu})", info <= 0.05 and audit <= 0.10
 
 
 def _memory(found: dict[str, Any]) -> tuple[str, bool | None]:
@@ -88,9 +90,10 @@ def _impact(found: dict[str, Any]) -> tuple[str, bool | None]:
         met = seconds < 30
         return f"{seconds:.1f} s over {situations:,} situations", met if situations >= STEP or not met else None
     # Stopped at its time limit: a lower bound, which fails the goal once it reaches 30 s.
-    rate = impact["compared"] / seconds
-    projected = f", {situations / rate:.0f} s at that rate" if rate else ""
-    text = f"> {seconds:.0f} s (stopped: {impact['compared']:,} of {situations:,} compared{projected})"
+    text = (
+        f"> {seconds:.0f} s (stopped: {impact['compared']:,} of {situations:,} compared; "
+        f"{impact['projected_seconds']:.0f} s for all at its rate)"
+    )
     return text, False if seconds >= 30 else None
 
 

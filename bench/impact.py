@@ -9,7 +9,7 @@ whole run, from start to exit, reading the file included; writing the file is no
 Bounded by IMPACT_SECONDS (default 60, twice the goal): a run that would take minutes on the 2-core machine would
 not leave `make bench` its 10 minutes. The CLI draws its progress bar (rich treats standard error as a terminal
 under TTY_COMPATIBLE=1), so a run stopped at the limit still says how many situations it had compared, and the
-time the whole population would take at that rate. Writes bench/results/impact.json.
+time the whole population would take at the rate since its first count. Writes bench/results/impact.json.
 """
 
 from __future__ import annotations
@@ -50,6 +50,19 @@ class Run:
     seconds: float
     compared: int
     summary: str  # its first line of output, e.g. "2026-12-31 -> 2027-01-01: 30 of 10000 situations change"
+    # When the progress bar first showed a count, and that count: the rate of a stopped run is taken from there,
+    # past the start-up (imports, reading the file, the first message), so the time it projects is not inflated.
+    first_seconds: float
+    first_compared: int
+
+    def projected_seconds(self) -> float:
+        """The whole population's time: measured when finished, else at the rate since the first count."""
+        if self.finished:
+            return self.seconds
+        if self.compared <= self.first_compared or self.seconds <= self.first_seconds:
+            return float("inf")
+        rate = (self.compared - self.first_compared) / (self.seconds - self.first_seconds)
+        return self.seconds + (COUNT - self.compared) / rate
 
 
 def _run(command: list[str], folder: Path) -> Run:
@@ -58,20 +71,32 @@ def _run(command: list[str], folder: Path) -> Run:
     with out.open("w") as stdout, err.open("w") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=dict(os.environ, TTY_COMPATIBLE="1"))
-        try:
-            process.wait(timeout=SECONDS)
-            finished = True
-        except subprocess.TimeoutExpired:
-            finished = False
-        seconds = time.perf_counter() - started  # before the stop: the count shown was reached by then
+        first_seconds, first_compared = 0.0, 0
+        while time.perf_counter() < started + SECONDS:
+            try:
+                process.wait(timeout=0.5)  # returns the moment the CLI ends, so the time is its own
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if not first_compared:
+                first_compared = _compared(err.read_text())
+                first_seconds = time.perf_counter() - started
+        finished = process.poll() is not None
+        seconds = time.perf_counter() - started
+        compared = COUNT if finished else _compared(err.read_text())  # before the stop, which takes seconds
         if not finished:
+            # Ctrl-C first, as a user would; a CLI blocked in the stream's C code may not see it, so then a kill.
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
     if finished and process.returncode != 0:
         raise RuntimeError(f"rolwijzer impact failed ({process.returncode}): {err.read_text()}")
     lines = ANSI.sub("", out.read_text()).splitlines()
-    compared = COUNT if finished else _compared(err.read_text())
-    return Run(finished, seconds, compared, lines[0] if finished and lines else "")
+    summary = lines[0] if finished and lines else ""
+    return Run(finished, seconds, compared, summary, first_seconds, first_compared)
 
 
 def main() -> None:
@@ -80,9 +105,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rolwijzer-impact-") as name:
         folder = Path(name)
         people = folder / "population.jsonl"
+        generating = time.perf_counter()
         with people.open("w", encoding="utf-8") as out:
             script = REPO / "bench" / "population.py"
             subprocess.run([sys.executable, str(script), "--count", str(COUNT)], stdout=out, check=True, timeout=300)
+        generated = time.perf_counter() - generating
         server = Server()
         try:
             cli = str(Path(sys.executable).parent / "rolwijzer")
@@ -93,18 +120,26 @@ def main() -> None:
         finally:
             server.stop()
     seconds, compared = found.seconds, found.compared
-    rate = compared / seconds
-    print(f"bench/impact.py: rolwijzer impact over {COUNT:,} situations ({2 * COUNT:,} decisions), 1 worker")
+    projected = found.projected_seconds()
+    print(
+        f"bench/impact.py: rolwijzer impact over {COUNT:,} situations ({2 * COUNT:,} decisions), 1 worker "
+        f"(population written in {generated:.0f} s, not counted)"
+    )
     if found.finished:
-        print(f"  {seconds:.1f} s, {2 * rate:,.0f} decisions/s: {found.summary}")
+        print(f"  {seconds:.1f} s, {2 * COUNT / seconds:,.0f} decisions/s: {found.summary}")
     else:
-        projected = COUNT / rate if rate else float("inf")
         print(
-            f"  stopped at {seconds:.0f} s with {compared:,} compared ({2 * rate:,.0f} decisions/s): "
-            f"{projected:.0f} s at that rate"
+            f"  stopped at {seconds:.0f} s with {compared:,} compared (the first {found.first_compared:,} after "
+            f"{found.first_seconds:.1f} s): {projected:.0f} s for all at the rate since then"
         )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    result = {"written": written, "situations": COUNT, "limit_seconds": SECONDS, **dataclasses.asdict(found)}
+    result = {
+        "written": written,
+        "situations": COUNT,
+        "limit_seconds": SECONDS,
+        **dataclasses.asdict(found),
+        "projected_seconds": projected,
+    }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {RESULTS.relative_to(REPO)}")
 

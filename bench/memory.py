@@ -6,7 +6,7 @@ situations are the fully known ones among the population's first 20,000 (bench/p
 cheapest honest path to many evaluations, since the few with unknown facts cost several times more each and would
 halve the count reached in the time. Each pass over them nudges the hours per week (or, when those are unknown,
 the duration) by a millionth, so no situation repeats and the engine's stage memo meets new messages throughout,
-as it would in production. Bounded: MEMORY_EVALUATIONS (default 1,000,000) or MEMORY_SECONDS (default 50) of
+as it would in production. Bounded: MEMORY_EVALUATIONS (default 1,000,000) or MEMORY_SECONDS (default 80) of
 evaluating, whichever ends first; the figures say which. 1,000,000 takes 5-10 minutes on the shared 2-core machine,
 more than `make bench` has in all, so there it stops at the time limit and says how far it came.
 
@@ -38,7 +38,7 @@ from support import RULES_ROOT, request  # noqa: E402
 from bench.population import population  # noqa: E402
 
 EVALUATIONS = int(os.environ.get("MEMORY_EVALUATIONS", "1000000"))
-SECONDS = float(os.environ.get("MEMORY_SECONDS", "50"))
+SECONDS = float(os.environ.get("MEMORY_SECONDS", "80"))
 SESSIONS = int(os.environ.get("MEMORY_SESSIONS", "1000000"))
 STEP = 100_000
 BASE = 20_000

@@ -1,6 +1,6 @@
 """Traces with OpenTelemetry: a span per RPC with child spans for its steps; off unless configured.
 
-Without configuration the OpenTelemetry API hands out no-op spans (about a microsecond each). `configure()`
+Without configuration every span is the API's invalid span, handed out without the API's bookkeeping. `configure()`
 exports spans by OTLP over HTTP when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; the exporter reads the other standard `OTEL_*` variables itself.
 Attributes name the release, the role and the number of combinations: never a fact value, which is health data.
@@ -9,11 +9,10 @@ Attributes name the release, the role and the number of combinations: never a fa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 
 from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry.trace import INVALID_SPAN, Span
 
 __all__ = ["configure", "span"]
 
@@ -21,11 +20,19 @@ _TRACER = trace.get_tracer("rolwijzer")
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-@contextmanager
-def span(name: str, **attributes: str | int) -> Iterator[Span]:
-    """A span named `name` under the current one, with `attributes` (strings and numbers, never facts)."""
-    with _TRACER.start_as_current_span(name, attributes=attributes) as current:
-        yield current
+# Shared by every caller: a nullcontext does nothing on entering and leaving, so one serves all threads.
+_NO_SPAN: AbstractContextManager[Span] = nullcontext(INVALID_SPAN)
+
+
+def span(name: str, **attributes: str | int) -> AbstractContextManager[Span]:
+    """A span named `name` under the current one, with `attributes` (strings and numbers, never facts).
+
+    Until a tracer provider is set (by `configure`, or by whoever runs the process), the span is the API's invalid
+    span without asking the API: a call opens 14 spans, and the no-op ones cost 15% of a cold Evaluate in process.
+    """
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return _NO_SPAN
+    return _TRACER.start_as_current_span(name, attributes=attributes)
 
 
 def configure(service_name: str = "rolwijzer") -> bool:

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 __all__ = [
     "FILE_KINDS",
@@ -48,12 +48,18 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A text as readers see it: surrounding white space is no text, so a blank one is refused like an empty one.
+Wording = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# A date as YAML reads `2026-01-01`: strict, so a quoted date or a number (read as a Unix time) is refused.
+Date = Annotated[dt.date, Field(strict=True)]
+
+
 class Text(BaseModel):
     """A text in Dutch and English."""
 
     model_config = ConfigDict(extra="allow", frozen=True, title="Text")
-    nl: str = Field(min_length=1, description="Dutch")
-    en: str = Field(min_length=1, description="English")
+    nl: Wording = Field(description="Dutch")
+    en: Wording = Field(description="English")
 
 
 Cite = Annotated[
@@ -185,8 +191,8 @@ class SourcesFile(_Entry):
 
 class Symbol(_Entry):
     value: str
-    nl: str
-    en: str
+    nl: Wording
+    en: Wording
     means: list[str] | None = Field(None, min_length=2, description="a shorthand for at least two other symbols")
 
 
@@ -238,7 +244,7 @@ class Parameter(_Entry):
     name: str
     explain: Text
     unit: str | None = None
-    values: dict[dt.date, Scalar | list[str]] = Field(min_length=1, description="the value from each date on")
+    values: dict[Date, Scalar | list[str]] = Field(min_length=1, description="the value from each date on")
     allowed: list[str] | None = None
     fact: str | None = None
     texts: dict[str, dict[str, Text]] | None = Field(None, description="placeholder -> allowed value -> text")
@@ -297,6 +303,14 @@ class Conclusion(_Entry):
     set: dict[str, Scalar] | None = None
     exclude: dict[str, Scalar | list[Scalar]] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _concludes(cls, data: Any) -> Any:  # noqa: ANN401 - pydantic hands over the raw value
+        # minProperties above is for the JSON Schema only; pydantic needs saying it too.
+        if isinstance(data, dict) and not data:
+            raise ValueError("a rule concludes something: `then` needs some of " + ", ".join(cls.model_fields))
+        return data
+
 
 class Rule(_Entry):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -306,8 +320,8 @@ class Rule(_Entry):
     explain: Text
     cite: Cite
     note: str | None = None
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None
+    valid_from: Date | None = None
+    valid_until: Date | None = None
 
 
 class StageFile(_Entry):
@@ -319,7 +333,7 @@ class StageFile(_Entry):
 class Change(_Entry):
     release: str | None = None
     what: str | None = None
-    date: dt.date | None = None
+    date: Date | None = None
     parameter: str | None = None
     from_: str | None = Field(None, alias="from")
     to: str | None = None
@@ -333,8 +347,8 @@ class RulesetFile(_Entry):
     version: str
     title: Text
     specification: str | None = None
-    valid_from: dt.date
-    valid_until: dt.date | None = None
+    valid_from: Date
+    valid_until: Date | None = None
     supersedes: list[str] = []
     changes: list[Change] | None = None
 

@@ -279,8 +279,9 @@ def test_vscode_maps_every_rule_file_to_its_schema() -> None:
             "-: valid_from must be a date",
             "valid_",
         ),
+        ("stage-b.yaml", "  - id: R2\n", "  - id: R 2\n", "R 2: a rule id uses letters, digits and - _ . only", "id"),
     ],
-    ids=["misspelt-key", "missing-key", "bad-value", "quoted-date"],
+    ids=["misspelt-key", "missing-key", "bad-value", "quoted-date", "bad-rule-id"],
 )
 def test_a_problem_of_structure_points_at_its_key_or_entry(
     tmp_path: Path, file: str, old: str, new: str, expected: str, at: str

@@ -465,7 +465,7 @@ def _message(section: str | None, path: tuple[str | int, ...], error: ErrorDetai
     if kind == "extra_forbidden":
         return f"unknown key {str(path[-1])!r}" + (f" in `{key}`" if len(path) > 1 else "")
     if key == "id" and section == "rules":
-        return "a rule without an id" if kind == "missing" else f"id: {error['msg']}"
+        return "a rule without an id" if kind == "missing" else "a rule id uses letters, digits and - _ . only"
     if key in _TEXT_KEYS:
         what = "explanation" if (key, section) == ("explain", "rules") else key
         if kind == "string_too_short":

@@ -343,8 +343,8 @@ class Change(_Entry):
 class RulesetFile(_Entry):
     """ruleset.yaml: the release's id, version, title and the dates it decides."""
 
-    id: str
-    version: str
+    id: str = Field(min_length=1)
+    version: str = Field(min_length=1)
     title: Text
     specification: str | None = None
     valid_from: Date

@@ -8,7 +8,7 @@ Each parsed file is validated once against its model of schema.py, the models th
 generated from: which keys an entry has and what type each value is, is said there and nowhere else. A problem of
 structure names its entry and points at the key it concerns (`Locator.at`). The objects of model.py are built
 from the validated models. An entry whose structure is wrong is left out, and the rest is still read (citations,
-duplicates, conditions); a release with a problem of structure is not cross-checked as a whole (validate.py), since
+duplicates, predicates); a release with a problem of structure is not cross-checked as a whole (validate.py), since
 a fact left out would make each rule that uses it an "unknown fact".
 
 schema.py (pydantic) is imported on the first load, not with this module: importing it and building its models
@@ -294,28 +294,17 @@ def _overlaps(versions: list[RuleSet]) -> Iterator[Problem]:
 
 
 @dataclass(frozen=True)
-class _LeftOut:
-    """An entry left out for its structure, with what of it the loader still checks."""
-
-    item: str
-    entry: object
-    # Its citations, when they are sound: they are checked against sources.yaml all the same.
-    cite: tuple[str, ...] | None
-    # The model's problem with its `when`, shown only when conditions.py does not find a clearer one.
-    condition: Problem | None
-
-
-@dataclass(frozen=True)
 class _Document:
     """A file of a release: its name, its model (None when its structure is too broken to read) and its content.
 
-    `content` is as parsed, less the entries of `left_out`: its lists match the model's, entry for entry.
+    `content` is as parsed, less the entries left out for their structure: its lists match the model's, entry for
+    entry. `cited` names each entry left out whose citations are sound, and those: they are still checked.
     """
 
     name: str
     model: BaseModel | None
     content: Mapping[str, AnyType]
-    left_out: Mapping[str, tuple[_LeftOut, ...]] = field(default_factory=dict)
+    cited: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def _read_documents(folder: Path, reader: _Reader) -> dict[str, _Document]:
@@ -378,57 +367,41 @@ def _validated(reader: _Reader, name: str, kind: str, content: dict[str, AnyType
         errors = err.errors()
     whole = False
     unknown_keys: list[str] = []
-    bad: dict[tuple[str, int], list[ErrorDetails]] = {}
+    bad: dict[tuple[str, int], set[str]] = {}  # the entries with problems, and their keys that have one
     for error in errors:
         loc = error["loc"]
         if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(content.get(str(loc[0])), list):
-            bad.setdefault((str(loc[0]), loc[1]), []).append(error)
-            continue
-        whole = True
-        if error["type"] == "extra_forbidden" and len(loc) == 1:
-            unknown_keys.append(str(loc[0]))
+            section, index, key = str(loc[0]), loc[1], str(loc[2]) if len(loc) > 2 else ""
+            keys = bad.setdefault((section, index), set())
+            if key not in keys:  # one problem per key: each alternative of a union says the same
+                keys.add(key)
+                item = _item(content[section][index], index)
+                reader.structure.append(reader.at(name, item, _message(section, loc[2:], error), loc))
+        elif error["type"] == "extra_forbidden" and len(loc) == 1:
+            whole, unknown_keys = True, [*unknown_keys, str(loc[0])]
         else:
+            whole = True
             reader.structure.append(reader.at(name, "-", _message(None, loc, error), loc))
     if unknown_keys:
         message = f"unknown top-level keys {sorted(unknown_keys)}"
         reader.structure.append(reader.at(name, "-", message, unknown_keys[:1]))
-    left_out: dict[str, list[_LeftOut]] = {}
-    for (section, index), entry_errors in bad.items():
-        entry = content[section][index]
-        left_out.setdefault(section, []).append(_leave_out(reader, name, section, index, entry, entry_errors))
     if whole:
         return _Document(name, None, content)
     kept = {
-        key: [entry for index, entry in enumerate(value) if (key, index) not in bad] if key in left_out else value
+        key: [entry for index, entry in enumerate(value) if (key, index) not in bad]
+        if isinstance(value, list)
+        else value
         for key, value in content.items()
     }
+    cited = []
+    for (section, index), keys in bad.items():
+        entry = content[section][index]
+        if "cite" not in keys and isinstance(entry, dict) and isinstance(entry.get("cite"), list):
+            cited.append((_item(entry, index), tuple(entry["cite"])))
     try:
-        validated: BaseModel | None = model.model_validate(kept)
+        return _Document(name, model.model_validate(kept), kept, tuple(cited))
     except ValidationError:  # not expected: every problem was in an entry left out
-        validated = None
-    return _Document(name, validated, kept, {key: tuple(value) for key, value in left_out.items()})
-
-
-def _leave_out(
-    reader: _Reader, file: str, section: str, index: int, entry: object, errors: list[ErrorDetails]
-) -> _LeftOut:
-    """Report the problems of one entry, one per key (a union's every alternative says the same), and keep it."""
-    item = _item(entry, index)
-    condition: Problem | None = None
-    bad_keys: set[str] = set()
-    for error in errors:
-        path = error["loc"][2:]
-        key = str(path[0]) if path else ""
-        if key in bad_keys:
-            continue
-        bad_keys.add(key)
-        problem = reader.at(file, item, _message(section, path, error), error["loc"])
-        if key == "when" and error["type"] != "missing":
-            condition = problem  # parsing the condition names the mistake better (see _left_out_conditions)
-        else:
-            reader.structure.append(problem)
-    cite = entry.get("cite") if isinstance(entry, dict) and "cite" not in bad_keys else None
-    return _LeftOut(item, entry, tuple(cite) if isinstance(cite, list) else None, condition)
+        return _Document(name, None, content)
 
 
 def _item(entry: object, index: int) -> str:
@@ -479,7 +452,7 @@ def _message(section: str | None, path: tuple[str | int, ...], error: ErrorDetai
         return _WORDED[key]
     if kind == "missing":
         return f"`{path[-1]}` is missing"
-    return f"{key}: {error['msg']}"
+    return f"{key}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def _read_contents(folder: Path, names: list[str], reader: _Reader) -> dict[str, bytes] | None:
@@ -568,9 +541,8 @@ def _build(documents: Mapping[str, _Document], reader: _Reader) -> RuleSet:
     for source in cast("schema.SourcesFile", documents["sources"].model).sources:
         reader.sources[source.id] = source.title
     for document in documents.values():
-        for left in itertools.chain.from_iterable(document.left_out.values()):
-            if left.cite is not None:
-                reader.citations(document.name, left.item, left.cite)
+        for item, refs in document.cited:
+            reader.citations(document.name, item, refs)
     facts_file = cast("schema.FactsFile", documents["facts"].model)
     facts = {f.name: f for f in _facts(reader, documents["facts"].name, facts_file.facts)}
     groups = {g.name: g for g in _groups(reader, documents["facts"].name, facts_file.groups)}
@@ -774,19 +746,7 @@ def _predicates(reader: _Reader, document: _Document) -> dict[str, Predicate]:
             reader.text(file, raw.name, raw.explain, "explain"),
             reader.citations(file, raw.name, raw.cite),
         )
-    _left_out_conditions(reader, document, "predicates", conditions)
     return found
-
-
-def _left_out_conditions(
-    reader: _Reader, document: _Document, section: str, conditions: Mapping[str, Condition]
-) -> None:
-    """The problem of each condition of an entry left out: as conditions.py words it, else as the model did."""
-    for left in document.left_out.get(section, ()):
-        if left.condition is None or not isinstance(left.entry, dict):
-            continue
-        if _condition(reader, document.name, left.item, left.entry.get("when"), conditions) is not None:
-            reader.structure.append(left.condition)
 
 
 def _condition(
@@ -823,7 +783,6 @@ def _rules(reader: _Reader, document: _Document, predicates: Mapping[str, Predic
             valid_from=raw.valid_from,
             valid_until=raw.valid_until,
         )
-    _left_out_conditions(reader, document, "rules", conditions)
 
 
 def _conclusion(raw: schema.Conclusion) -> Conclusion:

@@ -77,7 +77,8 @@ class Locator:
     def at(self, file: str, path: Sequence[str | int]) -> tuple[int, int] | None:
         """The 1-based line and column of the deepest node of `file` that `path` reaches; None without a tree.
 
-        Parts no node has (a missing key, the name of a model pydantic tried) end the walk where it is.
+        A part no node has is passed over: a missing key (always the last), or a name pydantic puts in the path
+        (the tag of a condition's kind, the model of a union it tried).
         """
         tree = self._tree(file)
         if tree is None:
@@ -86,13 +87,10 @@ class Locator:
         for part in path:
             if isinstance(node, yaml.MappingNode):
                 pair = next((pair for pair in node.value if _key_text(pair[0]) == str(part)), None)
-                if pair is None:
-                    break
-                place, node = pair
+                if pair is not None:
+                    place, node = pair
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
                 place = node = node.value[part]
-            else:
-                break
         mark = place.start_mark
         return (mark.line + 1, mark.column + 1) if mark is not None else None
 

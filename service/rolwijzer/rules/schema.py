@@ -20,7 +20,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 __all__ = [
     "FILE_KINDS",
@@ -167,9 +176,45 @@ class FactTest(_Entry):
         return data
 
 
-Condition = (
-    AllOf | AnyOf | NotOf | PredicateTest | ParamTest | RoleTest | DeployerTest | CodeTest | AggregateTest | FactTest
-)
+# Each kind of condition by the key only it has: pydantic validates a condition against that kind alone, instead of
+# trying all ten (a union), which costs a reload time and names ten mismatches for one mistake.
+_CONDITION_KINDS: dict[str, type[BaseModel]] = {
+    "all": AllOf,
+    "any": AnyOf,
+    "not": NotOf,
+    "predicate": PredicateTest,
+    "param": ParamTest,
+    "role": RoleTest,
+    "volunteer_deployer": DeployerTest,
+    "code": CodeTest,
+    "aggregate": AggregateTest,
+    "fact": FactTest,
+}
+
+
+def _condition_kind(data: Any) -> str | None:  # noqa: ANN401 - pydantic hands over the raw value
+    if isinstance(data, dict):
+        return next((key for key in data if key in _CONDITION_KINDS), None)
+    return None
+
+
+Condition = Annotated[
+    Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[NotOf, Tag("not")]
+    | Annotated[PredicateTest, Tag("predicate")]
+    | Annotated[ParamTest, Tag("param")]
+    | Annotated[RoleTest, Tag("role")]
+    | Annotated[DeployerTest, Tag("volunteer_deployer")]
+    | Annotated[CodeTest, Tag("code")]
+    | Annotated[AggregateTest, Tag("aggregate")]
+    | Annotated[FactTest, Tag("fact")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="condition",
+        custom_error_message="a condition is a mapping with one of the keys " + ", ".join(_CONDITION_KINDS),
+    ),
+]
 
 for _model in (AllOf, AnyOf, NotOf):
     _model.model_rebuild()  # `Condition` is recursive: resolved once it is defined

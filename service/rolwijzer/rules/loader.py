@@ -120,7 +120,8 @@ class _Reader:
     # Places problems in the files read (locate.py); it parses a file again only when that file has a problem.
     locator: Locator = field(default_factory=Locator)
     # Texts that YAML cut at an unquoted comma (`{nl: a, b, en: c}` reads "a" and a key "b"): a problem of a current
-    # release only, since a published release is never edited (its successor fixes them).
+    # release only, since a published release is never edited (its successor fixes them). Placed only when reported:
+    # placing parses the file again, which every superseded release with such texts would pay on each reload.
     cut_texts: list[Problem] = field(default_factory=list)
 
     def problem(self, file: str, item: str, message: str, line: int | None = None, column: int | None = None) -> None:
@@ -149,7 +150,7 @@ class _Reader:
                 f"{what} is cut at a comma: {rest[0]!r} became a key of its own, so readers see only part of the "
                 "text; put the text in quotes"
             )
-            self.cut_texts.append(self.located(Problem(file, item, message)))
+            self.cut_texts.append(Problem(file, item, message))
         return Text(text.nl, text.en)
 
     def citations(self, file: str, item: str, refs: Sequence[str]) -> tuple[Citation, ...]:
@@ -267,7 +268,7 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
     for done in labelled if not problems else ():
         if (done.rule_set.id, done.rule_set.version) not in superseded:
             problems.extend(done.reader.located(p) for p in internal_references(done.rule_set))
-            problems.extend(done.reader.cut_texts)
+            problems.extend(done.reader.located(p) for p in done.reader.cut_texts)
     loaded = sorted((done.rule_set for done in labelled), key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:

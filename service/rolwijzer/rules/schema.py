@@ -1,6 +1,7 @@
 """The structure of each kind of rule file as declarative models, and the JSON Schemas generated from them.
 
-The models say which keys an entry has, which are required and what type each value is; the JSON Schemas in
+The models say which keys an entry has, which are required and what type each value is. The loader validates
+each parsed file with them and builds the rule set from the validated models (loader.py), and the JSON Schemas in
 `rules/schema/` are generated from them (`rolwijzer-rules schema rules/schema`) so an editor (the VS Code YAML
 extension, see .vscode/settings.json) flags a misspelt key or a missing text while a lawyer types. Names are not
 checked here: whether a fact, code or predicate exists is a cross-check of the whole release (validate.py).

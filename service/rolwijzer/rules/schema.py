@@ -62,6 +62,8 @@ class _Entry(BaseModel):
 Wording = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 # A date as YAML reads `2026-01-01`: strict, so a quoted date or a number (read as a Unix time) is refused.
 Date = Annotated[dt.date, Field(strict=True)]
+# true or false as YAML reads them: strict, so `yes`, "true" or 1 is refused, as the loader's own checks did.
+Flag = Annotated[bool, Field(strict=True)]
 
 
 class Text(BaseModel):
@@ -130,7 +132,7 @@ class CodeTest(_Entry):
 
 class AggregateTest(_Entry):
     aggregate: str
-    is_: bool = Field(alias="is")
+    is_: Flag = Field(alias="is")
 
 
 _FACT_OPS = (
@@ -260,15 +262,17 @@ class Fact(_Entry):
     name: str
     type: Literal["symbol", "boolean", "number", "set"]
     symbols: list[Symbol] | None = Field(None, description="symbol and set facts: their values")
-    unknown: bool = False
+    unknown: Flag = False
     default: Scalar | list[str] | None = Field(None, description="a value, or `conditional` (set by an A1 rule)")
-    decides_role: bool = False
+    decides_role: Flag = False
     enumerate: Literal["symbols"] | Buckets | Split | None = None
     question: Text
     help: Text
     unit: Text | None = None
     cite: Cite
-    maximum: float | None = Field(None, gt=0, description="number facts: the largest answer accepted")
+    maximum: Annotated[float, Field(strict=True)] | None = Field(
+        None, gt=0, description="number facts: the largest answer accepted"
+    )
 
 
 class Group(_Entry):
@@ -316,8 +320,8 @@ class CodeDef(_Entry):
     party: Text | None = None
     cite: Cite
     aggregate: Literal["all", "any"] = "all"
-    pattern: bool = False
-    safety: bool = False
+    pattern: Flag = False
+    safety: Flag = False
 
 
 class CodesFile(_Entry):

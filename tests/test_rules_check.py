@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 from rolwijzer.cli.rules_check import main
-from rolwijzer.rules import RuleSetError, load_rule_set, loader, schema
+from rolwijzer.rules import RuleSetError, load_rule_set
 from rolwijzer.rules.schema import file_kind, schema_texts, structure_problems
 from support import CURRENT_RELEASE, RELEASES, RULES, RULES_ROOT, SUPERSEDED
 
@@ -260,12 +260,44 @@ def test_vscode_maps_every_rule_file_to_its_schema() -> None:
         assert (RULES_ROOT.parent / schemas[0]).is_file()
 
 
-def test_the_loader_allows_exactly_the_keys_of_the_schema() -> None:
-    """The loader's key lists (kept out of pydantic for start-up time) say what the models say."""
-    for kind, allowed in loader._SECTIONS.items():
-        assert allowed == schema.keys(schema.FILE_KINDS[kind]), kind
-    assert schema.keys(schema.StageFile) == loader._STAGE_KEYS
-    assert schema.keys(schema.RulesetFile) == loader._RULESET_KEYS
-    assert schema.keys(schema.Rule) == loader._RULE_KEYS
-    assert schema.keys(schema.Conclusion) == loader._CONCLUSION_KEYS
-    assert (schema.required_keys(schema.Symbol), schema.keys(schema.Symbol)) == loader._SYMBOL_KEYS
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected", "at"),
+    [
+        (
+            "stage-b.yaml",
+            "then: {role: PGB_ZORGVERLENER}",
+            "then: {rol: PGB_ZORGVERLENER}",
+            "R2: unknown key 'rol'",
+            "rol",
+        ),
+        ("stage-b.yaml", "    when: {fact: payment, is: pgb_paid}\n", "", "R2: `when` is missing", "- id: R2"),
+        ("facts.yaml", "maximum: 168", "maximum: -1", "hours_per_week: maximum is for number facts only", "maximum"),
+        (
+            "ruleset.yaml",
+            "valid_from: 2015-01-01",
+            "valid_from: '2015-01-01'",
+            "-: valid_from must be a date",
+            "valid_",
+        ),
+        ("stage-b.yaml", "  - id: R2\n", "  - id: R 2\n", "R 2: a rule id uses letters, digits and - _ . only", "id"),
+    ],
+    ids=["misspelt-key", "missing-key", "bad-value", "quoted-date", "bad-rule-id"],
+)
+def test_a_problem_of_structure_points_at_its_key_or_entry(
+    tmp_path: Path, file: str, old: str, new: str, expected: str, at: str
+) -> None:
+    """The models of schema.py check each file as it is loaded; a problem names the entry and points at the key it
+    concerns, or at the entry that lacks it."""
+    target = tmp_path / "release"
+    shutil.copytree(RULES, target, ignore=shutil.ignore_patterns("manifest.yaml"))
+    path = target / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"test setup: {old!r} not in {file}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(RuleSetError) as caught:
+        load_rule_set(target)
+    found = [str(p) for p in caught.value.problems if f": {expected}" in str(p)]
+    assert len(found) == 1, [str(p) for p in caught.value.problems]
+    _, number, column = _place(found[0])
+    line = path.read_text(encoding="utf-8").splitlines()[number - 1]
+    assert line[column - 1 :].startswith(at) or line[column - 3 :].startswith(at), (found[0], line)

@@ -3,17 +3,27 @@
 Every problem found is collected with its file and rule id; `load_rule_set` raises one `RuleSetError` that lists
 them all, so a lawyer fixing a file sees every mistake at once. Files are read by `files.py`, which bounds what a
 file may cost (see there), and a release with a `manifest.yaml` is loaded only when it is complete (manifest.py).
+
+Each parsed file is validated once against its model of schema.py, the models the editors' JSON Schemas are
+generated from: which keys an entry has and what type each value is, is said there and nowhere else. A problem of
+structure names its entry and points at the key it concerns (`Locator.at`). The objects of model.py are built
+from the validated models. An entry whose structure is wrong is left out, and the rest is still read (citations,
+duplicates, predicates); a release with a problem of structure is not cross-checked as a whole (validate.py), since
+a fact left out would make each rule that uses it an "unknown fact".
+
+schema.py (pydantic) is imported on the first load, not with this module: importing it and building its models
+costs about 250 ms, which a command that loads no rules does not pay.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import itertools
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 from typing import Any as AnyType
 
 from rolwijzer.rules.conditions import ConditionError, parse_condition
@@ -61,11 +71,19 @@ from rolwijzer.rules.model import (
 )
 from rolwijzer.rules.validate import Problem, internal_references, report_lines, validate_rule_set
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic_core import ErrorDetails
+
+    from rolwijzer.rules import schema
+
 _BOOLEAN_LABELS = {
     "true": Text("ja", "yes"),
     "false": Text("nee", "no"),
     "unknown": Text("weet niet", "don't know"),
 }
+_REQUIRED = ("ruleset", "sources", "facts", "codes", "parameters", "predicates")
+_FILES = "ruleset, sources, facts, codes, parameters and predicates.yaml"
 
 
 class RuleSetError(Exception):
@@ -84,10 +102,6 @@ class _Budget:
     bytes: int = MAX_ROOT_BYTES
 
 
-# Keys that may stand beside nl and en in one mapping: a symbol's `{value: ..., nl: ..., en: ...}` (and `means`).
-_TEXT_NEIGHBOURS = frozenset({"nl", "en", "value", "means"})
-
-
 @dataclass
 class _Reader:
     """Accumulates problems while the files are read; file names are shown under `label`."""
@@ -99,12 +113,15 @@ class _Reader:
     problems: list[Problem] = field(default_factory=list)
     # Differences from the manifest: reported first, after the content is checked as usual.
     incomplete: list[Problem] = field(default_factory=list)
+    # Problems of the files' structure (schema.py): apart, since with any of them the release is not cross-checked.
+    structure: list[Problem] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     contents: dict[str, bytes] = field(default_factory=dict)
     # Places problems in the files read (locate.py); it parses a file again only when that file has a problem.
     locator: Locator = field(default_factory=Locator)
     # Texts that YAML cut at an unquoted comma (`{nl: a, b, en: c}` reads "a" and a key "b"): a problem of a current
-    # release only, since a published release is never edited (its successor fixes them).
+    # release only, since a published release is never edited (its successor fixes them). Placed only when reported:
+    # placing parses the file again, which every superseded release with such texts would pay on each reload.
     cut_texts: list[Problem] = field(default_factory=list)
 
     def problem(self, file: str, item: str, message: str, line: int | None = None, column: int | None = None) -> None:
@@ -115,37 +132,35 @@ class _Reader:
         """`problem` (its file named within the release) with its place in that file, its file under `label`."""
         return self.locator.place(replace(problem, file=self.label + problem.file), problem.file)
 
+    def at(self, file: str, item: str, message: str, path: Sequence[str | int]) -> Problem:
+        """A problem of `file` placed where `path` (keys and list indexes from the top) leads in it."""
+        place = self.locator.at(file, path)
+        line, column = place if place is not None else (None, None)
+        return self.located(Problem(file, item, message, line, column))
+
     def release_problem(self, message: str) -> None:
         """A problem of the release folder as a whole."""
         self.problems.append(Problem(self.label.rstrip("/") or str(self.folder), "-", message))
 
-    def text(self, file: str, item: str, raw: object, what: str) -> Text:
-        if not isinstance(raw, dict) or not all(isinstance(raw.get(lang), str) for lang in ("nl", "en")):
-            self.problem(file, item, f"{what} needs a Dutch (nl) and an English (en) text")
-            return Text("", "")
-        nl, en = raw["nl"].strip(), raw["en"].strip()
-        if not nl or not en:
-            self.problem(file, item, f"{what} has an empty Dutch or English text")
-        rest = [str(key) for key in raw if key not in _TEXT_NEIGHBOURS]
+    def text(self, file: str, item: str, text: schema.Text, what: str) -> Text:
+        # Texts allow extra keys (schema.py): here they are what an unquoted comma cut off.
+        rest = [str(key) for key in text.model_extra or ()]
         if rest:
             message = (
                 f"{what} is cut at a comma: {rest[0]!r} became a key of its own, so readers see only part of the "
                 "text; put the text in quotes"
             )
-            self.cut_texts.append(self.located(Problem(file, item, message)))
-        return Text(nl, en)
+            self.cut_texts.append(Problem(file, item, message))
+        return Text(text.nl, text.en)
 
-    def citations(self, file: str, item: str, raw: object) -> tuple[Citation, ...]:
-        if not isinstance(raw, list) or not raw:
-            self.problem(file, item, "no citation: every entry needs `cite` with at least one source")
-            return ()
+    def citations(self, file: str, item: str, refs: Sequence[str]) -> tuple[Citation, ...]:
         found: list[Citation] = []
-        for ref in raw:
-            source = self._source_of(str(ref))
+        for ref in refs:
+            source = self._source_of(ref)
             if source is None:
                 self.problem(file, item, f"citation {ref!r} does not start with a source id of sources.yaml")
                 continue
-            found.append(Citation(source, str(ref), self.sources[source]))
+            found.append(Citation(source, ref, self.sources[source]))
         return tuple(found)
 
     def _source_of(self, ref: str) -> str | None:
@@ -180,12 +195,14 @@ class _Loaded:
 def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> _Loaded:
     reader = _Reader(path, root, label, budget)
     documents = _read_documents(path, reader)
-    if reader.problems:
-        raise RuleSetError(reader.incomplete + reader.problems)
+    if reader.problems or any(document.model is None for document in documents.values()):
+        raise RuleSetError(reader.incomplete + reader.problems + reader.structure)
     rule_set = _build(documents, reader)
-    reader.problems.extend(reader.located(p) for p in validate_rule_set(rule_set))
-    if reader.incomplete or reader.problems:
-        raise RuleSetError(reader.incomplete + reader.problems)
+    if not reader.structure:
+        reader.problems.extend(reader.located(p) for p in validate_rule_set(rule_set))
+    problems = reader.incomplete + reader.structure + reader.problems
+    if problems:
+        raise RuleSetError(problems)
     return _Loaded(rule_set, reader)
 
 
@@ -251,7 +268,7 @@ def load_rule_sets(root: Path | str) -> tuple[RuleSet, ...]:
     for done in labelled if not problems else ():
         if (done.rule_set.id, done.rule_set.version) not in superseded:
             problems.extend(done.reader.located(p) for p in internal_references(done.rule_set))
-            problems.extend(done.reader.cut_texts)
+            problems.extend(done.reader.located(p) for p in done.reader.cut_texts)
     loaded = sorted((done.rule_set for done in labelled), key=lambda r: version_key(r.version))
     problems.extend(_overlaps(loaded))
     if problems:
@@ -277,8 +294,22 @@ def _overlaps(versions: list[RuleSet]) -> Iterator[Problem]:
             )
 
 
-def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[str, AnyType]]]:
-    """Map each top-level section name to (file name, document); rule files are keyed by file name."""
+@dataclass(frozen=True)
+class _Document:
+    """A file of a release: its name, its model (None when its structure is too broken to read) and its content.
+
+    `content` is as parsed, less the entries left out for their structure: its lists match the model's, entry for
+    entry. `cited` names each entry left out whose citations are sound, and those: they are still checked.
+    """
+
+    name: str
+    model: BaseModel | None
+    content: Mapping[str, AnyType]
+    cited: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def _read_documents(folder: Path, reader: _Reader) -> dict[str, _Document]:
+    """Map each file's kind (`facts`) to its document, validated; rule files are keyed by file name."""
     if not folder.is_dir():
         reader.problem(str(folder), "-", "not a folder")
         return {}
@@ -294,7 +325,7 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
         _check_manifest(names, contents, reader)
     if not [n for n in names if n != MANIFEST]:
         reader.problem(str(folder), "-", "no .yaml files")
-    documents: dict[str, tuple[str, dict[str, AnyType]]] = {}
+    documents: dict[str, _Document] = {}
     nodes_left = MAX_NODES_PER_RELEASE
     for name, data in contents.items():
         if name == MANIFEST:
@@ -309,40 +340,120 @@ def _read_documents(folder: Path, reader: _Reader) -> dict[str, tuple[str, dict[
             reader.problem(name, "-", "must hold a mapping at the top level")
             continue
         key = name if "rules" in loaded else name.removesuffix(".yaml")
-        if key not in (name, "ruleset") and key not in _SECTIONS:
+        if key not in (name, *_REQUIRED):
             reader.problem(name, "-", "is no file of a release: a rule file holds `rules:`; the others are " + _FILES)
             continue
-        allowed = _STAGE_KEYS if key == name else _SECTIONS.get(key, frozenset(loaded))  # ruleset.yaml: see _window
-        if set(loaded) - allowed:
-            reader.problem(name, "-", f"unknown top-level keys {sorted(str(k) for k in set(loaded) - allowed)}")
-        documents[key] = (name, loaded)
+        documents[key] = _validated(reader, name, "stage" if key == name else key, loaded)
     reported = {p.file for p in reader.problems}  # a file that is there but unreadable has its own problem
-    for required in ("ruleset", "sources", "facts", "codes", "parameters", "predicates"):
+    for required in _REQUIRED:
         if required not in documents and f"{reader.label}{required}.yaml" not in reported:
             reader.problem(f"{required}.yaml", "-", "missing")
     return documents
 
 
-# The keys the loader allows, by file and by entry. The models of schema.py (which generate the editors' JSON
-# Schemas) say the same; a test holds the two equal. Written out here because importing pydantic and building the
-# models costs the server and every CLI start about 250 ms.
-# The top-level keys of each file of a release but ruleset.yaml, whose keys are checked with its content (_window).
-_SECTIONS: dict[str, frozenset[str]] = {
-    "sources": frozenset({"sources"}),
-    "facts": frozenset({"facts", "groups"}),
-    "codes": frozenset({"roles", "deployers", "codes"}),
-    "parameters": frozenset({"parameters"}),
-    "predicates": frozenset({"predicates"}),
+def _validated(reader: _Reader, name: str, kind: str, content: dict[str, AnyType]) -> _Document:
+    """`content` validated by the model of its kind; each problem of its structure reported once, in place.
+
+    A file whose only problems are in entries of its lists is validated again without those entries, so the rest
+    of it can be read; any other problem leaves it without a model.
+    """
+    from pydantic import ValidationError  # noqa: PLC0415 - see the module docstring
+
+    from rolwijzer.rules import schema  # noqa: PLC0415
+
+    model = schema.FILE_KINDS[kind]
+    try:
+        return _Document(name, model.model_validate(content), content)
+    except ValidationError as err:
+        errors = err.errors()
+    whole = False
+    unknown_keys: list[str] = []
+    bad: dict[tuple[str, int], set[str]] = {}  # the entries with problems, and their keys that have one
+    for error in errors:
+        loc = error["loc"]
+        if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(content.get(str(loc[0])), list):
+            section, index, key = str(loc[0]), loc[1], str(loc[2]) if len(loc) > 2 else ""
+            keys = bad.setdefault((section, index), set())
+            if key not in keys:  # one problem per key: each alternative of a union says the same
+                keys.add(key)
+                item = _item(content[section][index], index)
+                reader.structure.append(reader.at(name, item, _message(section, loc[2:], error), loc))
+        elif error["type"] == "extra_forbidden" and len(loc) == 1:
+            whole, unknown_keys = True, [*unknown_keys, str(loc[0])]
+        else:
+            whole = True
+            reader.structure.append(reader.at(name, "-", _message(None, loc, error), loc))
+    if unknown_keys:
+        message = f"unknown top-level keys {sorted(unknown_keys)}"
+        reader.structure.append(reader.at(name, "-", message, unknown_keys[:1]))
+    if whole:
+        return _Document(name, None, content)
+    kept = {
+        key: [entry for index, entry in enumerate(value) if (key, index) not in bad]
+        if isinstance(value, list)
+        else value
+        for key, value in content.items()
+    }
+    cited = []
+    for (section, index), keys in bad.items():
+        entry = content[section][index]
+        if "cite" not in keys and isinstance(entry, dict) and isinstance(entry.get("cite"), list):
+            cited.append((_item(entry, index), tuple(entry["cite"])))
+    try:
+        return _Document(name, model.model_validate(kept), kept, tuple(cited))
+    except ValidationError:  # not expected: every problem was in an entry left out
+        return _Document(name, None, content)
+
+
+def _item(entry: object, index: int) -> str:
+    """The name a problem gives an entry: its id, name or code, else its place (`#3`)."""
+    if isinstance(entry, dict):
+        for key in ("id", "name", "code"):
+            value = entry.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return f"#{index + 1}"
+
+
+# The words of the loader's problems before the models took over its checks, by key, so a lawyer reads the same.
+_WORDED = {
+    "cite": "no citation: every entry needs `cite` with at least one source",
+    "enumerate": "enumerate must be `symbols`, {buckets: [...]} or {split_at: {param}, boundary: {param}}",
+    "maximum": "maximum is for number facts only, and must be a positive number",
+    "values": "a parameter needs `values` keyed by date (YYYY-MM-DD)",
+    "texts": "`texts` maps each placeholder to a text per allowed value",
+    "symbols": "each symbol needs value, nl and en (and may have means, at least two other symbols)",
+    "then": "`then` must be a mapping with some of role, volunteer_deployer, codes, set and exclude",
 }
-_STAGE_KEYS = frozenset({"rules"})
-_RULESET_KEYS = frozenset(
-    {"id", "version", "title", "specification", "valid_from", "valid_until", "changes", "supersedes"}
-)
-_RULE_KEYS = frozenset({"id", "stage", "when", "then", "explain", "cite", "note", "valid_from", "valid_until"})
-_CONCLUSION_KEYS = frozenset({"role", "volunteer_deployer", "codes", "set", "exclude"})
-# A symbol entry: the keys it needs, and those it may have.
-_SYMBOL_KEYS = (frozenset({"value", "nl", "en"}), frozenset({"value", "nl", "en", "means"}))
-_FILES = "ruleset, sources, facts, codes, parameters and predicates.yaml"
+_TEXT_KEYS = frozenset({"explain", "question", "help", "unit", "title", "text", "party"})
+_DATE_KEYS = frozenset({"valid_from", "valid_until", "date"})
+_FLAG_KEYS = frozenset({"unknown", "decides_role", "pattern", "safety"})
+
+
+def _message(section: str | None, path: tuple[str | int, ...], error: ErrorDetails) -> str:
+    """What a lawyer reads for one error of pydantic at `path` within an entry of `section` (None: the file)."""
+    kind = error["type"]
+    if not path:
+        return f"each entry of `{section}` must be a mapping"
+    key = str(path[0])
+    if kind == "extra_forbidden":
+        return f"unknown key {str(path[-1])!r}" + (f" in `{key}`" if len(path) > 1 else "")
+    if key == "id" and section == "rules":
+        return "a rule without an id" if kind == "missing" else "a rule id uses letters, digits and - _ . only"
+    if key in _TEXT_KEYS:
+        what = "explanation" if (key, section) == ("explain", "rules") else key
+        if kind == "string_too_short":
+            return f"{what} has an empty Dutch or English text"
+        return f"{what} needs a Dutch (nl) and an English (en) text"
+    if key in _DATE_KEYS:
+        return f"{key} must be a date (YYYY-MM-DD)"
+    if key in _FLAG_KEYS:
+        return f"`{key}` is true or false"
+    if key in _WORDED:
+        return _WORDED[key]
+    if kind == "missing":
+        return f"`{path[-1]}` is missing"
+    return f"{key}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def _read_contents(folder: Path, names: list[str], reader: _Reader) -> dict[str, bytes] | None:
@@ -425,16 +536,23 @@ def _sha256(contents: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Reader) -> RuleSet:
-    meta_file, meta = documents["ruleset"]
-    for entry in _entries(reader, documents["sources"], "sources"):
-        reader.sources[str(entry.get("id"))] = str(entry.get("title", ""))
-    facts = {f.name: f for f in _facts(reader, documents["facts"])}
-    groups = {g.name: g for g in _groups(reader, documents["facts"])}
-    parameters = {p.name: p for p in _parameters(reader, documents["parameters"])}
-    roles = _role_defs(reader, documents["codes"], "roles")
-    deployers = _role_defs(reader, documents["codes"], "deployers")
-    codes = {c.code: c for c in _codes(reader, documents["codes"])}
+def _build(documents: Mapping[str, _Document], reader: _Reader) -> RuleSet:
+    meta = cast("schema.RulesetFile", documents["ruleset"].model)
+    meta_file = documents["ruleset"].name
+    for source in cast("schema.SourcesFile", documents["sources"].model).sources:
+        reader.sources[source.id] = source.title
+    for document in documents.values():
+        for item, refs in document.cited:
+            reader.citations(document.name, item, refs)
+    facts_file = cast("schema.FactsFile", documents["facts"].model)
+    facts = {f.name: f for f in _facts(reader, documents["facts"].name, facts_file.facts)}
+    groups = {g.name: g for g in _groups(reader, documents["facts"].name, facts_file.groups)}
+    parameters_file = cast("schema.ParametersFile", documents["parameters"].model)
+    parameters = {p.name: p for p in _parameters(reader, documents["parameters"].name, parameters_file.parameters)}
+    codes_file = cast("schema.CodesFile", documents["codes"].model)
+    roles = _role_defs(reader, documents["codes"].name, codes_file.roles, "roles")
+    deployers = _role_defs(reader, documents["codes"].name, codes_file.deployers, "deployers")
+    codes = {c.code: c for c in _codes(reader, documents["codes"].name, codes_file.codes)}
     predicates = _predicates(reader, documents["predicates"])
     rules = tuple(
         rule
@@ -442,14 +560,15 @@ def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Rea
         if key.endswith(".yaml")
         for rule in _rules(reader, document, predicates)
     )
-    valid_from, valid_until = _window(reader, meta_file, meta)
+    if meta.valid_until is not None and meta.valid_until < meta.valid_from:
+        reader.problem(meta_file, "-", "valid_until must be a date (YYYY-MM-DD) on or after valid_from")
     return RuleSet(
-        id=str(meta.get("id", "")),
-        version=str(meta.get("version", "")),
-        title=reader.text(meta_file, "-", meta.get("title"), "title"),
+        id=meta.id,
+        version=meta.version,
+        title=reader.text(meta_file, "-", meta.title, "title"),
         sha256=_sha256(reader.contents),
-        valid_from=valid_from,
-        valid_until=valid_until,
+        valid_from=meta.valid_from,
+        valid_until=meta.valid_until if meta.valid_until is None or meta.valid_until >= meta.valid_from else None,
         folder=reader.label.rstrip("/") or reader.folder.name,
         facts=facts,
         groups=groups,
@@ -464,278 +583,169 @@ def _build(documents: Mapping[str, tuple[str, dict[str, AnyType]]], reader: _Rea
     )
 
 
-def _supersedes(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tuple[str, ...]:
-    raw = meta.get("supersedes", [])
-    versions = tuple(str(v) for v in raw) if isinstance(raw, list) else ()
-    if not isinstance(raw, list):
-        reader.problem(file, "-", "supersedes must be a list of earlier release versions")
-    own = version_key(str(meta.get("version", "")))
-    for version in versions:
+def _supersedes(reader: _Reader, file: str, meta: schema.RulesetFile) -> tuple[str, ...]:
+    own = version_key(meta.version)
+    for version in meta.supersedes:
         if version_key(version) >= own:
             reader.problem(file, "-", f"supersedes {version}, which is not an earlier release")
-    return versions
+    return tuple(meta.supersedes)
 
 
-def _window(reader: _Reader, file: str, meta: Mapping[str, AnyType]) -> tuple[dt.date, dt.date | None]:
-    known = _RULESET_KEYS
-    if set(meta) - known:
-        reader.problem(file, "-", f"unknown keys {sorted(set(meta) - known)}")
-    valid_from, valid_until = meta.get("valid_from"), meta.get("valid_until")
-    if not isinstance(valid_from, dt.date):
-        reader.problem(file, "-", "valid_from must be a date (YYYY-MM-DD)")
-        valid_from = dt.date.min
-    if valid_until is not None and (not isinstance(valid_until, dt.date) or valid_until < valid_from):
-        reader.problem(file, "-", "valid_until must be a date (YYYY-MM-DD) on or after valid_from")
-        valid_until = None
-    return valid_from, valid_until
-
-
-def _entries(reader: _Reader, document: tuple[str, dict[str, AnyType]], section: str) -> Iterator[dict[str, AnyType]]:
-    file, content = document
-    items = content.get(section, [])
-    if not isinstance(items, list):
-        reader.problem(file, "-", f"`{section}` must be a list")
-        return
-    for index, item in enumerate(items):
-        if isinstance(item, dict):
-            yield item
-        else:
-            reader.problem(file, f"#{index + 1}", f"each entry of `{section}` must be a mapping")
-
-
-def _facts(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[FactDef]:
-    file = document[0]
-    for raw in _entries(reader, document, "facts"):
-        name = str(raw.get("name", ""))
-        try:
-            fact_type = FactType(str(raw.get("type")))
-        except ValueError:
-            reader.problem(file, name, f"type must be one of {[t.value for t in FactType]}")
-            continue
-        unknown_allowed = bool(raw.get("unknown", False))
-        symbols = _symbols(reader, file, name, fact_type, raw.get("symbols"), unknown_allowed)
-        default_raw = raw.get("default")
+def _facts(reader: _Reader, file: str, entries: Sequence[schema.Fact]) -> Iterator[FactDef]:
+    for raw in entries:
+        fact_type = FactType(raw.type)
         yield FactDef(
-            name=name,
+            name=raw.name,
             type=fact_type,
-            symbols=symbols,
-            unknown_allowed=unknown_allowed,
-            default=_default(fact_type, default_raw),
-            default_conditional=default_raw == "conditional",
-            decides_role=bool(raw.get("decides_role", False)),
-            enumeration=_enumeration(reader, file, name, raw.get("enumerate")),
-            question=reader.text(file, name, raw.get("question"), "question"),
-            help=reader.text(file, name, raw.get("help"), "help"),
-            unit=reader.text(file, name, raw["unit"], "unit") if "unit" in raw else None,
-            citations=reader.citations(file, name, raw.get("cite")),
-            maximum=_maximum(reader, file, name, fact_type, raw.get("maximum")),
+            symbols=_symbols(reader, file, raw, fact_type),
+            unknown_allowed=raw.unknown,
+            default=_default(fact_type, raw.default),
+            default_conditional=raw.default == "conditional",
+            decides_role=raw.decides_role,
+            enumeration=_enumeration(raw.enumerate),
+            question=reader.text(file, raw.name, raw.question, "question"),
+            help=reader.text(file, raw.name, raw.help, "help"),
+            unit=reader.text(file, raw.name, raw.unit, "unit") if raw.unit is not None else None,
+            citations=reader.citations(file, raw.name, raw.cite),
+            maximum=_maximum(reader, file, raw, fact_type),
         )
 
 
-def _maximum(reader: _Reader, file: str, name: str, fact_type: FactType, raw: object) -> float | None:
-    if raw is None:
+def _maximum(reader: _Reader, file: str, raw: schema.Fact, fact_type: FactType) -> float | None:
+    if raw.maximum is not None and fact_type != FactType.NUMBER:
+        reader.problem(file, raw.name, "maximum is for number facts only, and must be a positive number")
         return None
-    if fact_type != FactType.NUMBER or isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-        reader.problem(file, name, "maximum is for number facts only, and must be a positive number")
-        return None
-    return float(raw)
+    return raw.maximum
 
 
-def _symbols(
-    reader: _Reader, file: str, name: str, fact_type: FactType, raw: object, unknown_allowed: bool
-) -> tuple[SymbolDef, ...]:
+def _symbols(reader: _Reader, file: str, raw: schema.Fact, fact_type: FactType) -> tuple[SymbolDef, ...]:
     if fact_type == FactType.BOOLEAN:
-        values = ["true", "false"] + (["unknown"] if unknown_allowed else [])
+        values = ["true", "false"] + (["unknown"] if raw.unknown else [])
         return tuple(SymbolDef(v, _BOOLEAN_LABELS[v]) for v in values)
     if fact_type == FactType.NUMBER:
         return ()
-    if not isinstance(raw, list) or not raw:
-        reader.problem(file, name, "symbol and set facts need a list of `symbols`")
+    if not raw.symbols:
+        reader.problem(file, raw.name, "symbol and set facts need a list of `symbols`")
         return ()
-    found = []
-    for item in raw:
-        if not isinstance(item, dict) or not _SYMBOL_KEYS[0] <= set(item) <= _SYMBOL_KEYS[1]:
-            reader.problem(file, name, f"symbol entry {item!r} needs value, nl and en (and may have means)")
-            continue
-        label = reader.text(file, name, item, f"symbol {item['value']!r}")
-        means = item.get("means", [])
-        if not isinstance(means, list) or len(means) == 1:
-            reader.problem(file, name, f"symbol {item['value']!r}: means must list at least two other symbols")
-            means = []
-        found.append(SymbolDef(str(item["value"]), label, tuple(str(m) for m in means)))
+    found = tuple(SymbolDef(s.value, Text(s.nl, s.en), tuple(s.means or ())) for s in raw.symbols)
     plain = {s.value for s in found if not s.means} - {UNKNOWN}
     for symbol in found:
         for meant in symbol.means:
             if meant not in plain:
-                reader.problem(file, name, f"symbol {symbol.value!r}: means {meant!r}, which is no plain symbol")
-    return tuple(found)
+                reader.problem(file, raw.name, f"symbol {symbol.value!r}: means {meant!r}, which is no plain symbol")
+    return found
 
 
-def _default(fact_type: FactType, raw: object) -> Scalar | frozenset[str] | None:
+def _default(fact_type: FactType, raw: str | bool | float | list[str] | None) -> Scalar | frozenset[str] | None:
     if raw is None or raw == "conditional":
         return None
     if fact_type == FactType.SET:
-        return frozenset(str(v) for v in raw) if isinstance(raw, list) else None
+        return frozenset(raw) if isinstance(raw, list) else None
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    if fact_type == FactType.NUMBER and isinstance(raw, int | float):
-        return float(raw)
+    if fact_type == FactType.NUMBER and isinstance(raw, float):
+        return raw
     return str(raw)
 
 
-def _enumeration(reader: _Reader, file: str, name: str, raw: object) -> Enumeration | None:
-    if raw is None:
-        return None
-    if raw == "symbols":
-        return Enumeration()
-    if isinstance(raw, dict) and set(raw) == {"buckets"} and isinstance(raw["buckets"], list):
-        buckets = tuple(
-            Bucket(str(b["label"]), b["value"] if isinstance(b["value"], int | float) else str(b["value"]))
-            for b in raw["buckets"]
-            if isinstance(b, dict) and {"label", "value"} <= set(b)
-        )
-        if len(buckets) != len(raw["buckets"]) or len(buckets) < 2:
-            reader.problem(file, name, "enumerate buckets need at least two entries with label and value")
-        return Enumeration(buckets=buckets)
-    if isinstance(raw, dict) and set(raw) == {"split_at", "boundary"} and isinstance(raw["split_at"], dict):
-        boundary = raw["boundary"]
+def _enumeration(raw: str | schema.Buckets | schema.Split | None) -> Enumeration | None:
+    from rolwijzer.rules import schema  # noqa: PLC0415 - imported by _validated already; see the module docstring
+
+    if isinstance(raw, schema.Buckets):
+        return Enumeration(buckets=tuple(Bucket(b.label, b.value) for b in raw.buckets))
+    if isinstance(raw, schema.Split):
+        boundary = raw.boundary
         return Enumeration(
-            split_at=ParamRef(str(raw["split_at"].get("param"))),
-            boundary=ParamRef(str(boundary.get("param"))) if isinstance(boundary, dict) else None,
+            split_at=ParamRef(raw.split_at.param), boundary=ParamRef(boundary.param) if boundary else None
         )
-    reader.problem(
-        file, name, "enumerate must be `symbols`, {buckets: [...]} or {split_at: {param}, boundary: {param}}"
-    )
-    return None
+    return None if raw is None else Enumeration()  # `symbols`
 
 
-def _groups(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[Group]:
-    file = document[0]
-    for raw in _entries(reader, document, "groups"):
-        name = str(raw.get("name", ""))
-        symbols = raw.get("symbols")
+def _groups(reader: _Reader, file: str, entries: Sequence[schema.Group]) -> Iterator[Group]:
+    for raw in entries:
         yield Group(
-            name=name,
-            fact=str(raw.get("fact", "")),
-            symbols=frozenset(str(s) for s in symbols) if isinstance(symbols, list) else frozenset(),
-            explain=reader.text(file, name, raw.get("explain"), "explain"),
-            citations=reader.citations(file, name, raw.get("cite")),
+            name=raw.name,
+            fact=raw.fact,
+            symbols=frozenset(raw.symbols),
+            explain=reader.text(file, raw.name, raw.explain, "explain"),
+            citations=reader.citations(file, raw.name, raw.cite),
         )
 
 
-def _parameters(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[Parameter]:
-    file = document[0]
-    for raw in _entries(reader, document, "parameters"):
-        name = str(raw.get("name", ""))
-        values_raw = raw.get("values")
-        values: list[tuple[dt.date, Scalar | tuple[str, ...]]] = []
-        if not isinstance(values_raw, dict) or not values_raw:
-            reader.problem(file, name, "a parameter needs `values` keyed by date (YYYY-MM-DD)")
-            values_raw = {}
-        for since, value in values_raw.items():
-            if not isinstance(since, dt.date):
-                reader.problem(file, name, f"value date {since!r} is not a date (YYYY-MM-DD)")
-                continue
-            values.append((since, _param_value(value)))
-        allowed = raw.get("allowed", [])
+def _parameters(reader: _Reader, file: str, entries: Sequence[schema.Parameter]) -> Iterator[Parameter]:
+    for raw in entries:
         yield Parameter(
-            name=name,
-            explain=reader.text(file, name, raw.get("explain"), "explain"),
-            values=tuple(sorted(values, key=lambda v: v[0])),
-            allowed=tuple(str(a) for a in allowed) if isinstance(allowed, list) else (),
-            fact=str(raw["fact"]) if "fact" in raw else None,
-            citations=reader.citations(file, name, raw.get("cite")),
-            texts=_param_texts(reader, file, name, raw.get("texts", {})),
+            name=raw.name,
+            explain=reader.text(file, raw.name, raw.explain, "explain"),
+            values=tuple(sorted(((since, _param_value(v)) for since, v in raw.values.items()), key=lambda v: v[0])),
+            allowed=tuple(raw.allowed or ()),
+            fact=raw.fact,
+            citations=reader.citations(file, raw.name, raw.cite),
+            texts={
+                placeholder: {
+                    value: reader.text(file, raw.name, text, f"text of {{{placeholder}}} for {value}")
+                    for value, text in by_value.items()
+                }
+                for placeholder, by_value in (raw.texts or {}).items()
+            },
         )
 
 
-def _param_texts(reader: _Reader, file: str, name: str, raw: object) -> dict[str, dict[str, Text]]:
-    """A parameter's `texts`: for each placeholder, its Dutch and English wording under each allowed value."""
-    if not isinstance(raw, dict) or not all(isinstance(by_value, dict) for by_value in raw.values()):
-        reader.problem(file, name, "`texts` maps each placeholder to a text per allowed value")
-        return {}
-    return {
-        str(placeholder): {
-            str(value): reader.text(file, name, text, f"text of {{{placeholder}}} for {value}")
-            for value, text in by_value.items()
-        }
-        for placeholder, by_value in raw.items()
-    }
-
-
-def _param_value(raw: object) -> Scalar | tuple[str, ...]:
+def _param_value(raw: str | bool | float | list[str]) -> Scalar | tuple[str, ...]:
     if isinstance(raw, list):
-        return tuple(str(v) for v in raw)
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return float(raw)
+        return tuple(raw)
+    if isinstance(raw, float):
+        return raw
     return str(raw)
 
 
-def _role_defs(reader: _Reader, document: tuple[str, dict[str, AnyType]], section: str) -> dict[str, RoleDef]:
-    file = document[0]
+def _role_defs(reader: _Reader, file: str, entries: Sequence[schema.RoleDef], section: str) -> dict[str, RoleDef]:
     found: dict[str, RoleDef] = {}
-    for raw in _entries(reader, document, section):
-        code = str(raw.get("code", ""))
-        if code in found:
-            reader.problem(file, code, f"duplicate code in `{section}`")
-        found[code] = RoleDef(
-            code, reader.text(file, code, raw.get("text"), "text"), reader.citations(file, code, raw.get("cite"))
+    for raw in entries:
+        if raw.code in found:
+            reader.problem(file, raw.code, f"duplicate code in `{section}`")
+        found[raw.code] = RoleDef(
+            raw.code, reader.text(file, raw.code, raw.text, "text"), reader.citations(file, raw.code, raw.cite)
         )
     return found
 
 
-def _codes(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> Iterator[CodeDef]:
-    file = document[0]
+def _codes(reader: _Reader, file: str, entries: Sequence[schema.CodeDef]) -> Iterator[CodeDef]:
     seen: set[str] = set()
-    for raw in _entries(reader, document, "codes"):
-        code = str(raw.get("code", ""))
-        if code in seen:
-            reader.problem(file, code, "duplicate code")
-        seen.add(code)
-        try:
-            kind = CodeKind(str(raw.get("kind")))
-            aggregate = Aggregate(str(raw.get("aggregate", "all")))
-        except ValueError:
-            reader.problem(file, code, "kind must be context/liability/obligation/flag; aggregate all/any")
-            continue
+    for raw in entries:
+        if raw.code in seen:
+            reader.problem(file, raw.code, "duplicate code")
+        seen.add(raw.code)
         yield CodeDef(
-            code=code,
-            kind=kind,
-            text=reader.text(file, code, raw.get("text"), "text"),
-            party=reader.text(file, code, raw["party"], "party") if "party" in raw else None,
-            citations=reader.citations(file, code, raw.get("cite")),
-            aggregate=aggregate,
-            pattern=bool(raw.get("pattern", False)),
-            safety=_flag(reader, file, code, raw, "safety"),
+            code=raw.code,
+            kind=CodeKind(raw.kind),
+            text=reader.text(file, raw.code, raw.text, "text"),
+            party=reader.text(file, raw.code, raw.party, "party") if raw.party is not None else None,
+            citations=reader.citations(file, raw.code, raw.cite),
+            aggregate=Aggregate(raw.aggregate),
+            pattern=raw.pattern,
+            safety=raw.safety,
         )
 
 
-def _flag(reader: _Reader, file: str, item: str, raw: dict[str, AnyType], key: str) -> bool:
-    value = raw.get(key, False)
-    if not isinstance(value, bool):
-        reader.problem(file, item, f"`{key}` is true or false")
-        return False
-    return value
-
-
-def _predicates(reader: _Reader, document: tuple[str, dict[str, AnyType]]) -> dict[str, Predicate]:
+def _predicates(reader: _Reader, document: _Document) -> dict[str, Predicate]:
     """Parse predicates in file order; a predicate may use the ones written above it."""
-    file = document[0]
+    file = document.name
     found: dict[str, Predicate] = {}
     conditions: dict[str, Condition] = {}
-    for raw in _entries(reader, document, "predicates"):
-        name = str(raw.get("name", ""))
-        if name in found:
-            reader.problem(file, name, "duplicate predicate")
-        condition = _condition(reader, file, name, raw.get("when"), conditions)
+    entries = cast("schema.PredicatesFile", document.model).predicates
+    for raw, content in zip(entries, document.content["predicates"], strict=True):
+        if raw.name in found:
+            reader.problem(file, raw.name, "duplicate predicate")
+        condition = _condition(reader, file, raw.name, content["when"], conditions)
         if condition is None:
             continue
-        conditions[name] = condition
-        found[name] = Predicate(
-            name,
+        conditions[raw.name] = condition
+        found[raw.name] = Predicate(
+            raw.name,
             condition,
-            reader.text(file, name, raw.get("explain"), "explain"),
-            reader.citations(file, name, raw.get("cite")),
+            reader.text(file, raw.name, raw.explain, "explain"),
+            reader.citations(file, raw.name, raw.cite),
         )
     return found
 
@@ -750,83 +760,46 @@ def _condition(
         return None
 
 
-def _rules(
-    reader: _Reader, document: tuple[str, dict[str, AnyType]], predicates: Mapping[str, Predicate]
-) -> Iterator[Rule]:
-    file = document[0]
+def _rules(reader: _Reader, document: _Document, predicates: Mapping[str, Predicate]) -> Iterator[Rule]:
+    file = document.name
     conditions = {name: p.when for name, p in predicates.items()}
-    for raw in _entries(reader, document, "rules"):
-        rule_id = str(raw.get("id", "")).strip()
-        if not rule_id:
-            reader.problem(file, "-", "a rule without an id")
-            continue
-        unknown_keys = set(raw) - _RULE_KEYS
-        if unknown_keys:
-            reader.problem(file, rule_id, f"unknown keys {sorted(unknown_keys)}")
-        when = _condition(reader, file, rule_id, raw.get("when"), conditions)
-        then = _conclusion(reader, file, rule_id, raw.get("then"))
-        explain = reader.text(file, rule_id, raw.get("explain"), "explanation")
-        citations = reader.citations(file, rule_id, raw.get("cite"))
-        valid_from, valid_until = _dated(reader, file, rule_id, raw)
-        if when is None or then is None:
+    entries = cast("schema.StageFile", document.model).rules
+    for raw, content in zip(entries, document.content["rules"], strict=True):
+        when = _condition(reader, file, raw.id, content["when"], conditions)
+        explain = reader.text(file, raw.id, raw.explain, "explanation")
+        citations = reader.citations(file, raw.id, raw.cite)
+        if raw.valid_from is not None and raw.valid_until is not None and raw.valid_until < raw.valid_from:
+            reader.problem(file, raw.id, "valid_until is before valid_from")
+        if when is None:
             continue
         yield Rule(
-            id=rule_id,
-            stage=str(raw.get("stage", "")),
+            id=raw.id,
+            stage=raw.stage,
             when=when,
-            then=then,
+            then=_conclusion(raw.then),
             explain=explain,
             citations=citations,
             file=file,
-            note=str(raw.get("note", "")),
-            valid_from=valid_from,
-            valid_until=valid_until,
+            note=raw.note or "",
+            valid_from=raw.valid_from,
+            valid_until=raw.valid_until,
         )
 
 
-def _dated(
-    reader: _Reader, file: str, rule_id: str, raw: Mapping[str, AnyType]
-) -> tuple[dt.date | None, dt.date | None]:
-    """A rule's dated entry: the day it takes effect and the last day it applies, either may be open."""
-    found: list[dt.date | None] = []
-    for key in ("valid_from", "valid_until"):
-        value = raw.get(key)
-        if value is not None and not isinstance(value, dt.date):
-            reader.problem(file, rule_id, f"{key} must be a date (YYYY-MM-DD)")
-            value = None
-        found.append(value)
-    since, until = found
-    if since is not None and until is not None and until < since:
-        reader.problem(file, rule_id, "valid_until is before valid_from")
-    return since, until
-
-
-def _conclusion(reader: _Reader, file: str, rule_id: str, raw: object) -> Conclusion | None:
-    allowed = _CONCLUSION_KEYS
-    if not isinstance(raw, dict) or not raw or set(raw) - allowed:
-        reader.problem(file, rule_id, f"`then` must be a mapping with some of {sorted(allowed)}")
-        return None
-    codes = raw.get("codes", [])
-    set_facts = raw.get("set", {})
-    exclude = raw.get("exclude", {})
-    if not isinstance(codes, list) or not isinstance(set_facts, dict) or not isinstance(exclude, dict):
-        reader.problem(file, rule_id, "`codes` must be a list; `set` and `exclude` mappings")
-        return None
-    as_scalar: Callable[[object], Scalar] = _scalar
+def _conclusion(raw: schema.Conclusion) -> Conclusion:
     return Conclusion(
-        role=str(raw["role"]) if "role" in raw else None,
-        volunteer_deployer=str(raw["volunteer_deployer"]) if "volunteer_deployer" in raw else None,
-        codes=tuple(str(c) for c in codes),
-        set_facts={str(k): as_scalar(v) for k, v in set_facts.items()},
+        role=raw.role,
+        volunteer_deployer=raw.volunteer_deployer,
+        codes=tuple(raw.codes or ()),
+        set_facts={name: _scalar(value) for name, value in (raw.set or {}).items()},
         exclude={
-            str(k): tuple(as_scalar(v) for v in (vs if isinstance(vs, list) else [vs])) for k, vs in exclude.items()
+            name: tuple(_scalar(v) for v in (values if isinstance(values, list) else [values]))
+            for name, values in (raw.exclude or {}).items()
         },
     )
 
 
-def _scalar(raw: object) -> Scalar:
+def _scalar(raw: str | bool | float) -> Scalar:
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    if isinstance(raw, int | float):
-        return float(raw)
-    return str(raw)
+    return raw

@@ -11,13 +11,17 @@ file as a whole), and often quotes the offending name (`unknown fact 'paymnt'`).
    key of the entry that the message names as a word (`valid_from must be a date`);
 3. else the entry's own start.
 
+A problem of a file's structure (schema.py) has a path instead, keys and list indexes from the document's top;
+`Locator.at` follows it: the key of the last mapping entry it reaches, or the list item, so a bad or misspelt key
+points at itself and a missing one at the entry (or key) that lacks it.
+
 Only files with problems are parsed again, so a load without problems pays nothing and keeps no tree.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import yaml
@@ -69,6 +73,26 @@ class Locator:
         if node is None or node.start_mark is None:
             return problem
         return replace(problem, line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+
+    def at(self, file: str, path: Sequence[str | int]) -> tuple[int, int] | None:
+        """The 1-based line and column of the deepest node of `file` that `path` reaches; None without a tree.
+
+        A part no node has is passed over: a missing key (always the last), or a name pydantic puts in the path
+        (the tag of a condition's kind, the model of a union it tried).
+        """
+        tree = self._tree(file)
+        if tree is None:
+            return None
+        node = place = tree
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                pair = next((pair for pair in node.value if _key_text(pair[0]) == str(part)), None)
+                if pair is not None:
+                    place, node = pair
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                place = node = node.value[part]
+        mark = place.start_mark
+        return (mark.line + 1, mark.column + 1) if mark is not None else None
 
     def _find(self, file: str, tree: yaml.Node, problem: Problem) -> yaml.Node | None:
         if problem.item == "-":
@@ -140,6 +164,10 @@ def _keys(node: yaml.Node) -> dict[str, yaml.Node]:
     if not isinstance(node, yaml.MappingNode):
         return {}
     return {key.value: key for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
+
+
+def _key_text(node: yaml.Node) -> str | None:
+    return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
 def _scalar(scope: yaml.Node, text: str) -> yaml.Node | None:

@@ -1,6 +1,7 @@
 """The structure of each kind of rule file as declarative models, and the JSON Schemas generated from them.
 
-The models say which keys an entry has, which are required and what type each value is; the JSON Schemas in
+The models say which keys an entry has, which are required and what type each value is. The loader validates
+each parsed file with them and builds the rule set from the validated models (loader.py), and the JSON Schemas in
 `rules/schema/` are generated from them (`rolwijzer-rules schema rules/schema`) so an editor (the VS Code YAML
 extension, see .vscode/settings.json) flags a misspelt key or a missing text while a lawyer types. Names are not
 checked here: whether a fact, code or predicate exists is a cross-check of the whole release (validate.py).
@@ -20,7 +21,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 __all__ = [
     "FILE_KINDS",
@@ -48,12 +58,20 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A text as readers see it: surrounding white space is no text, so a blank one is refused like an empty one.
+Wording = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# A date as YAML reads `2026-01-01`: strict, so a quoted date or a number (read as a Unix time) is refused.
+Date = Annotated[dt.date, Field(strict=True)]
+# true or false as YAML reads them: strict, so `yes`, "true" or 1 is refused, as the loader's own checks did.
+Flag = Annotated[bool, Field(strict=True)]
+
+
 class Text(BaseModel):
     """A text in Dutch and English."""
 
     model_config = ConfigDict(extra="allow", frozen=True, title="Text")
-    nl: str = Field(min_length=1, description="Dutch")
-    en: str = Field(min_length=1, description="English")
+    nl: Wording = Field(description="Dutch")
+    en: Wording = Field(description="English")
 
 
 Cite = Annotated[
@@ -114,7 +132,7 @@ class CodeTest(_Entry):
 
 class AggregateTest(_Entry):
     aggregate: str
-    is_: bool = Field(alias="is")
+    is_: Flag = Field(alias="is")
 
 
 _FACT_OPS = (
@@ -161,9 +179,45 @@ class FactTest(_Entry):
         return data
 
 
-Condition = (
-    AllOf | AnyOf | NotOf | PredicateTest | ParamTest | RoleTest | DeployerTest | CodeTest | AggregateTest | FactTest
-)
+# Each kind of condition by the key only it has: pydantic validates a condition against that kind alone, instead of
+# trying all ten (a union), which costs a reload time and names ten mismatches for one mistake.
+_CONDITION_KINDS: dict[str, type[BaseModel]] = {
+    "all": AllOf,
+    "any": AnyOf,
+    "not": NotOf,
+    "predicate": PredicateTest,
+    "param": ParamTest,
+    "role": RoleTest,
+    "volunteer_deployer": DeployerTest,
+    "code": CodeTest,
+    "aggregate": AggregateTest,
+    "fact": FactTest,
+}
+
+
+def _condition_kind(data: Any) -> str | None:  # noqa: ANN401 - pydantic hands over the raw value
+    if isinstance(data, dict):
+        return next((key for key in data if key in _CONDITION_KINDS), None)
+    return None
+
+
+Condition = Annotated[
+    Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[NotOf, Tag("not")]
+    | Annotated[PredicateTest, Tag("predicate")]
+    | Annotated[ParamTest, Tag("param")]
+    | Annotated[RoleTest, Tag("role")]
+    | Annotated[DeployerTest, Tag("volunteer_deployer")]
+    | Annotated[CodeTest, Tag("code")]
+    | Annotated[AggregateTest, Tag("aggregate")]
+    | Annotated[FactTest, Tag("fact")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="condition",
+        custom_error_message="a condition is a mapping with one of the keys " + ", ".join(_CONDITION_KINDS),
+    ),
+]
 
 for _model in (AllOf, AnyOf, NotOf):
     _model.model_rebuild()  # `Condition` is recursive: resolved once it is defined
@@ -185,8 +239,8 @@ class SourcesFile(_Entry):
 
 class Symbol(_Entry):
     value: str
-    nl: str
-    en: str
+    nl: Wording
+    en: Wording
     means: list[str] | None = Field(None, min_length=2, description="a shorthand for at least two other symbols")
 
 
@@ -208,15 +262,17 @@ class Fact(_Entry):
     name: str
     type: Literal["symbol", "boolean", "number", "set"]
     symbols: list[Symbol] | None = Field(None, description="symbol and set facts: their values")
-    unknown: bool = False
+    unknown: Flag = False
     default: Scalar | list[str] | None = Field(None, description="a value, or `conditional` (set by an A1 rule)")
-    decides_role: bool = False
+    decides_role: Flag = False
     enumerate: Literal["symbols"] | Buckets | Split | None = None
     question: Text
     help: Text
     unit: Text | None = None
     cite: Cite
-    maximum: float | None = Field(None, gt=0, description="number facts: the largest answer accepted")
+    maximum: Annotated[float, Field(strict=True)] | None = Field(
+        None, gt=0, description="number facts: the largest answer accepted"
+    )
 
 
 class Group(_Entry):
@@ -238,7 +294,7 @@ class Parameter(_Entry):
     name: str
     explain: Text
     unit: str | None = None
-    values: dict[dt.date, Scalar | list[str]] = Field(min_length=1, description="the value from each date on")
+    values: dict[Date, Scalar | list[str]] = Field(min_length=1, description="the value from each date on")
     allowed: list[str] | None = None
     fact: str | None = None
     texts: dict[str, dict[str, Text]] | None = Field(None, description="placeholder -> allowed value -> text")
@@ -264,8 +320,8 @@ class CodeDef(_Entry):
     party: Text | None = None
     cite: Cite
     aggregate: Literal["all", "any"] = "all"
-    pattern: bool = False
-    safety: bool = False
+    pattern: Flag = False
+    safety: Flag = False
 
 
 class CodesFile(_Entry):
@@ -297,6 +353,14 @@ class Conclusion(_Entry):
     set: dict[str, Scalar] | None = None
     exclude: dict[str, Scalar | list[Scalar]] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _concludes(cls, data: Any) -> Any:  # noqa: ANN401 - pydantic hands over the raw value
+        # minProperties above is for the JSON Schema only; pydantic needs saying it too.
+        if isinstance(data, dict) and not data:
+            raise ValueError("a rule concludes something: `then` needs some of " + ", ".join(cls.model_fields))
+        return data
+
 
 class Rule(_Entry):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -306,8 +370,8 @@ class Rule(_Entry):
     explain: Text
     cite: Cite
     note: str | None = None
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None
+    valid_from: Date | None = None
+    valid_until: Date | None = None
 
 
 class StageFile(_Entry):
@@ -319,7 +383,7 @@ class StageFile(_Entry):
 class Change(_Entry):
     release: str | None = None
     what: str | None = None
-    date: dt.date | None = None
+    date: Date | None = None
     parameter: str | None = None
     from_: str | None = Field(None, alias="from")
     to: str | None = None
@@ -329,12 +393,12 @@ class Change(_Entry):
 class RulesetFile(_Entry):
     """ruleset.yaml: the release's id, version, title and the dates it decides."""
 
-    id: str
-    version: str
+    id: str = Field(min_length=1)
+    version: str = Field(min_length=1)
     title: Text
     specification: str | None = None
-    valid_from: dt.date
-    valid_until: dt.date | None = None
+    valid_from: Date
+    valid_until: Date | None = None
     supersedes: list[str] = []
     changes: list[Change] | None = None
 

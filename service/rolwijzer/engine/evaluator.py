@@ -45,6 +45,9 @@ class Plan:
     before_normalising: Facts
     # Whether `run` also finds the follow-up facts (each answer of each fact not given is decided).
     follow_ups: bool = False
+    # Whether it finds them the straightforward way, every answer of every fact not given decided afresh over all
+    # its combinations, with no shortcut: the reference the shortcuts are tested against (far slower).
+    exhaustive: bool = False
 
     @property
     def cost(self) -> int:
@@ -185,7 +188,8 @@ class Engine:
         if not plan.follow_ups:
             return decision
         with tracing.span("follow_ups"):
-            return replace(decision, follow_up_facts=_follow_ups(plan, decision, decided, deadline))
+            find = _exhaustive_follow_ups if plan.exhaustive else _follow_ups
+            return replace(decision, follow_up_facts=find(plan, decision, decided, deadline))
 
     def close(self) -> None:
         """Free the compiled rulesets; the engine must not be used afterwards."""
@@ -230,6 +234,39 @@ def _follow_ups(
     questions = [
         *absent_questions(rule_set, compiled.answers, plan.given, plan.facts, missing | enumerated, answered),
         *open_questions(plan.domains, missing, restricted),
+    ]
+    before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
+    return follow_up_facts(rule_set, before, questions)
+
+
+def _exhaustive_follow_ups(
+    plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
+) -> tuple[FollowUpFact, ...]:
+    """The follow-up facts of `decision` with every answer decided from its facts alone, as a caller would by
+    asking again with the answer given: what `_follow_ups` must find, by definition."""
+    rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
+
+    def answered(name: str, value: FactValue) -> frozenset[str] | None:
+        facts = {**plan.before_normalising, name: value}
+        normalised = Outcome()
+        runner.normalise(facts, NORMALISE_INPUT, normalised)
+        domains = open_domains(compiled, facts)
+        count = count_combinations(domains)
+        if count > plan.combinations:
+            return None
+        each = _decide_each(runner, facts, domains, normalised, count, deadline)
+        return supervision(runner, normalised, [c.outcome for c in each])
+
+    def restricted(index: int, value: FactValue) -> frozenset[str] | None:
+        chosen = [c.outcome for c in decided if c.assignment[index] == value]
+        return supervision(runner, plan.normalised, chosen) if chosen else None
+
+    skip = {m.fact for m in decision.missing_facts}
+    questions = [
+        *absent_questions(
+            rule_set, compiled.answers, plan.given, plan.facts, skip | {d.fact for d in plan.domains}, answered
+        ),
+        *open_questions(plan.domains, skip, restricted),
     ]
     before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
     return follow_up_facts(rule_set, before, questions)

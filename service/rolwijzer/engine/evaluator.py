@@ -20,7 +20,7 @@ from rolwijzer.engine.enumeration import (
 )
 from rolwijzer.engine.follow_up import absent_questions, follow_up_facts, open_questions
 from rolwijzer.engine.inputs import FactInput, check_facts
-from rolwijzer.engine.stages import NORMALISE_INPUT, Decided, Matched, Outcome, StageRunner
+from rolwijzer.engine.stages import NORMALISE_INPUT, Decided, Matched, Outcome, StageRunner, differing, replay
 from rolwijzer.engine.values import Facts, FactValue, is_plain
 from rolwijzer.engine.versions import Selection, Versions
 from rolwijzer.rules.model import FactType, RuleSet
@@ -67,6 +67,9 @@ DEFAULT_STAGE_MEMO = 100_000
 DEFAULT_MAX_COMBINATIONS = 20_000  # about 2 s of evaluation on the 2-core machine (0.11 ms each)
 # Encoded answers kept per engine (`Engine.answers`): 8-27 KB each, so at most about 25 MB.
 DEFAULT_ANSWER_MEMO = 1_000
+# Follow-up facts kept per engine (`Engine.follow_ups`): a key of a few dozen fact values and a dozen follow-ups,
+# about 3 KB each, so at most about 12 MB.
+DEFAULT_FOLLOW_UP_MEMO = 4_096
 
 
 class Engine:
@@ -80,6 +83,7 @@ class Engine:
         cache_size: how many finished decisions callers may keep in `cache` (0: none).
         stage_memo_size: how many stage messages each compiled version keeps with what durable-rules answered
             for them, across evaluations (0: each evaluation keeps its own).
+        follow_up_memo_size: how many situations' follow-up facts the engine keeps (0: none).
 
     Raises:
         CompileError, DurableError: a version cannot be compiled; nothing is kept.
@@ -91,6 +95,7 @@ class Engine:
         max_combinations: int = DEFAULT_MAX_COMBINATIONS,
         cache_size: int = 0,
         stage_memo_size: int = DEFAULT_STAGE_MEMO,
+        follow_up_memo_size: int = DEFAULT_FOLLOW_UP_MEMO,
     ) -> None:
         self.versions = Versions(rule_sets, stage_memo_size)
         self.max_combinations = max_combinations
@@ -101,6 +106,10 @@ class Engine:
         # and many situations share a decision: callers may keep what they made of one here (the service keeps
         # the encoded answer, which costs more to make than the evaluation of a fully known situation).
         self.answers: LruCache[Hashable, bytes] = LruCache(DEFAULT_ANSWER_MEMO)
+        # Follow-up facts are a pure function of the compiled version and the situation as given (the facts with
+        # their defaults, and which were given), and finding them costs many evaluations: a situation asked again
+        # (a form filled in step by step asks for them after every answer) finds them here.
+        self.follow_ups: LruCache[Hashable, tuple[FollowUpFact, ...]] = LruCache(follow_up_memo_size)
 
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:
@@ -178,8 +187,15 @@ class Engine:
             DeadlineExceeded: the deadline (a `time.monotonic()` value) passed first.
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
+        shortcuts = plan.follow_ups and not plan.exhaustive
+        key = _situation_key(plan) if shortcuts else None
+        kept = self.follow_ups.get(key) if shortcuts else None
+        # The follow-ups, unless kept, start from each combination's trace.
+        bases: list[Decided] | None = [] if shortcuts and kept is None else None
         with tracing.span("enumeration", **{"rolwijzer.combinations": plan.combinations}):
-            decided = _decide_each(plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline)
+            decided = _decide_each(
+                plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline, bases
+            )
         with tracing.span("aggregation"):
             decision = combine(plan.runner, plan.normalised, plan.domains, decided, plan.selection.ref)
         rule_set = plan.selection.rule_set
@@ -187,9 +203,15 @@ class Engine:
         decision = replace(decision, defaulted_facts=defaulted)
         if not plan.follow_ups:
             return decision
-        with tracing.span("follow_ups"):
-            find = _exhaustive_follow_ups if plan.exhaustive else _follow_ups
-            return replace(decision, follow_up_facts=find(plan, decision, decided, deadline))
+        with tracing.span("follow_ups", **{"rolwijzer.follow_ups_kept": int(kept is not None)}):
+            if plan.exhaustive:
+                found = _exhaustive_follow_ups(plan, decision, decided, deadline)
+            elif kept is not None:
+                found = kept
+            else:
+                found = _follow_ups(plan, decision, decided, bases or [], deadline)
+                self.follow_ups.put(key, found)
+            return replace(decision, follow_up_facts=found)
 
     def close(self) -> None:
         """Free the compiled rulesets; the engine must not be used afterwards."""
@@ -197,21 +219,58 @@ class Engine:
 
 
 def _follow_ups(
-    plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
+    plan: Plan, decision: Decision, decided: list[Combination], bases: list[Decided], deadline: float | None
 ) -> tuple[FollowUpFact, ...]:
-    """The follow-up facts of `decision`, decided from `plan` and its combinations `decided`."""
+    """The follow-up facts of `decision`, decided from `plan`, its combinations `decided` and their traces `bases`.
+
+    Finds what `_exhaustive_follow_ups` finds. Each combination of an answer is traced again from the base
+    combination with the same values of the open facts (only the stages whose message the answer changes are
+    asked again), and an answer whose combinations all match the rules their bases matched changes nothing.
+    An answer to a fact that no normalising or enumerating stage reads leaves the combinations and their stage-A
+    work as they were, so it skips normalising; an answer that changes the open facts is decided afresh.
+    """
     rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
-    # With one combination, an answer's combination is decided like the base one: only the stages whose message
-    # the answer changes are run again (see StageRunner.decide).
-    single = _traced(runner, plan.facts) if not plan.domains else None
+    before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
+    outcomes = [c.outcome for c in decided]
+    fixed = compiled.normalising_facts | (compiled.enumerating_facts if plan.domains else frozenset())
+    by_assignment = {c.assignment: (base, c.outcome) for c, base in zip(decided, bases, strict=True)}
+
+    def retraced(name: str, value: FactValue) -> frozenset[str]:
+        after, changed = [], False
+        for base, outcome in zip(bases, outcomes, strict=True):
+            trace = runner.retrace({**base.facts, name: value}, base, (name,))
+            if trace == base.trace:
+                after.append(outcome)
+            else:
+                after.append(replay(base.normalised.copy(), trace))
+                changed = True
+        return supervision(runner, plan.normalised, after) if changed else before
+
+    def renormalised(facts: Facts, normalised: Outcome, domains: list[Domain]) -> frozenset[str]:
+        # The same open facts as the base: the same assignments, though stage H may drop others.
+        after, changed = [], normalised.codes.keys() != plan.normalised.codes.keys()
+        for index, (assignment, combined, outcome) in enumerate(combinations(runner, facts, domains, normalised)):
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(f"stopped after {index} combinations of a follow-up answer: the time ran out")
+            found = by_assignment.get(assignment)
+            if found is None:
+                after.append(runner.decide(combined, outcome))
+                changed = True
+                continue
+            base, base_outcome = found
+            trace = runner.retrace(combined, base, differing(combined, base.facts))
+            if trace == base.trace and outcome.key() == base.normalised.key():
+                after.append(base_outcome)
+            else:
+                after.append(replay(outcome, trace))
+                changed = True
+        if not changed and len(after) == len(bases):
+            return before
+        return supervision(runner, normalised, after)
 
     def answered(name: str, value: FactValue) -> frozenset[str] | None:
-        if single is not None and name not in compiled.normalising_facts:
-            # Stages A1 and A neither read nor set the fact's value, and neither the value it took nor the answer
-            # is a one_of (the fact was not given; answers are plain): their work stands, and no fact opens.
-            combined = {**single.facts, name: value}
-            outcome = runner.decide(combined, single.normalised.copy(), like=single, changed=(name,))
-            return supervision(runner, plan.normalised, [outcome])
+        if name not in fixed:
+            return retraced(name, value)
         facts = {**plan.before_normalising, name: value}
         normalised = Outcome()
         runner.normalise(facts, NORMALISE_INPUT, normalised)
@@ -219,9 +278,8 @@ def _follow_ups(
         count = count_combinations(domains)
         if count > plan.combinations:
             return None  # an answer that opens more questions is not tried: the cost stays bounded
-        if single is not None and not domains:
-            combined, outcome = _one_combination(runner, facts)
-            return supervision(runner, normalised, [runner.decide(combined, outcome, like=single)])
+        if domains == plan.domains:
+            return renormalised(facts, normalised, domains)
         each = _decide_each(runner, facts, domains, normalised, count, deadline)
         return supervision(runner, normalised, [c.outcome for c in each])
 
@@ -235,7 +293,6 @@ def _follow_ups(
         *absent_questions(rule_set, compiled.answers, plan.given, plan.facts, missing | enumerated, answered),
         *open_questions(plan.domains, missing, restricted),
     ]
-    before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
     return follow_up_facts(rule_set, before, questions)
 
 
@@ -279,7 +336,9 @@ def _decide_each(
     normalised: Outcome,
     count: int,
     deadline: float | None,
+    bases: list[Decided] | None = None,
 ) -> list[Combination]:
+    """Decide every combination; with `bases`, append each one's facts, stage-A1 outcome and trace to it."""
     decided: list[Combination] = []
     # Many combinations conclude the same; keeping one outcome object for each keeps the heap small, and with
     # it the pauses of the garbage collector's full passes, which hold the GIL (measured on 17,280
@@ -288,7 +347,13 @@ def _decide_each(
     for assignment, combined, outcome in combinations(runner, facts, domains, normalised):
         if deadline is not None and time.monotonic() > deadline:
             raise DeadlineExceeded(f"stopped after {len(decided)} of {count} combinations: the time ran out")
-        concluded = runner.decide(combined, outcome)
+        if bases is None:
+            concluded = runner.decide(combined, outcome)
+        else:
+            trace: list[Matched] = []
+            normalised_here = outcome.copy()
+            concluded = runner.decide(combined, outcome, trace=trace)
+            bases.append(Decided(combined, normalised_here, tuple(trace)))
         decided.append(Combination(assignment, distinct.setdefault(concluded.key(), concluded)))
         if len(decided) % YIELD_EVERY == 0:
             # A long evaluation keeps the GIL for whole switch intervals (5 ms), and a short call beside it
@@ -297,19 +362,15 @@ def _decide_each(
     return decided
 
 
-def _one_combination(runner: StageRunner, facts: Facts) -> tuple[Facts, Outcome]:
-    """The only combination of facts with no open fact, normalised by stage A1 as `combinations` does."""
-    combined, outcome = dict(facts), Outcome()
-    runner.normalise(combined, ("A1",), outcome)
-    return combined, outcome
-
-
-def _traced(runner: StageRunner, facts: Facts) -> Decided:
-    combined, outcome = _one_combination(runner, facts)
-    normalised = outcome.copy()
-    trace: list[Matched] = []
-    runner.decide(combined, outcome, trace=trace)
-    return Decided(combined, normalised, tuple(trace))
+def _situation_key(plan: Plan) -> Hashable:
+    """Equal for plans whose follow-up facts are equal: the same compiled version, the same facts as given with
+    their defaults, and the same facts given."""
+    before = plan.before_normalising
+    return (
+        plan.selection.compiled.serial,
+        plan.given,
+        tuple(before.get(name) for name in plan.selection.rule_set.facts),
+    )
 
 
 def _with_defaults(rule_set: RuleSet, facts: Facts) -> Facts:

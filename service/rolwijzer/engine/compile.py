@@ -74,6 +74,17 @@ def code_attribute(code: str) -> str:
     return f"_code_{code}"
 
 
+def derive(matched: Sequence[CompiledRule], derived: dict[str, str]) -> None:
+    """Add to `derived` the attributes (role, deployer, codes) that matching these rules gives later stages."""
+    for compiled in matched:
+        then = compiled.rule.then
+        if then.role is not None:
+            derived[ROLE] = then.role
+            derived[DEPLOYER] = then.volunteer_deployer or ""
+        for code in compiled.codes:
+            derived[code_attribute(code)] = YES
+
+
 def aggregate_attribute(name: str) -> str:
     """The message attribute of a stage-H aggregate."""
     return f"_agg_{name}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from rolwijzer import tracing
@@ -20,7 +20,17 @@ from rolwijzer.engine.enumeration import (
 )
 from rolwijzer.engine.follow_up import absent_questions, follow_up_facts, open_questions
 from rolwijzer.engine.inputs import FactInput, check_facts
-from rolwijzer.engine.stages import NORMALISE_INPUT, Decided, Matched, Outcome, StageRunner, differing, replay
+from rolwijzer.engine.relevance import Derived, derived_by_stage, settled
+from rolwijzer.engine.stages import (
+    COMBINATION_STAGES,
+    NORMALISE_INPUT,
+    Decided,
+    Matched,
+    Outcome,
+    StageRunner,
+    differing,
+    replay,
+)
 from rolwijzer.engine.values import Facts, FactValue, is_plain
 from rolwijzer.engine.versions import Selection, Versions
 from rolwijzer.rules.model import FactType, RuleSet
@@ -227,7 +237,9 @@ def _follow_ups(
     combination with the same values of the open facts (only the stages whose message the answer changes are
     asked again), and an answer whose combinations all match the rules their bases matched changes nothing.
     An answer to a fact that no normalising or enumerating stage reads leaves the combinations and their stage-A
-    work as they were, so it skips normalising; an answer that changes the open facts is decided afresh.
+    work as they were, so it skips normalising. When every rule that tests a fact is surely true or surely false
+    whatever the fact is, on what all combinations hold alike (relevance.py), no answer to it is tried. An answer
+    that changes the open facts is decided afresh.
     """
     rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
     before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
@@ -249,7 +261,9 @@ def _follow_ups(
     def renormalised(facts: Facts, normalised: Outcome, domains: list[Domain]) -> frozenset[str]:
         # The same open facts as the base: the same assignments, though stage H may drop others.
         after, changed = [], normalised.codes.keys() != plan.normalised.codes.keys()
-        for index, (assignment, combined, outcome) in enumerate(combinations(runner, facts, domains, normalised)):
+        # With no open fact, stage H has nothing to drop.
+        each = combinations(runner, facts, domains, normalised) if domains else [((), *_one_combination(runner, facts))]
+        for index, (assignment, combined, outcome) in enumerate(each):
             if deadline is not None and time.monotonic() > deadline:
                 raise DeadlineExceeded(f"stopped after {index} combinations of a follow-up answer: the time ran out")
             found = by_assignment.get(assignment)
@@ -268,7 +282,11 @@ def _follow_ups(
             return before
         return supervision(runner, normalised, after)
 
+    ignorable = _ignorable(plan, bases, fixed)
+
     def answered(name: str, value: FactValue) -> frozenset[str] | None:
+        if ignorable(name):
+            return before
         if name not in fixed:
             return retraced(name, value)
         facts = {**plan.before_normalising, name: value}
@@ -294,6 +312,52 @@ def _follow_ups(
         *open_questions(plan.domains, missing, restricted),
     ]
     return follow_up_facts(rule_set, before, questions)
+
+
+def _ignorable(plan: Plan, bases: Sequence[Decided], fixed: frozenset[str]) -> Callable[[str], bool]:
+    """Whether no answer to a fact changes what any stage of any combination concludes (see relevance.py).
+
+    `fixed` are the facts stages A1, A or H-enumeration read: their readers are read on the facts that stages A1
+    and A cannot set (which hold throughout normalising), those of other facts on every fact the combinations
+    hold alike.
+    """
+    compiled = plan.selection.compiled
+    shared = _shared_facts(bases)
+    unset = {name: value for name, value in shared.items() if name not in compiled.set_facts}
+    derived = _derived_by_stage(bases)
+    found: dict[str, bool] = {}
+
+    def ignorable(name: str) -> bool:
+        if name not in found:
+            readers = compiled.readers.get(name, ())
+            found[name] = settled(readers, unset if name in fixed else shared, name, derived, not plan.domains)
+        return found[name]
+
+    return ignorable
+
+
+def _one_combination(runner: StageRunner, facts: Facts) -> tuple[Facts, Outcome]:
+    """The only combination of facts with no open fact, normalised by stage A1 as `combinations` does."""
+    combined, outcome = dict(facts), Outcome()
+    runner.normalise(combined, ("A1",), outcome)
+    return combined, outcome
+
+
+def _shared_facts(bases: Sequence[Decided]) -> Facts:
+    """The facts every combination holds alike, with their values."""
+    shared = dict(bases[0].facts) if bases else {}
+    for base in bases[1:]:
+        shared = {name: value for name, value in shared.items() if base.facts.get(name) == value}
+    return shared
+
+
+def _derived_by_stage(bases: Sequence[Decided]) -> dict[str, Derived]:
+    """What the stages before each stage derived for it, alike in every combination (see relevance.py)."""
+    # Stages that share a result share the object (the stage memo answers alike): one reading per distinct trace.
+    traces = {tuple(map(id, base.trace)): base.trace for base in bases}
+    return {stage: {} for stage in (*NORMALISE_INPUT, "H-enumeration")} | derived_by_stage(
+        COMBINATION_STAGES, traces.values()
+    )
 
 
 def _exhaustive_follow_ups(

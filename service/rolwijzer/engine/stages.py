@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from rolwijzer.engine.answers import answers_by_fact
 from rolwijzer.engine.compile import (
     DEPLOYER,
+    FIRST_MATCH_STAGES,
     ROLE,
     YES,
     CompiledRule,
     CompiledStage,
     code_attribute,
     compile_stage,
+    derive,
 )
+from rolwijzer.engine.relevance import readers_by_fact
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
-from rolwijzer.rules.model import STAGE_IDS, RuleSet
+from rolwijzer.rules.model import STAGE_IDS, CodeKind, RuleSet
 from rolwijzer.rules.texts import RenderedTexts
 
 NORMALISE_INPUT = ("A1", "A")
@@ -58,6 +61,27 @@ class CompiledRuleSet:
         self.normalising_facts = frozenset().union(
             *(stage.encoder.values_read for stage in normalising),
             *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values()),
+        )
+        # For each fact, the conditions that test it in every stage that reads facts (see relevance.py), and the
+        # facts that stages A1 and A may set, whose values those stages do not read as given.
+        rules_reading_facts = {c.rule.id: c.rule for stage in STAGE_IDS[:-1] for c in self.stages[stage].rules.values()}
+        derived_read = frozenset().union(*(stage.encoder.derived_read for stage in self.stages.values()))
+        inert = {
+            c.rule.id
+            for stage in COMBINATION_STAGES
+            if stage not in FIRST_MATCH_STAGES
+            for c in self.stages[stage].rules.values()
+            if c.rule.then.role is None
+            and not c.rule.then.set_facts
+            and not c.rule.then.exclude
+            and all(
+                rule_set.code(code).kind == CodeKind.LIABILITY and code_attribute(code) not in derived_read
+                for code in c.codes
+            )
+        }
+        self.readers = readers_by_fact(rule_set, day, rules_reading_facts.values(), inert)
+        self.set_facts = frozenset().union(
+            *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values())
         )
         # The facts whose value decides which combinations of open facts stage H drops.
         self.enumerating_facts = self.stages["H-enumeration"].encoder.values_read
@@ -157,17 +181,6 @@ def _derived(matched: Matched) -> set[tuple[str, str]]:
             found |= {(ROLE, then.role), (DEPLOYER, then.volunteer_deployer or "")}
         found |= {(code_attribute(code), YES) for code in compiled.codes}
     return found
-
-
-def _derive(matched: Matched, derived: dict[str, str]) -> None:
-    """Add what matching these rules gives later stages to `derived`, as `StageRunner.decide` does."""
-    for compiled in matched:
-        then = compiled.rule.then
-        if then.role is not None:
-            derived[ROLE] = then.role
-            derived[DEPLOYER] = then.volunteer_deployer or ""
-        for code in compiled.codes:
-            derived[code_attribute(code)] = YES
 
 
 def replay(outcome: Outcome, trace: Iterable[Matched]) -> Outcome:
@@ -288,7 +301,7 @@ class StageRunner:
                 continue
             derived: dict[str, str] = {}
             for earlier in trace[:index]:
-                _derive(earlier, derived)
+                derive(earlier, derived)
             matched = self.run(stage, facts, derived)
             before = trace[index]
             if matched != before:

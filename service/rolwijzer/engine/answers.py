@@ -44,6 +44,15 @@ class FactAnswers:
     fact: str
     answers: tuple[Answer, ...]
     tests: tuple[tuple[FactOp, object], ...]
+    # The kind of each of `answers`, in order: read for every follow-up question, so found once.
+    kinds: tuple[tuple[bool, ...], ...] = ()
+
+    def others(self, value: FactValue | None) -> list[FactValue]:
+        """The answers of every kind but the kind of `value` (all of them when None)."""
+        if value is None:
+            return [answer.value for answer in self.answers]
+        taken = self.kind(value)
+        return [answer.value for answer, kind in zip(self.answers, self.kinds, strict=True) if kind != taken]
 
     def kind(self, value: FactValue) -> tuple[bool, ...]:
         """The outcome of every test on the fact for `value`: equal for answers the rules cannot tell apart."""
@@ -65,7 +74,7 @@ def answers_by_fact(rule_set: RuleSet, day: dt.date, rules: Iterable[Rule]) -> d
         for answer in _candidates(rule_set.facts[name], ordered):
             kinds.setdefault(tuple(holds(op, operand, answer.value) for op, operand in ordered), answer)
         if len(kinds) > 1:
-            found[name] = FactAnswers(name, tuple(kinds.values()), ordered)
+            found[name] = FactAnswers(name, tuple(kinds.values()), ordered, tuple(kinds))
     return found
 
 

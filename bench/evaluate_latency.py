@@ -134,15 +134,28 @@ def _answer_memo(rule_set: RuleSet) -> None:
 
 def _follow_ups(engine: Engine, rule_set: RuleSet) -> None:
     """Follow-up facts side by side with the plain evaluation: found anew each time (as for a situation not seen
-    before; an engine that keeps none) and kept from the first time (Engine.follow_ups, a situation asked again)."""
+    before; an engine that keeps none) and kept from the first time (Engine.follow_ups, a situation asked again).
+
+    The three are timed in turn in every round, so that a load that comes and goes weighs on each alike.
+    """
     anew = Engine(engine.rule_sets, follow_up_memo_size=0)
-    print("follow-up facts (DECISION_VIEW_FULL), side by side with the plain evaluation:")
+    print("follow-up facts (DECISION_VIEW_FULL), side by side with the plain evaluation (medians, in turn):")
     try:
         for name, facts in WORKLOADS.items():
             inputs = facts_from_proto(request(rule_set, facts).facts)
-            plain = statistics.median(_timings(functools.partial(engine.evaluate, inputs), 30))
-            cold = statistics.median(_timings(functools.partial(anew.evaluate, inputs, follow_ups=True), 30))
-            warm = statistics.median(_timings(functools.partial(engine.evaluate, inputs, follow_ups=True), 30))
+            calls = (
+                functools.partial(engine.evaluate, inputs),
+                functools.partial(anew.evaluate, inputs, follow_ups=True),
+                functools.partial(engine.evaluate, inputs, follow_ups=True),
+            )
+            timings: list[list[float]] = [[], [], []]
+            for round_ in range(33):
+                for call, found in zip(calls, timings, strict=True):
+                    started = time.perf_counter()
+                    call()
+                    if round_ >= 3:  # the first rounds warm the memos up
+                        found.append((time.perf_counter() - started) * 1000)
+            plain, cold, warm = (statistics.median(found) for found in timings)
             print(
                 f"  {name:<44} plain {plain:7.2f} ms  with follow-ups found anew {cold:7.2f} ms  x{cold / plain:5.1f}"
                 f"  kept {warm:7.2f} ms  x{warm / plain:5.2f}"

@@ -279,6 +279,10 @@ class Encoder:
         self.values_read = frozenset(
             name.partition("__")[0] for name in self.names if not name.startswith("_") and not name.endswith("__one_of")
         )
+        # The numbers the stage compares each number fact with, in order.
+        self.thresholds: Mapping[str, tuple[float, ...]] = {
+            name: tuple(sorted(found)) for name, found in (thresholds or {}).items()
+        }
         # Where the numbers sit in `values`, with the thresholds the stage compares each with, in order.
         self._numbers = tuple(
             (index, tuple(sorted((thresholds or {}).get(name, ()))))
@@ -318,14 +322,19 @@ class Encoder:
             number = values[index]
             if not isinstance(number, float):  # never: the attribute is 0.0 when the number is not known
                 continue
-            below = bisect.bisect_left(thresholds, number)
-            on = below < len(thresholds) and thresholds[below] == number
-            reduced[index] = float(2 * below + on)
+            reduced[index] = side(thresholds, number)
         return tuple(reduced)
 
     def message(self, values: tuple[str | float, ...]) -> dict[str, str | float]:
         """The durable-rules message for `values`."""
         return dict(zip(self.names, values, strict=True))
+
+
+def side(thresholds: Sequence[float], number: float) -> float:
+    """Where `number` sits among the ordered `thresholds`: equal for numbers no comparison with them tells apart."""
+    below = bisect.bisect_left(thresholds, number)
+    on = below < len(thresholds) and thresholds[below] == number
+    return float(2 * below + on)
 
 
 def _values_function(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from rolwijzer import tracing
 from rolwijzer.cache import LruCache
 from rolwijzer.engine.aggregate import Combination, combine, supervision
+from rolwijzer.engine.compile import side
 from rolwijzer.engine.decision import Decision, FollowUpFact
 from rolwijzer.engine.enumeration import (
     Domain,
@@ -427,14 +428,18 @@ def _decide_each(
 
 
 def _situation_key(plan: Plan) -> Hashable:
-    """Equal for plans whose follow-up facts are equal: the same compiled version, the same facts as given with
-    their defaults, and the same facts given."""
-    before = plan.before_normalising
-    return (
-        plan.selection.compiled.serial,
-        plan.given,
-        tuple(before.get(name) for name in plan.selection.rule_set.facts),
-    )
+    """Equal for plans whose follow-up facts are equal: the same compiled version, the same facts given, and the
+    same facts with their defaults, each number reduced to its side of every number the rules compare it with.
+
+    Two such situations tell every stage the same (`Encoder.key`), and their answers are of the same kinds, so
+    they have the same follow-ups: no number appears in them.
+    """
+    compiled, before = plan.selection.compiled, plan.before_normalising
+    values = []
+    for name in plan.selection.rule_set.facts:
+        value = before.get(name)
+        values.append(side(compiled.thresholds.get(name, ()), value) if isinstance(value, float) else value)
+    return (compiled.serial, plan.given, tuple(values))
 
 
 def _with_defaults(rule_set: RuleSet, facts: Facts) -> Facts:

@@ -62,9 +62,9 @@ class CompiledRuleSet:
             *(stage.encoder.values_read for stage in normalising),
             *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values()),
         )
-        # For each fact, the conditions that test it in every stage that reads facts (see relevance.py), and the
-        # facts that stages A1 and A may set, whose values those stages do not read as given.
-        rules_reading_facts = {c.rule.id: c.rule for stage in STAGE_IDS[:-1] for c in self.stages[stage].rules.values()}
+        # For each fact, the conditions that test it in any stage (see relevance.py), and the facts that stages A1
+        # and A may set, whose values those stages do not read as given.
+        every_rule = {c.rule.id: c.rule for stage in self.stages.values() for c in stage.rules.values()}
         derived_read = frozenset().union(*(stage.encoder.derived_read for stage in self.stages.values()))
         inert = {
             c.rule.id
@@ -79,10 +79,15 @@ class CompiledRuleSet:
                 for code in c.codes
             )
         }
-        self.readers = readers_by_fact(rule_set, day, rules_reading_facts.values(), inert)
+        self.readers = readers_by_fact(rule_set, day, every_rule.values(), inert)
         self.set_facts = frozenset().union(
             *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values())
         )
+        # Every number each number fact is compared with, in any stage, in order.
+        self.thresholds = {
+            name: tuple(sorted({t for stage in self.stages.values() for t in stage.encoder.thresholds.get(name, ())}))
+            for name in {name for stage in self.stages.values() for name in stage.encoder.thresholds}
+        }
         # The facts whose value decides which combinations of open facts stage H drops.
         self.enumerating_facts = self.stages["H-enumeration"].encoder.values_read
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}

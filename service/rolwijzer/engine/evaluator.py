@@ -25,6 +25,7 @@ from rolwijzer.engine.relevance import Derived, derived_by_stage, settled
 from rolwijzer.engine.stages import (
     COMBINATION_STAGES,
     NORMALISE_INPUT,
+    CompiledRuleSet,
     Decided,
     Matched,
     Outcome,
@@ -239,21 +240,23 @@ def _follow_ups(
     asked again), and an answer whose combinations all match the rules their bases matched changes nothing.
     An answer to a fact that no normalising or enumerating stage reads leaves the combinations and their stage-A
     work as they were, so it skips normalising. When every rule that tests a fact is surely true or surely false
-    whatever the fact is, on what all combinations hold alike (relevance.py), no answer to it is tried. An answer
+    whatever the fact is, on what all combinations hold alike (relevance.py), no answer to it is tried; when that
+    holds in some combinations (read on each group that matched alike), those are not traced again. An answer
     that changes the open facts is decided afresh.
     """
     rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
     before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
-    outcomes = [c.outcome for c in decided]
     fixed = compiled.normalising_facts | (compiled.enumerating_facts if plan.domains else frozenset())
     by_assignment = {c.assignment: (base, c.outcome) for c, base in zip(decided, bases, strict=True)}
 
+    quiet = _quiet(compiled, bases)
+
     def retraced(name: str, value: FactValue) -> frozenset[str]:
         after, changed = [], False
-        for base, outcome in zip(bases, outcomes, strict=True):
-            trace = runner.retrace({**base.facts, name: value}, base, (name,))
+        for base, combination, unmoved in zip(bases, decided, quiet(name), strict=True):
+            trace = base.trace if unmoved else runner.retrace({**base.facts, name: value}, base, (name,))
             if trace == base.trace:
-                after.append(outcome)
+                after.append(combination.outcome)
             else:
                 after.append(replay(base.normalised.copy(), trace))
                 changed = True
@@ -335,6 +338,32 @@ def _ignorable(plan: Plan, bases: Sequence[Decided], fixed: frozenset[str]) -> C
         return found[name]
 
     return ignorable
+
+
+def _quiet(compiled: CompiledRuleSet, bases: Sequence[Decided]) -> Callable[[str], list[bool]]:
+    """For a fact no normalising or enumerating stage reads, whether each combination surely matches what it
+    matched whatever the fact is (see relevance.py): read on each group of combinations that matched alike, with
+    the facts the group holds alike and what its stages derived."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, base in enumerate(bases):
+        groups.setdefault(tuple(map(id, base.trace)), []).append(index)
+    readings = [
+        (members, _shared_facts([bases[i] for i in members]), _derived_by_stage([bases[members[0]]]))
+        for members in groups.values()
+    ]
+    found: dict[str, list[bool]] = {}
+
+    def quiet(name: str) -> list[bool]:
+        if name not in found:
+            flags = [False] * len(bases)
+            for members, shared, derived in readings:
+                if settled(compiled.readers.get(name, ()), shared, name, derived, single=False):
+                    for index in members:
+                        flags[index] = True
+            found[name] = flags
+        return found[name]
+
+    return quiet
 
 
 def _one_combination(runner: StageRunner, facts: Facts) -> tuple[Facts, Outcome]:

@@ -11,7 +11,6 @@ Durable-rules still decides every answer that is tried.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
@@ -43,9 +42,9 @@ Matched = tuple[CompiledRule, ...]
 # What the stages before one stage derived for it, by message attribute (`_role`, `_code_X`, ...); absent is NO
 # as in the message, and None marks an attribute that is not known for sure.
 Derived = Mapping[str, str | None]
-# A condition's truth on known facts with the named facts open, and on what earlier stages derived: None when it
-# may go either way.
-Truth = Callable[[Mapping[str, FactValue], Collection[str], Derived], bool | None]
+# A condition's truth on known facts with the named facts open, and on what earlier stages derived (None: nothing
+# known of it): None when it may go either way.
+Truth = Callable[[Mapping[str, FactValue], Collection[str], Derived | None], bool | None]
 # The conditions that test one fact, with the stage of each and whether it is inert (`readers_by_fact`).
 Readers = tuple[tuple[str, Truth, bool], ...]
 
@@ -77,8 +76,7 @@ def settled(
     nothing known)."""
     open_ = (fact,)
     return all(
-        (single and inert) or truth(facts, open_, derived.get(stage, _UNKNOWN)) is not None
-        for stage, truth, inert in readers
+        (single and inert) or truth(facts, open_, derived.get(stage)) is not None for stage, truth, inert in readers
     )
 
 
@@ -102,9 +100,6 @@ def derived_by_stage(stages: Sequence[str], traces: Iterable[Sequence[Matched]])
     return dict(found)
 
 
-_UNKNOWN: Derived = collections.defaultdict(lambda: None)
-
-
 def _compile(rule_set: RuleSet, day: dt.date, cond: Condition) -> Truth:
     match cond:
         case AllOf(items):
@@ -124,7 +119,7 @@ def _compile(rule_set: RuleSet, day: dt.date, cond: Condition) -> Truth:
         case FactTest(fact, op, operand) if fact in rule_set.facts and op not in (FactOp.ABSENT, FactOp.CONFLICTING):
             resolved = resolve(rule_set, day, operand)
 
-            def test(facts: Mapping[str, FactValue], open_: Collection[str], derived: Derived) -> bool | None:
+            def test(facts: Mapping[str, FactValue], open_: Collection[str], derived: Derived | None) -> bool | None:
                 value = facts.get(fact)
                 if fact in open_ or value is None or not is_plain(value):
                     return None
@@ -134,18 +129,20 @@ def _compile(rule_set: RuleSet, day: dt.date, cond: Condition) -> Truth:
 
             return test
         case RoleTest(roles):
-            return lambda facts, open_, derived: _one_of(derived.get(ROLE, NO), roles)
+            return lambda facts, open_, derived: _one_of(derived, ROLE, roles)
         case DeployerTest(deployers):
-            return lambda facts, open_, derived: _one_of(derived.get(DEPLOYER, NO), deployers)
+            return lambda facts, open_, derived: _one_of(derived, DEPLOYER, deployers)
         case CodeTest(codes):
             attributes = tuple(code_attribute(code) for code in codes)
-            return lambda facts, open_, derived: _any(_one_of(derived.get(a, NO), (YES,)) for a in attributes)
+            return lambda facts, open_, derived: _any(_one_of(derived, a, (YES,)) for a in attributes)
     # Aggregates are stage H's; tests on absent or conflicting facts read what durable-rules is told of a fact's
     # markers: open here.
     return lambda facts, open_, derived: None
 
 
-def _one_of(value: str | None, values: tuple[str, ...]) -> bool | None:
+def _one_of(derived: Derived | None, attribute: str, values: tuple[str, ...]) -> bool | None:
+    """Whether the derived `attribute` (NO when absent, as in the message) is one of `values`."""
+    value = None if derived is None else derived.get(attribute, NO)
     return None if value is None else value in values
 
 

@@ -135,6 +135,38 @@ def _answer_memo(rule_set: RuleSet) -> None:
     print(f"  kept {kept:7.0f} calls/s   made each time {made:7.0f} calls/s   x{kept / made:4.2f}")
 
 
+def _follow_ups(engine: Engine, rule_set: RuleSet) -> None:
+    """Follow-up facts side by side with the plain evaluation: found anew each time (as for a situation not seen
+    before; an engine that keeps none) and kept from the first time (Engine.follow_ups, a situation asked again).
+
+    The three are timed in turn in every round, so that a load that comes and goes weighs on each alike.
+    """
+    anew = Engine(engine.rule_sets, follow_up_memo_size=0)
+    print("follow-up facts (DECISION_VIEW_FULL), side by side with the plain evaluation (medians, in turn):")
+    try:
+        for name, facts in WORKLOADS.items():
+            inputs = facts_from_proto(request(rule_set, facts).facts)
+            calls = (
+                functools.partial(engine.evaluate, inputs),
+                functools.partial(anew.evaluate, inputs, follow_ups=True),
+                functools.partial(engine.evaluate, inputs, follow_ups=True),
+            )
+            timings: list[list[float]] = [[], [], []]
+            for round_ in range(FOLLOW_UP_ROUNDS + 3):
+                for call, found in zip(calls, timings, strict=True):
+                    started = time.perf_counter()
+                    call()
+                    if round_ >= 3:  # the first rounds warm the memos up
+                        found.append((time.perf_counter() - started) * 1000)
+            plain, cold, warm = (statistics.median(found) for found in timings)
+            print(
+                f"  {name:<44} plain {plain:7.2f} ms  with follow-ups found anew {cold:7.2f} ms  x{cold / plain:5.1f}"
+                f"  kept {warm:7.2f} ms  x{warm / plain:5.2f}"
+            )
+    finally:
+        anew.close()
+
+
 def main() -> None:
     """Measure and print the table."""
     configure_logging("json", logging.WARNING)  # one log line per call would drown the table
@@ -152,13 +184,7 @@ def main() -> None:
     all_inputs = [facts_from_proto(request(rule_set, s.facts).facts) for s in scenarios]
     per_scenario = [statistics.median(_timings(functools.partial(engine.evaluate, i), 20)) for i in all_inputs]
     print(_row(f"all {len(scenarios)} suite scenarios (median of medians)", per_scenario))
-    print("follow-up facts (DECISION_VIEW_FULL), side by side with the plain evaluation:")
-    for name, facts in WORKLOADS.items():
-        inputs = facts_from_proto(request(rule_set, facts).facts)
-        plain = statistics.median(_timings(functools.partial(engine.evaluate, inputs), FOLLOW_UP_ROUNDS))
-        with_follow_ups = functools.partial(engine.evaluate, inputs, follow_ups=True)
-        full = statistics.median(_timings(with_follow_ups, FOLLOW_UP_ROUNDS, warm_up=2))
-        print(f"  {name:<44} plain {plain:7.2f} ms  with follow-ups {full:7.2f} ms  x{full / plain:5.1f}")
+    _follow_ups(engine, rule_set)
 
     _answer_memo(rule_set)
     holder = EngineHolder(RULES_ROOT, engine.max_combinations)

@@ -24,7 +24,7 @@ from rolwijzer.rules.model import (
     RuleSet,
 )
 
-__all__ = ["Answer", "FactAnswers", "answers_by_fact"]
+__all__ = ["Answer", "FactAnswers", "answers_by_fact", "holds", "resolve"]
 
 _NUMBER_OPS = {FactOp.ABOVE, FactOp.AT_LEAST, FactOp.AT_MOST, FactOp.BELOW}
 
@@ -44,10 +44,19 @@ class FactAnswers:
     fact: str
     answers: tuple[Answer, ...]
     tests: tuple[tuple[FactOp, object], ...]
+    # The kind of each of `answers`, in order: read for every follow-up question, so found once.
+    kinds: tuple[tuple[bool, ...], ...] = ()
+
+    def others(self, value: FactValue | None) -> list[FactValue]:
+        """The answers of every kind but the kind of `value` (all of them when None)."""
+        if value is None:
+            return [answer.value for answer in self.answers]
+        taken = self.kind(value)
+        return [answer.value for answer, kind in zip(self.answers, self.kinds, strict=True) if kind != taken]
 
     def kind(self, value: FactValue) -> tuple[bool, ...]:
         """The outcome of every test on the fact for `value`: equal for answers the rules cannot tell apart."""
-        return tuple(_holds(op, operand, value) for op, operand in self.tests)
+        return tuple(holds(op, operand, value) for op, operand in self.tests)
 
 
 def answers_by_fact(rule_set: RuleSet, day: dt.date, rules: Iterable[Rule]) -> dict[str, FactAnswers]:
@@ -57,19 +66,19 @@ def answers_by_fact(rule_set: RuleSet, day: dt.date, rules: Iterable[Rule]) -> d
         for test in fact_tests(rule.when):
             if test.op in (FactOp.ABSENT, FactOp.CONFLICTING) or test.fact not in rule_set.facts:
                 continue
-            tests.setdefault(test.fact, set()).add((test.op, _resolve(rule_set, day, test.operand)))
+            tests.setdefault(test.fact, set()).add((test.op, resolve(rule_set, day, test.operand)))
     found = {}
     for name, on_fact in tests.items():
         ordered = tuple(sorted(on_fact, key=repr))
         kinds: dict[tuple[bool, ...], Answer] = {}
         for answer in _candidates(rule_set.facts[name], ordered):
-            kinds.setdefault(tuple(_holds(op, operand, answer.value) for op, operand in ordered), answer)
+            kinds.setdefault(tuple(holds(op, operand, answer.value) for op, operand in ordered), answer)
         if len(kinds) > 1:
-            found[name] = FactAnswers(name, tuple(kinds.values()), ordered)
+            found[name] = FactAnswers(name, tuple(kinds.values()), ordered, tuple(kinds))
     return found
 
 
-def _resolve(rule_set: RuleSet, day: dt.date, operand: object) -> object:
+def resolve(rule_set: RuleSet, day: dt.date, operand: object) -> object:
     """Operands as the compiler reads them on `day`: groups and parameters become their symbols or number."""
     if isinstance(operand, GroupRef):
         return frozenset(rule_set.groups[operand.name].symbols)
@@ -98,7 +107,7 @@ def _candidates(fact: FactDef, tests: tuple[tuple[FactOp, object], ...]) -> Iter
             yield Answer(symbol, symbol)
 
 
-def _holds(op: FactOp, operand: object, value: FactValue) -> bool:
+def holds(op: FactOp, operand: object, value: FactValue) -> bool:
     """A test on a plain value, as engine/compile.py encodes it (a value that is unknown or one_of is never tried)."""
     if isinstance(value, frozenset):
         symbols = operand if isinstance(operand, frozenset) else frozenset({str(operand)})

@@ -74,6 +74,17 @@ def code_attribute(code: str) -> str:
     return f"_code_{code}"
 
 
+def derive(matched: Sequence[CompiledRule], derived: dict[str, str]) -> None:
+    """Add to `derived` the attributes (role, deployer, codes) that matching these rules gives later stages."""
+    for compiled in matched:
+        then = compiled.rule.then
+        if then.role is not None:
+            derived[ROLE] = then.role
+            derived[DEPLOYER] = then.volunteer_deployer or ""
+        for code in compiled.codes:
+            derived[code_attribute(code)] = YES
+
+
 def aggregate_attribute(name: str) -> str:
     """The message attribute of a stage-H aggregate."""
     return f"_agg_{name}"
@@ -268,6 +279,10 @@ class Encoder:
         self.values_read = frozenset(
             name.partition("__")[0] for name in self.names if not name.startswith("_") and not name.endswith("__one_of")
         )
+        # The numbers the stage compares each number fact with, in order.
+        self.thresholds: Mapping[str, tuple[float, ...]] = {
+            name: tuple(sorted(found)) for name, found in (thresholds or {}).items()
+        }
         # Where the numbers sit in `values`, with the thresholds the stage compares each with, in order.
         self._numbers = tuple(
             (index, tuple(sorted((thresholds or {}).get(name, ()))))
@@ -307,14 +322,19 @@ class Encoder:
             number = values[index]
             if not isinstance(number, float):  # never: the attribute is 0.0 when the number is not known
                 continue
-            below = bisect.bisect_left(thresholds, number)
-            on = below < len(thresholds) and thresholds[below] == number
-            reduced[index] = float(2 * below + on)
+            reduced[index] = side(thresholds, number)
         return tuple(reduced)
 
     def message(self, values: tuple[str | float, ...]) -> dict[str, str | float]:
         """The durable-rules message for `values`."""
         return dict(zip(self.names, values, strict=True))
+
+
+def side(thresholds: Sequence[float], number: float) -> float:
+    """Where `number` sits among the ordered `thresholds`: equal for numbers no comparison with them tells apart."""
+    below = bisect.bisect_left(thresholds, number)
+    on = below < len(thresholds) and thresholds[below] == number
+    return float(2 * below + on)
 
 
 def _values_function(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from rolwijzer import tracing
 from rolwijzer.cache import LruCache
 from rolwijzer.engine.aggregate import Combination, combine, supervision
+from rolwijzer.engine.compile import side
 from rolwijzer.engine.decision import Decision, FollowUpFact
 from rolwijzer.engine.enumeration import (
     Domain,
@@ -20,7 +21,18 @@ from rolwijzer.engine.enumeration import (
 )
 from rolwijzer.engine.follow_up import absent_questions, follow_up_facts, open_questions
 from rolwijzer.engine.inputs import FactInput, check_facts
-from rolwijzer.engine.stages import NORMALISE_INPUT, Decided, Matched, Outcome, StageRunner
+from rolwijzer.engine.relevance import Derived, derived_by_stage, settled
+from rolwijzer.engine.stages import (
+    COMBINATION_STAGES,
+    NORMALISE_INPUT,
+    CompiledRuleSet,
+    Decided,
+    Matched,
+    Outcome,
+    StageRunner,
+    differing,
+    replay,
+)
 from rolwijzer.engine.values import Facts, FactValue, is_plain
 from rolwijzer.engine.versions import Selection, Versions
 from rolwijzer.rules.model import FactType, RuleSet
@@ -45,6 +57,9 @@ class Plan:
     before_normalising: Facts
     # Whether `run` also finds the follow-up facts (each answer of each fact not given is decided).
     follow_ups: bool = False
+    # Whether it finds them the straightforward way, every answer of every fact not given decided afresh over all
+    # its combinations, with no shortcut: the reference the shortcuts are tested against (far slower).
+    exhaustive: bool = False
 
     @property
     def cost(self) -> int:
@@ -64,6 +79,9 @@ DEFAULT_STAGE_MEMO = 100_000
 DEFAULT_MAX_COMBINATIONS = 20_000  # about 2 s of evaluation on the 2-core machine (0.11 ms each)
 # Encoded answers kept per engine (`Engine.answers`): 8-27 KB each, so at most about 25 MB.
 DEFAULT_ANSWER_MEMO = 1_000
+# Follow-up facts kept per engine (`Engine.follow_ups`): a key of a few dozen fact values and a dozen follow-ups,
+# about 3 KB each, so at most about 12 MB.
+DEFAULT_FOLLOW_UP_MEMO = 4_096
 
 
 class Engine:
@@ -77,6 +95,7 @@ class Engine:
         cache_size: how many finished decisions callers may keep in `cache` (0: none).
         stage_memo_size: how many stage messages each compiled version keeps with what durable-rules answered
             for them, across evaluations (0: each evaluation keeps its own).
+        follow_up_memo_size: how many situations' follow-up facts the engine keeps (0: none).
 
     Raises:
         CompileError, DurableError: a version cannot be compiled; nothing is kept.
@@ -88,6 +107,7 @@ class Engine:
         max_combinations: int = DEFAULT_MAX_COMBINATIONS,
         cache_size: int = 0,
         stage_memo_size: int = DEFAULT_STAGE_MEMO,
+        follow_up_memo_size: int = DEFAULT_FOLLOW_UP_MEMO,
     ) -> None:
         self.versions = Versions(rule_sets, stage_memo_size)
         self.max_combinations = max_combinations
@@ -98,6 +118,10 @@ class Engine:
         # and many situations share a decision: callers may keep what they made of one here (the service keeps
         # the encoded answer, which costs more to make than the evaluation of a fully known situation).
         self.answers: LruCache[Hashable, bytes] = LruCache(DEFAULT_ANSWER_MEMO)
+        # Follow-up facts are a pure function of the compiled version and the situation as given (the facts with
+        # their defaults, and which were given), and finding them costs many evaluations: a situation asked again
+        # (a form filled in step by step asks for them after every answer) finds them here.
+        self.follow_ups: LruCache[Hashable, tuple[FollowUpFact, ...]] = LruCache(follow_up_memo_size)
 
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:
@@ -175,8 +199,15 @@ class Engine:
             DeadlineExceeded: the deadline (a `time.monotonic()` value) passed first.
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
+        shortcuts = plan.follow_ups and not plan.exhaustive
+        key = _situation_key(plan) if shortcuts else None
+        kept = self.follow_ups.get(key) if shortcuts else None
+        # The follow-ups, unless kept, start from each combination's trace.
+        bases: list[Decided] | None = [] if shortcuts and kept is None else None
         with tracing.span("enumeration", **{"rolwijzer.combinations": plan.combinations}):
-            decided = _decide_each(plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline)
+            decided = _decide_each(
+                plan.runner, plan.facts, plan.domains, plan.normalised, plan.combinations, deadline, bases
+            )
         with tracing.span("aggregation"):
             decision = combine(plan.runner, plan.normalised, plan.domains, decided, plan.selection.ref)
         rule_set = plan.selection.rule_set
@@ -184,8 +215,15 @@ class Engine:
         decision = replace(decision, defaulted_facts=defaulted)
         if not plan.follow_ups:
             return decision
-        with tracing.span("follow_ups"):
-            return replace(decision, follow_up_facts=_follow_ups(plan, decision, decided, deadline))
+        with tracing.span("follow_ups", **{"rolwijzer.follow_ups_kept": int(kept is not None)}):
+            if plan.exhaustive:
+                found = _exhaustive_follow_ups(plan, decision, decided, deadline)
+            elif kept is not None:
+                found = kept
+            else:
+                found = _follow_ups(plan, decision, decided, bases or [], deadline)
+                self.follow_ups.put(key, found)
+            return replace(decision, follow_up_facts=found)
 
     def close(self) -> None:
         """Free the compiled rulesets; the engine must not be used afterwards."""
@@ -193,21 +231,68 @@ class Engine:
 
 
 def _follow_ups(
-    plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
+    plan: Plan, decision: Decision, decided: list[Combination], bases: list[Decided], deadline: float | None
 ) -> tuple[FollowUpFact, ...]:
-    """The follow-up facts of `decision`, decided from `plan` and its combinations `decided`."""
+    """The follow-up facts of `decision`, decided from `plan`, its combinations `decided` and their traces `bases`.
+
+    Finds what `_exhaustive_follow_ups` finds. Each combination of an answer is traced again from the base
+    combination with the same values of the open facts (only the stages whose message the answer changes are
+    asked again), and an answer whose combinations all match the rules their bases matched changes nothing.
+    An answer to a fact that no normalising or enumerating stage reads leaves the combinations and their stage-A
+    work as they were, so it skips normalising. When every rule that tests a fact is surely true or surely false
+    whatever the fact is, on what all combinations hold alike (relevance.py), no answer to it is tried; when that
+    holds in some combinations (read on each group that matched alike), those are not traced again. An answer
+    that changes the open facts is decided afresh.
+    """
     rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
-    # With one combination, an answer's combination is decided like the base one: only the stages whose message
-    # the answer changes are run again (see StageRunner.decide).
-    single = _traced(runner, plan.facts) if not plan.domains else None
+    before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
+    fixed = compiled.normalising_facts | (compiled.enumerating_facts if plan.domains else frozenset())
+    by_assignment = {c.assignment: (base, c.outcome) for c, base in zip(decided, bases, strict=True)}
+
+    quiet = _quiet(compiled, bases)
+
+    def retraced(name: str, value: FactValue) -> frozenset[str]:
+        after, changed = [], False
+        for base, combination, unmoved in zip(bases, decided, quiet(name), strict=True):
+            trace = base.trace if unmoved else runner.retrace({**base.facts, name: value}, base, (name,))
+            if trace == base.trace:
+                after.append(combination.outcome)
+            else:
+                after.append(replay(base.normalised.copy(), trace))
+                changed = True
+        return supervision(runner, plan.normalised, after) if changed else before
+
+    def renormalised(facts: Facts, normalised: Outcome, domains: list[Domain]) -> frozenset[str]:
+        # The same open facts as the base: the same assignments, though stage H may drop others.
+        after, changed = [], normalised.codes.keys() != plan.normalised.codes.keys()
+        # With no open fact, stage H has nothing to drop.
+        each = combinations(runner, facts, domains, normalised) if domains else [((), *_one_combination(runner, facts))]
+        for index, (assignment, combined, outcome) in enumerate(each):
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(f"stopped after {index} combinations of a follow-up answer: the time ran out")
+            found = by_assignment.get(assignment)
+            if found is None:
+                after.append(runner.decide(combined, outcome))
+                changed = True
+                continue
+            base, base_outcome = found
+            trace = runner.retrace(combined, base, differing(combined, base.facts))
+            if trace == base.trace and outcome.key() == base.normalised.key():
+                after.append(base_outcome)
+            else:
+                after.append(replay(outcome, trace))
+                changed = True
+        if not changed and len(after) == len(bases):
+            return before
+        return supervision(runner, normalised, after)
+
+    ignorable = _ignorable(plan, bases, fixed)
 
     def answered(name: str, value: FactValue) -> frozenset[str] | None:
-        if single is not None and name not in compiled.normalising_facts:
-            # Stages A1 and A neither read nor set the fact's value, and neither the value it took nor the answer
-            # is a one_of (the fact was not given; answers are plain): their work stands, and no fact opens.
-            combined = {**single.facts, name: value}
-            outcome = runner.decide(combined, single.normalised.copy(), like=single, changed=(name,))
-            return supervision(runner, plan.normalised, [outcome])
+        if ignorable(name):
+            return before
+        if name not in fixed:
+            return retraced(name, value)
         facts = {**plan.before_normalising, name: value}
         normalised = Outcome()
         runner.normalise(facts, NORMALISE_INPUT, normalised)
@@ -215,9 +300,8 @@ def _follow_ups(
         count = count_combinations(domains)
         if count > plan.combinations:
             return None  # an answer that opens more questions is not tried: the cost stays bounded
-        if single is not None and not domains:
-            combined, outcome = _one_combination(runner, facts)
-            return supervision(runner, normalised, [runner.decide(combined, outcome, like=single)])
+        if domains == plan.domains:
+            return renormalised(facts, normalised, domains)
         each = _decide_each(runner, facts, domains, normalised, count, deadline)
         return supervision(runner, normalised, [c.outcome for c in each])
 
@@ -231,6 +315,110 @@ def _follow_ups(
         *absent_questions(rule_set, compiled.answers, plan.given, plan.facts, missing | enumerated, answered),
         *open_questions(plan.domains, missing, restricted),
     ]
+    return follow_up_facts(rule_set, before, questions)
+
+
+def _ignorable(plan: Plan, bases: Sequence[Decided], fixed: frozenset[str]) -> Callable[[str], bool]:
+    """Whether no answer to a fact changes what any stage of any combination concludes (see relevance.py).
+
+    `fixed` are the facts stages A1, A or H-enumeration read: their readers are read on the facts that stages A1
+    and A cannot set (which hold throughout normalising), those of other facts on every fact the combinations
+    hold alike.
+    """
+    compiled = plan.selection.compiled
+    shared = _shared_facts(bases)
+    unset = {name: value for name, value in shared.items() if name not in compiled.set_facts}
+    derived = _derived_by_stage(bases)
+    found: dict[str, bool] = {}
+
+    def ignorable(name: str) -> bool:
+        if name not in found:
+            readers = compiled.readers.get(name, ())
+            found[name] = settled(readers, unset if name in fixed else shared, name, derived, not plan.domains)
+        return found[name]
+
+    return ignorable
+
+
+def _quiet(compiled: CompiledRuleSet, bases: Sequence[Decided]) -> Callable[[str], list[bool]]:
+    """For a fact no normalising or enumerating stage reads, whether each combination surely matches what it
+    matched whatever the fact is (see relevance.py): read on each group of combinations that matched alike, with
+    the facts the group holds alike and what its stages derived."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, base in enumerate(bases):
+        groups.setdefault(tuple(map(id, base.trace)), []).append(index)
+    readings = [
+        (members, _shared_facts([bases[i] for i in members]), _derived_by_stage([bases[members[0]]]))
+        for members in groups.values()
+    ]
+    found: dict[str, list[bool]] = {}
+
+    def quiet(name: str) -> list[bool]:
+        if name not in found:
+            flags = [False] * len(bases)
+            for members, shared, derived in readings:
+                if settled(compiled.readers.get(name, ()), shared, name, derived, single=False):
+                    for index in members:
+                        flags[index] = True
+            found[name] = flags
+        return found[name]
+
+    return quiet
+
+
+def _one_combination(runner: StageRunner, facts: Facts) -> tuple[Facts, Outcome]:
+    """The only combination of facts with no open fact, normalised by stage A1 as `combinations` does."""
+    combined, outcome = dict(facts), Outcome()
+    runner.normalise(combined, ("A1",), outcome)
+    return combined, outcome
+
+
+def _shared_facts(bases: Sequence[Decided]) -> Facts:
+    """The facts every combination holds alike, with their values."""
+    shared = dict(bases[0].facts) if bases else {}
+    for base in bases[1:]:
+        shared = {name: value for name, value in shared.items() if base.facts.get(name) == value}
+    return shared
+
+
+def _derived_by_stage(bases: Sequence[Decided]) -> dict[str, Derived]:
+    """What the stages before each stage derived for it, alike in every combination (see relevance.py)."""
+    # Stages that share a result share the object (the stage memo answers alike): one reading per distinct trace.
+    traces = {tuple(map(id, base.trace)): base.trace for base in bases}
+    return {stage: {} for stage in (*NORMALISE_INPUT, "H-enumeration")} | derived_by_stage(
+        COMBINATION_STAGES, traces.values()
+    )
+
+
+def _exhaustive_follow_ups(
+    plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
+) -> tuple[FollowUpFact, ...]:
+    """The follow-up facts of `decision` with every answer decided from its facts alone, as a caller would by
+    asking again with the answer given: what `_follow_ups` must find, by definition."""
+    rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
+
+    def answered(name: str, value: FactValue) -> frozenset[str] | None:
+        facts = {**plan.before_normalising, name: value}
+        normalised = Outcome()
+        runner.normalise(facts, NORMALISE_INPUT, normalised)
+        domains = open_domains(compiled, facts)
+        count = count_combinations(domains)
+        if count > plan.combinations:
+            return None
+        each = _decide_each(runner, facts, domains, normalised, count, deadline)
+        return supervision(runner, normalised, [c.outcome for c in each])
+
+    def restricted(index: int, value: FactValue) -> frozenset[str] | None:
+        chosen = [c.outcome for c in decided if c.assignment[index] == value]
+        return supervision(runner, plan.normalised, chosen) if chosen else None
+
+    skip = {m.fact for m in decision.missing_facts}
+    questions = [
+        *absent_questions(
+            rule_set, compiled.answers, plan.given, plan.facts, skip | {d.fact for d in plan.domains}, answered
+        ),
+        *open_questions(plan.domains, skip, restricted),
+    ]
     before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
     return follow_up_facts(rule_set, before, questions)
 
@@ -242,7 +430,9 @@ def _decide_each(
     normalised: Outcome,
     count: int,
     deadline: float | None,
+    bases: list[Decided] | None = None,
 ) -> list[Combination]:
+    """Decide every combination; with `bases`, append each one's facts, stage-A1 outcome and trace to it."""
     decided: list[Combination] = []
     # Many combinations conclude the same; keeping one outcome object for each keeps the heap small, and with
     # it the pauses of the garbage collector's full passes, which hold the GIL (measured on 17,280
@@ -251,7 +441,13 @@ def _decide_each(
     for assignment, combined, outcome in combinations(runner, facts, domains, normalised):
         if deadline is not None and time.monotonic() > deadline:
             raise DeadlineExceeded(f"stopped after {len(decided)} of {count} combinations: the time ran out")
-        concluded = runner.decide(combined, outcome)
+        if bases is None:
+            concluded = runner.decide(combined, outcome)
+        else:
+            trace: list[Matched] = []
+            normalised_here = outcome.copy()
+            concluded = runner.decide(combined, outcome, trace=trace)
+            bases.append(Decided(combined, normalised_here, tuple(trace)))
         decided.append(Combination(assignment, distinct.setdefault(concluded.key(), concluded)))
         if len(decided) % YIELD_EVERY == 0:
             # A long evaluation keeps the GIL for whole switch intervals (5 ms), and a short call beside it
@@ -260,19 +456,19 @@ def _decide_each(
     return decided
 
 
-def _one_combination(runner: StageRunner, facts: Facts) -> tuple[Facts, Outcome]:
-    """The only combination of facts with no open fact, normalised by stage A1 as `combinations` does."""
-    combined, outcome = dict(facts), Outcome()
-    runner.normalise(combined, ("A1",), outcome)
-    return combined, outcome
+def _situation_key(plan: Plan) -> Hashable:
+    """Equal for plans whose follow-up facts are equal: the same compiled version, the same facts given, and the
+    same facts with their defaults, each number reduced to its side of every number the rules compare it with.
 
-
-def _traced(runner: StageRunner, facts: Facts) -> Decided:
-    combined, outcome = _one_combination(runner, facts)
-    normalised = outcome.copy()
-    trace: list[Matched] = []
-    runner.decide(combined, outcome, trace=trace)
-    return Decided(combined, normalised, tuple(trace))
+    Two such situations tell every stage the same (`Encoder.key`), and their answers are of the same kinds, so
+    they have the same follow-ups: no number appears in them.
+    """
+    compiled, before = plan.selection.compiled, plan.before_normalising
+    values = []
+    for name in plan.selection.rule_set.facts:
+        value = before.get(name)
+        values.append(side(compiled.thresholds.get(name, ()), value) if isinstance(value, float) else value)
+    return (compiled.serial, plan.given, tuple(values))
 
 
 def _with_defaults(rule_set: RuleSet, facts: Facts) -> Facts:

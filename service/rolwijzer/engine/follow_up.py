@@ -73,8 +73,7 @@ def absent_questions(
         if name in given or name in skip:
             continue
         current = facts.get(name)
-        taken = kinds.kind(current) if current is not None and is_plain(current) else None
-        others = [a.value for a in kinds.answers if taken is None or kinds.kind(a.value) != taken]
+        others = kinds.others(current if current is not None and is_plain(current) else None)
         if others:
             fact = rule_set.facts[name]
             labels = fact.plain_symbols

@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from rolwijzer.engine.answers import answers_by_fact
 from rolwijzer.engine.compile import (
     DEPLOYER,
+    FIRST_MATCH_STAGES,
     ROLE,
     YES,
     CompiledRule,
     CompiledStage,
     code_attribute,
     compile_stage,
+    derive,
 )
+from rolwijzer.engine.relevance import readers_by_fact
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
-from rolwijzer.rules.model import STAGE_IDS, RuleSet
+from rolwijzer.rules.model import STAGE_IDS, CodeKind, RuleSet
 from rolwijzer.rules.texts import RenderedTexts
 
 NORMALISE_INPUT = ("A1", "A")
@@ -59,6 +62,34 @@ class CompiledRuleSet:
             *(stage.encoder.values_read for stage in normalising),
             *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values()),
         )
+        # For each fact, the conditions that test it in any stage (see relevance.py), and the facts that stages A1
+        # and A may set, whose values those stages do not read as given.
+        every_rule = {c.rule.id: c.rule for stage in self.stages.values() for c in stage.rules.values()}
+        derived_read = frozenset().union(*(stage.encoder.derived_read for stage in self.stages.values()))
+        inert = {
+            c.rule.id
+            for stage in COMBINATION_STAGES
+            if stage not in FIRST_MATCH_STAGES
+            for c in self.stages[stage].rules.values()
+            if c.rule.then.role is None
+            and not c.rule.then.set_facts
+            and not c.rule.then.exclude
+            and all(
+                rule_set.code(code).kind == CodeKind.LIABILITY and code_attribute(code) not in derived_read
+                for code in c.codes
+            )
+        }
+        self.readers = readers_by_fact(rule_set, day, every_rule.values(), inert)
+        self.set_facts = frozenset().union(
+            *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values())
+        )
+        # Every number each number fact is compared with, in any stage, in order.
+        self.thresholds = {
+            name: tuple(sorted({t for stage in self.stages.values() for t in stage.encoder.thresholds.get(name, ())}))
+            for name in {name for stage in self.stages.values() for name in stage.encoder.thresholds}
+        }
+        # The facts whose value decides which combinations of open facts stage H drops.
+        self.enumerating_facts = self.stages["H-enumeration"].encoder.values_read
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}
         self.rule_order = {rule.id: (order[rule.stage], i) for i, rule in enumerate(rule_set.rules)}
 
@@ -141,7 +172,8 @@ class Decided:
     trace: tuple[Matched, ...]
 
 
-def _differing(facts: Facts, other: Facts) -> set[str]:
+def differing(facts: Facts, other: Facts) -> set[str]:
+    """The names of the facts whose values differ between `facts` and `other` (absent in one counts)."""
     return {name for name in facts.keys() | other.keys() if facts.get(name) != other.get(name)}
 
 
@@ -154,6 +186,18 @@ def _derived(matched: Matched) -> set[tuple[str, str]]:
             found |= {(ROLE, then.role), (DEPLOYER, then.volunteer_deployer or "")}
         found |= {(code_attribute(code), YES) for code in compiled.codes}
     return found
+
+
+def replay(outcome: Outcome, trace: Iterable[Matched]) -> Outcome:
+    """Add to `outcome` what the stages concluded by matching the rules of `trace`, as `StageRunner.decide` does."""
+    for matched in trace:
+        for compiled in matched:
+            outcome.add(compiled)
+            then = compiled.rule.then
+            if then.role is not None:
+                outcome.role = then.role
+                outcome.volunteer_deployer = then.volunteer_deployer or ""
+    return outcome
 
 
 class StageRunner:
@@ -215,7 +259,7 @@ class StageRunner:
             self._require_known(facts, self.compiled.rule_set.facts)
             changed = set()
         else:
-            changed = _differing(facts, like.facts) if changed is None else set(changed)
+            changed = differing(facts, like.facts) if changed is None else set(changed)
             self._require_known(facts, changed)  # `like`'s facts were checked when it was decided
         derived: dict[str, str] = {}
         changed_derived: set[str] = set()
@@ -244,6 +288,33 @@ class StageRunner:
             if stage == "B" and not outcome.role:
                 raise EvaluationError("no stage B rule decided the role; stage B must end with a catch-all rule")
         return outcome
+
+    def retrace(self, facts: Facts, like: Decided, changed: Collection[str]) -> tuple[Matched, ...]:
+        """The rules each of stages B to G matches for `facts`, which differ from `like`'s facts in `changed` only.
+
+        What `decide(facts, ..., trace=...)` would put in its trace, without building an outcome: a stage whose
+        message cannot differ from `like`'s keeps its matching rules, and the stages that are asked again are
+        asked with the role and codes the new trace derives before them. A trace equal to `like.trace` means
+        the same outcome.
+        """
+        self._require_known(facts, changed)
+        trace = list(like.trace)
+        changed_derived: set[str] = set()
+        for index, stage in enumerate(COMBINATION_STAGES):
+            encoder = self.compiled.stages[stage].encoder
+            if encoder.facts_read.isdisjoint(changed) and encoder.derived_read.isdisjoint(changed_derived):
+                continue
+            derived: dict[str, str] = {}
+            for earlier in trace[:index]:
+                derive(earlier, derived)
+            matched = self.run(stage, facts, derived)
+            before = trace[index]
+            if matched != before:
+                if stage == "B" and not any(compiled.rule.then.role is not None for compiled in matched):
+                    raise EvaluationError("no stage B rule decided the role; stage B must end with a catch-all rule")
+                changed_derived |= {attribute for attribute, _ in _derived(matched) ^ _derived(before)}
+                trace[index] = matched
+        return tuple(trace)
 
     def _require_known(self, facts: Facts, names: Iterable[str]) -> None:
         catalogue = self.compiled.rule_set.facts

@@ -390,11 +390,15 @@ def _read_until(process: subprocess.Popen[bytes], text: str, seconds: float = 30
 class TestAskPiped:
     """`ask` with answers on standard input (scripts, plain terminals)."""
 
-    def test_ctrl_c_stops_with_130_and_decides_nothing(self, server_address: str, tmp_path: Path) -> None:
+    # `trap "" INT`: started as a shell without job control starts a background command, with SIGINT ignored.
+    @pytest.mark.parametrize("start", [[], ["sh", "-c", 'trap "" INT; exec "$0" "$@"']], ids=["foreground", "ignored"])
+    def test_ctrl_c_stops_with_130_and_decides_nothing(
+        self, server_address: str, tmp_path: Path, start: list[str]
+    ) -> None:
         """SIGINT while a question waits: exit code 130, `gestopt`, no report and no scenario file."""
         saved = tmp_path / "never.yaml"
         process = subprocess.Popen(
-            [*CLI, "--server", server_address, "ask", "--save", str(saved)],
+            [*start, *CLI, "--server", server_address, "ask", "--save", str(saved)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -72,7 +73,16 @@ class Replica:
     process: subprocess.Popen[bytes]
 
     def decisions(self) -> int:
-        return self.log.read_text().count('"event": "decision_made"')
+        lines = self.log.read_text().splitlines()
+        # A line being written as the log is read is not JSON yet: it counts at the next look.
+        return sum(1 for line in lines if line.startswith("{") and _event(line) == "decision_made")
+
+
+def _event(line: str) -> object:
+    try:
+        return json.loads(line).get("event")
+    except ValueError:
+        return None
 
 
 def _nginx_conf(folder: Path, port: int, upstreams: list[int], down: Collection[int] = ()) -> Path:

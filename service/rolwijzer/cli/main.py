@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -207,7 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     status a shell gives a command that SIGPIPE stopped, as `cat` would. SIGPIPE itself stays ignored (Python's
     default): restoring its default action would kill the process at any write to a closed pipe or socket, midway
     through writing a scenario or JUnit file, where a BrokenPipeError stops only the printing.
+
+    SIGINT always stops a command (exit 130; `ask` decides and saves nothing), also when the process inherited it
+    ignored: a shell without job control starts its background commands so, and Python then leaves it ignored.
     """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
             return _main(argv)

@@ -244,7 +244,7 @@ def _follow_ups(
     holds in some combinations (read on each group that matched alike), those are not traced again. An answer
     that changes the open facts is decided afresh.
     """
-    rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
+    runner, compiled = plan.runner, plan.selection.compiled
     before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
     fixed = compiled.normalising_facts | (compiled.enumerating_facts if plan.domains else frozenset())
     by_assignment = {c.assignment: (base, c.outcome) for c, base in zip(decided, bases, strict=True)}
@@ -305,16 +305,31 @@ def _follow_ups(
         each = _decide_each(runner, facts, domains, normalised, count, deadline)
         return supervision(runner, normalised, [c.outcome for c in each])
 
+    return _ask_each(plan, decision, decided, answered)
+
+
+def _ask_each(
+    plan: Plan,
+    decision: Decision,
+    decided: list[Combination],
+    answered: Callable[[str, FactValue], frozenset[str] | None],
+) -> tuple[FollowUpFact, ...]:
+    """The follow-up facts: facts not given decided by `answered` for each of their answers, and facts still open
+    read from the combinations `decided` that gave each of their values."""
+    rule_set, runner = plan.selection.rule_set, plan.runner
+
     def restricted(index: int, value: FactValue) -> frozenset[str] | None:
         chosen = [c.outcome for c in decided if c.assignment[index] == value]
         return supervision(runner, plan.normalised, chosen) if chosen else None
 
     missing = {m.fact for m in decision.missing_facts}
     enumerated = {d.fact for d in plan.domains}
+    answers = plan.selection.compiled.answers
     questions = [
-        *absent_questions(rule_set, compiled.answers, plan.given, plan.facts, missing | enumerated, answered),
+        *absent_questions(rule_set, answers, plan.given, plan.facts, missing | enumerated, answered),
         *open_questions(plan.domains, missing, restricted),
     ]
+    before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
     return follow_up_facts(rule_set, before, questions)
 
 
@@ -395,7 +410,7 @@ def _exhaustive_follow_ups(
 ) -> tuple[FollowUpFact, ...]:
     """The follow-up facts of `decision` with every answer decided from its facts alone, as a caller would by
     asking again with the answer given: what `_follow_ups` must find, by definition."""
-    rule_set, runner, compiled = plan.selection.rule_set, plan.runner, plan.selection.compiled
+    runner, compiled = plan.runner, plan.selection.compiled
 
     def answered(name: str, value: FactValue) -> frozenset[str] | None:
         facts = {**plan.before_normalising, name: value}
@@ -408,19 +423,7 @@ def _exhaustive_follow_ups(
         each = _decide_each(runner, facts, domains, normalised, count, deadline)
         return supervision(runner, normalised, [c.outcome for c in each])
 
-    def restricted(index: int, value: FactValue) -> frozenset[str] | None:
-        chosen = [c.outcome for c in decided if c.assignment[index] == value]
-        return supervision(runner, plan.normalised, chosen) if chosen else None
-
-    skip = {m.fact for m in decision.missing_facts}
-    questions = [
-        *absent_questions(
-            rule_set, compiled.answers, plan.given, plan.facts, skip | {d.fact for d in plan.domains}, answered
-        ),
-        *open_questions(plan.domains, skip, restricted),
-    ]
-    before = frozenset(f.code for f in (*decision.obligations, *decision.flags))
-    return follow_up_facts(rule_set, before, questions)
+    return _ask_each(plan, decision, decided, answered)
 
 
 def _decide_each(

@@ -293,13 +293,10 @@ def _follow_ups(
             return before
         if name not in fixed:
             return retraced(name, value)
-        facts = {**plan.before_normalising, name: value}
-        normalised = Outcome()
-        runner.normalise(facts, NORMALISE_INPUT, normalised)
-        domains = open_domains(compiled, facts)
-        count = count_combinations(domains)
-        if count > plan.combinations:
-            return None  # an answer that opens more questions is not tried: the cost stays bounded
+        given = _given_afresh(plan, name, value)
+        if given is None:
+            return None
+        facts, normalised, domains, count = given
         if domains == plan.domains:
             return renormalised(facts, normalised, domains)
         each = _decide_each(runner, facts, domains, normalised, count, deadline)
@@ -405,21 +402,30 @@ def _derived_by_stage(bases: Sequence[Decided]) -> dict[str, Derived]:
     )
 
 
+def _given_afresh(plan: Plan, name: str, value: FactValue) -> tuple[Facts, Outcome, list[Domain], int] | None:
+    """The facts with `name` given `value`, normalised as a request would be, their open facts and how many
+    combinations those span; None when that is more than the plan's own (an answer that opens more questions is
+    not tried, so the cost stays bounded)."""
+    facts = {**plan.before_normalising, name: value}
+    normalised = Outcome()
+    plan.runner.normalise(facts, NORMALISE_INPUT, normalised)
+    domains = open_domains(plan.selection.compiled, facts)
+    count = count_combinations(domains)
+    return None if count > plan.combinations else (facts, normalised, domains, count)
+
+
 def _exhaustive_follow_ups(
     plan: Plan, decision: Decision, decided: list[Combination], deadline: float | None
 ) -> tuple[FollowUpFact, ...]:
     """The follow-up facts of `decision` with every answer decided from its facts alone, as a caller would by
     asking again with the answer given: what `_follow_ups` must find, by definition."""
-    runner, compiled = plan.runner, plan.selection.compiled
+    runner = plan.runner
 
     def answered(name: str, value: FactValue) -> frozenset[str] | None:
-        facts = {**plan.before_normalising, name: value}
-        normalised = Outcome()
-        runner.normalise(facts, NORMALISE_INPUT, normalised)
-        domains = open_domains(compiled, facts)
-        count = count_combinations(domains)
-        if count > plan.combinations:
+        given = _given_afresh(plan, name, value)
+        if given is None:
             return None
+        facts, normalised, domains, count = given
         each = _decide_each(runner, facts, domains, normalised, count, deadline)
         return supervision(runner, normalised, [c.outcome for c in each])
 

@@ -83,9 +83,7 @@ def _container_problems(pod: dict[str, Any]) -> list[str]:
     grace = pod["terminationGracePeriodSeconds"]
     if needed > grace:
         problems.append(f"stopping may take {needed:g} s, terminationGracePeriodSeconds is {grace}")
-    print(
-        f"stop: preStop {pre_stop} + drain {drain:g} + grace {GRACE_SECONDS:g} + close {CLOSE_SECONDS}"
-    )
+    print(f"stop: preStop {pre_stop} + drain {drain:g} + grace {GRACE_SECONDS:g} + close {CLOSE_SECONDS}")
     print(f"      = {needed:g} s within terminationGracePeriodSeconds {grace}")
     return problems
 

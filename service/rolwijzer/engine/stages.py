@@ -55,15 +55,15 @@ class CompiledRuleSet:
         self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
         rules = [compiled.rule for stage in self.stages.values() for compiled in stage.rules.values()]
         self.answers = answers_by_fact(rule_set, day, rules)
+        normalising = [self.stages[stage] for stage in NORMALISE_INPUT]
+        # The facts that stages A1 and A may set, whose values those stages do not read as given.
+        self.set_facts = frozenset().union(
+            *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values())
+        )
         # The facts whose value stages A1 and A read, or that they set: a change from one value to another, neither
         # one_of, of any other fact leaves their work as it was (stage A reads every fact's one_of marker, A6).
-        normalising = [self.stages[stage] for stage in NORMALISE_INPUT]
-        self.normalising_facts = frozenset().union(
-            *(stage.encoder.values_read for stage in normalising),
-            *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values()),
-        )
-        # For each fact, the conditions that test it in any stage (see relevance.py), and the facts that stages A1
-        # and A may set, whose values those stages do not read as given.
+        self.normalising_facts = self.set_facts.union(*(stage.encoder.values_read for stage in normalising))
+        # For each fact, the conditions that test it in any stage (see relevance.py).
         every_rule = {c.rule.id: c.rule for stage in self.stages.values() for c in stage.rules.values()}
         derived_read = frozenset().union(*(stage.encoder.derived_read for stage in self.stages.values()))
         inert = {
@@ -80,9 +80,6 @@ class CompiledRuleSet:
             )
         }
         self.readers = readers_by_fact(rule_set, day, every_rule.values(), inert)
-        self.set_facts = frozenset().union(
-            *(c.rule.then.set_facts.keys() for stage in normalising for c in stage.rules.values())
-        )
         # Every number each number fact is compared with, in any stage, in order.
         self.thresholds = {
             name: tuple(sorted({t for stage in self.stages.values() for t in stage.encoder.thresholds.get(name, ())}))
@@ -277,14 +274,8 @@ class StageRunner:
                         changed_derived |= {attribute for attribute, _ in _derived(matched) ^ _derived(before)}
             if trace is not None:
                 trace.append(matched)
-            for compiled in matched:
-                outcome.add(compiled)
-                then = compiled.rule.then
-                if then.role is not None:
-                    outcome.role = derived[ROLE] = then.role
-                    outcome.volunteer_deployer = derived[DEPLOYER] = then.volunteer_deployer or ""
-                for code in compiled.codes:
-                    derived[code_attribute(code)] = YES
+            replay(outcome, (matched,))
+            derive(matched, derived)
             if stage == "B" and not outcome.role:
                 raise EvaluationError("no stage B rule decided the role; stage B must end with a catch-all rule")
         return outcome

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from browser_support import CHROMIUM, CHROMIUM_ARGS, WebServer, web_server
+from browser_support import CHROMIUM, WebServer, launch_chromium, web_server
 from google.rpc import error_details_pb2
 from support import REPO
 
@@ -59,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=WAIT_MS)
+        launched = launch_chromium(playwright)
         yield launched
         launched.close()
 

@@ -236,6 +236,65 @@ def test_partner_daily_care_is_mantelzorger_with_sources_rules_and_defaults(
     print(f"screenshot: {rulebook}")
 
 
+# (d) A daughter who gives her father insulin injections, 10 hours a week: a reserved procedure (Wet BIG art. 36).
+DAUGHTER_INJECTIONS: dict[str, Any] = {
+    "relation_to_beneficiary": "child",
+    "regularity": "structural",
+    "hours_per_week": "10",
+    "tasks": ["reserved_act"],
+}
+RESERVED_ACT_SUPERVISION = {"TOEZICHT_VBH_INFORMEEL", "BEKWAAMHEID_CHECK", "RISICOGESPREK"}
+
+
+def test_an_intake_of_a_daughter_giving_injections_reaches_the_wet_big_supervision(
+    page: Page, server: WebServer
+) -> None:
+    """(d) Role and liability settle first; the wizard then asks the tasks as a safety question, and the reserved
+    procedure chosen there brings the supervision of reserved acts, the competence check and the risk
+    conversation. Stopped at the next question, every obligation or flag that an open question can still change
+    says so, as the API's follow-up facts have it, and no other does."""
+    open_intake(page)
+    for name in ("relation_to_beneficiary", "regularity", "hours_per_week"):
+        assert asked(page) == name
+        give(page, DAUGHTER_INJECTIONS[name])
+    assert asked(page) == "tasks", "the first follow-up question is not the tasks"
+    expect(page.locator("#follow-up-intro")).to_be_visible()
+    expect(page.locator("#question-form .badge.safety")).to_be_visible()
+    give(page, DAUGHTER_INJECTIONS["tasks"])
+    assert asked(page) not in (None, "tasks"), "no follow-up question is left after the tasks"
+    page.locator("#stop").click()
+    ready(page)
+    assert asked(page) is None
+
+    catalogue = catalogue_of(server)
+    decision = server.api(
+        "Evaluate", {"facts": as_request(catalogue, DAUGHTER_INJECTIONS), "view": "DECISION_VIEW_FULL"}
+    )["decision"]
+    assert decision["role"] == "MANTELZORGER" and role_shown(page) == "MANTELZORGER"
+    shown = page.locator("section[aria-labelledby=obligations-heading] li.finding").evaluate_all(
+        "items => items.map(i => i.dataset.code)"
+    )
+    assert shown == [finding["code"] for finding in decision["obligations"]]
+    assert set(shown) >= RESERVED_ACT_SUPERVISION
+    # What the API says the open questions can still change, and what the page marks so.
+    open_on: dict[str, list[str]] = {}
+    for follow_up in decision.get("followUpFacts", []):
+        for code in follow_up.get("codes", []):
+            open_on.setdefault(code, []).append(follow_up["fact"])
+    assert open_on, "the API lists no follow-up fact that can still change an obligation or flag"
+    marked = dict(
+        page.locator("li.finding:has(.open-on)").evaluate_all(
+            "items => items.map(i => [i.dataset.code, i.querySelector('.open-on').dataset.openOn.split(' ')])"
+        )
+    )
+    findings = {f["code"] for kind in ("liabilities", "obligations", "flags") for f in decision.get(kind, [])}
+    assert marked == {code: facts for code, facts in open_on.items() if code in findings}
+    first_code, first_facts = next(iter(marked.items()))
+    expect(page.locator(f"li.finding[data-code='{first_code}'] .open-on")).to_contain_text(
+        catalogue[first_facts[0]]["question"]
+    )
+
+
 def test_dont_know_leaves_the_role_open_and_says_what_is_unknown(page: Page, server: WebServer) -> None:
     """(b) 'weet niet' for hours and duration: ONBEPAALD with candidates, and the facts still unknown listed."""
     open_intake(page)

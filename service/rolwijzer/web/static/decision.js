@@ -15,7 +15,16 @@ export function ruleLink(ruleId) {
   return `regels#${encodeURIComponent(ruleId)}`;
 }
 
-function findings(language, heading, id, items) {
+/**
+ * One list of findings (liabilities, obligations or flags).
+ * @param {"nl" | "en"} language
+ * @param {string} heading
+ * @param {string} id the heading's id
+ * @param {object[]} items the findings (camelCase proto3 JSON)
+ * @param {Map<string, object[]>} openOn for each code an open follow-up question can still change: those questions
+ * @returns {HTMLElement}
+ */
+function findings(language, heading, id, items, openOn) {
   const section = el("section", { class: "findings", "aria-labelledby": id });
   section.append(el("h3", { id, text: heading }));
   if (!items || items.length === 0) {
@@ -35,11 +44,39 @@ function findings(language, heading, id, items) {
         finding.party ? el("p", { class: "muted" }, [`${t(language, "party")}: `, finding.party]) : null,
         citationList(finding.citations),
         rules.length ? el("p", { class: "muted rule-refs" }, [`${t(language, "rules")}: `, ...rules.flat()]) : null,
+        dependsOn(language, openOn.get(finding.code)),
       ]),
     );
   }
   section.append(list);
   return section;
+}
+
+// Not settled yet: the follow-up questions still open whose answer can add or remove this finding (as the CLI's
+// "hangt nog af van"), so a reader does not take an obligation for final while the intake was stopped early.
+function dependsOn(language, questions) {
+  if (!questions || questions.length === 0) return null;
+  return el("p", { class: "open-on", "data-open-on": questions.map((f) => f.fact).join(" ") }, [
+    `${t(language, "openOn")}: `,
+    questions.map((f) => f.question || f.fact).join("; "),
+  ]);
+}
+
+/**
+ * For each obligation or flag an open follow-up question can still change: those questions, in the server's order
+ * (most decisive first).
+ * @param {object[]} open the follow-up facts not answered
+ * @returns {Map<string, object[]>}
+ */
+function openCodes(open) {
+  const found = new Map();
+  for (const followUp of open) {
+    for (const code of followUp.codes || []) {
+      if (!found.has(code)) found.set(code, []);
+      found.get(code).push(followUp);
+    }
+  }
+  return found;
 }
 
 function defaultText(language, fact) {
@@ -110,9 +147,10 @@ export function renderDecision(language, decision, catalogue, intake) {
       ]),
     );
   }
-  parts.push(findings(language, t(language, "liabilities"), "liabilities-heading", decision.liabilities));
-  parts.push(findings(language, t(language, "obligations"), "obligations-heading", decision.obligations));
-  parts.push(findings(language, t(language, "flags"), "flags-heading", decision.flags));
+  const openOn = openCodes(open);
+  parts.push(findings(language, t(language, "liabilities"), "liabilities-heading", decision.liabilities, openOn));
+  parts.push(findings(language, t(language, "obligations"), "obligations-heading", decision.obligations, openOn));
+  parts.push(findings(language, t(language, "flags"), "flags-heading", decision.flags, openOn));
 
   const defaulted = decision.defaultedFacts || [];
   parts.push(

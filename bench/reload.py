@@ -1,10 +1,14 @@
 """What a rule reload costs: its own duration, the delay until a changed file serves, and its effect under load.
 
+A reload with unchanged files and one after an edit of one release are timed apart, each with its parts (files
+hashed, releases loaded, engine built, heap settled), since a reload rebuilds only what changed (issue 15). The
+memory a long run of reloads keeps is measured too: RSS, frozen objects, and what a last full collection finds.
 Bounded: fixed rounds and durations; the server listens on 127.0.0.1 and stops itself. Run by `make bench`.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import statistics
@@ -12,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -19,7 +24,8 @@ import grpc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from rolwijzer.api import create_server  # noqa: E402 - after the path set-up for the test helpers
+from rolwijzer import reload as reload_module  # noqa: E402 - after the path set-up for the test helpers
+from rolwijzer.api import create_server  # noqa: E402
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS  # noqa: E402
 from rolwijzer.logs import configure_logging  # noqa: E402
 from rolwijzer.reload import EngineHolder  # noqa: E402
@@ -28,6 +34,10 @@ from rolwijzer.waiting import StopSignal  # noqa: E402
 from support import RULES_ROOT, request  # noqa: E402
 
 RELOADS = 10
+# Reloads after an edit of one release, for the memory they keep (each edit is a new release to parse and compile).
+MEMORY_RELOADS = 50
+# The parts of EngineHolder.reload timed apart, by their names in rolwijzer.reload.
+PARTS = ("fingerprint", "load_rule_sets", "Engine", "_settle_heap")
 LOAD_SECONDS = 8.0
 CALLERS = 4
 FACTS = {
@@ -52,15 +62,9 @@ def main() -> None:
         root = Path(tmp) / "rules"
         shutil.copytree(RULES_ROOT, root, ignore=shutil.ignore_patterns("README.md", "manifest.yaml"))
         holder = EngineHolder(root, DEFAULT_MAX_COMBINATIONS)
-        durations = []
-        for _ in range(RELOADS):
-            started = time.perf_counter()
-            assert holder.reload("bench")
-            durations.append((time.perf_counter() - started) * 1000)
-        print(
-            f"reload (load + check + compile every release and its dated stretches): "
-            f"median {statistics.median(durations):.0f} ms, max {max(durations):.0f} ms over {RELOADS}"
-        )
+        _timed_reloads(holder, "reload, files unchanged", lambda _: None)
+        _timed_reloads(holder, "reload, one release edited", lambda counter: _touch_version(root, 1000 + counter))
+        _memory(holder, root)
 
         stop_watch = StopSignal()
         holder.watch(1.0, stop_watch)
@@ -86,6 +90,64 @@ def main() -> None:
             stop_watch.set()
             server.stop(grace=None)
             holder.close()
+
+
+def _timed_reloads(holder: EngineHolder, what: str, change: Callable[[int], None]) -> None:
+    """Reload RELOADS times, `change` before each; print the median and max, and the median of each part."""
+    parts: dict[str, list[float]] = {name: [] for name in PARTS}
+    originals: dict[str, Callable[..., object]] = {name: getattr(reload_module, name) for name in PARTS}
+
+    def timed(name: str) -> Callable[..., object]:
+        def run(*args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            try:
+                return originals[name](*args, **kwargs)
+            finally:
+                parts[name].append((time.perf_counter() - started) * 1000)
+
+        return run
+
+    durations = []
+    for name in PARTS:
+        setattr(reload_module, name, timed(name))
+    try:
+        for counter in range(RELOADS):
+            change(counter)
+            started = time.perf_counter()
+            assert holder.reload("bench")
+            durations.append((time.perf_counter() - started) * 1000)
+    finally:
+        for name, original in originals.items():
+            setattr(reload_module, name, original)
+    split = ", ".join(f"{name} {statistics.median(times):.1f}" for name, times in parts.items() if times)
+    print(
+        f"{what}: median {statistics.median(durations):.0f} ms, max {max(durations):.0f} ms over {RELOADS} "
+        f"(median ms: {split})"
+    )
+
+
+def _memory(holder: EngineHolder, root: Path) -> None:
+    """What MEMORY_RELOADS reloads, each after an edit of one release, keep: RSS, frozen objects, cyclic garbage."""
+    assert holder.reload("bench")
+    rss, frozen = _rss_mib(), gc.get_freeze_count()
+    for counter in range(MEMORY_RELOADS):
+        _touch_version(root, 2000 + counter)
+        assert holder.reload("bench")
+    gc.unfreeze()
+    garbage = gc.collect()  # what the reloads left in reference cycles, frozen or not
+    gc.freeze()
+    print(
+        f"memory over {MEMORY_RELOADS} reloads, one release edited each: RSS {rss:.0f} -> {_rss_mib():.0f} MiB, "
+        f"frozen objects {frozen} -> {gc.get_freeze_count()}, {garbage} objects in cycles at the end"
+    )
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _under_load(holder: EngineHolder, port: int) -> None:

@@ -17,11 +17,12 @@ from rolwijzer.engine.inputs import (
 )
 from rolwijzer.engine.report import Report, TextFinding, TextMissingFact, TextRule, UnsupportedLanguage, report
 from rolwijzer.engine.stages import EvaluationError
-from rolwijzer.engine.versions import NoRuleSetInForce, RuleSetRef, Selection, UnknownVersion
+from rolwijzer.engine.versions import CompiledStore, NoRuleSetInForce, RuleSetRef, Selection, UnknownVersion
 
 __all__ = [
     "DEFAULT_MAX_COMBINATIONS",
     "BooleanInput",
+    "CompiledStore",
     "DeadlineExceeded",
     "Decision",
     "Engine",

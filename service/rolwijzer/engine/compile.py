@@ -378,6 +378,9 @@ def _values_function(
         "NO": NO,
         "OneOf": OneOf,
     }
-    exec(compile("\n".join(lines), "<stage message values>", "exec"), namespace)  # rule-file names only as literals
-    built: Callable[[Mapping[str, FactValue], Mapping[str, str]], tuple[str | float, ...]] = namespace["values"]
+    # Defined into a dict of its own, not into its globals: a function in its own globals is a reference cycle,
+    # which only a full collection frees, and a reload frees the compiled forms it replaced without one (reload.py).
+    defined: dict[str, AnyType] = {}
+    exec(compile("\n".join(lines), "<stage message values>", "exec"), namespace, defined)  # names only as literals
+    built: Callable[[Mapping[str, FactValue], Mapping[str, str]], tuple[str | float, ...]] = defined["values"]
     return built

@@ -34,7 +34,7 @@ from rolwijzer.engine.stages import (
     replay,
 )
 from rolwijzer.engine.values import Facts, FactValue, is_plain
-from rolwijzer.engine.versions import Selection, Versions
+from rolwijzer.engine.versions import CompiledStore, Selection, Versions
 from rolwijzer.rules.model import FactType, RuleSet
 
 
@@ -96,6 +96,8 @@ class Engine:
         stage_memo_size: how many stage messages each compiled version keeps with what durable-rules answered
             for them, across evaluations (0: each evaluation keeps its own).
         follow_up_memo_size: how many situations' follow-up facts the engine keeps (0: none).
+        compiled_store: where to take compiled forms from and share them with the other engines built from it
+            (see `CompiledStore`); None: this engine compiles its own.
 
     Raises:
         CompileError, DurableError: a version cannot be compiled; nothing is kept.
@@ -108,8 +110,9 @@ class Engine:
         cache_size: int = 0,
         stage_memo_size: int = DEFAULT_STAGE_MEMO,
         follow_up_memo_size: int = DEFAULT_FOLLOW_UP_MEMO,
+        compiled_store: CompiledStore | None = None,
     ) -> None:
-        self.versions = Versions(rule_sets, stage_memo_size)
+        self.versions = Versions(rule_sets, stage_memo_size, compiled_store)
         self.max_combinations = max_combinations
         # Decisions are a pure function of the request and the compiled version, so callers may keep them here;
         # a reload builds a new engine, which starts with an empty cache.
@@ -226,7 +229,8 @@ class Engine:
             return replace(decision, follow_up_facts=found)
 
     def close(self) -> None:
-        """Free the compiled rulesets; the engine must not be used afterwards."""
+        """Let go of the compiled rulesets (freed unless another engine of the same store holds them); the engine
+        must not be used afterwards."""
         self.versions.close()
 
 

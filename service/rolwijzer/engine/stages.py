@@ -134,9 +134,9 @@ class StageMemo:
 
     Keyed by the stage and the message with numbers reduced to their side of each threshold in force
     (`Encoder.key`), so every entry is durable-rules' own answer for a message that matches exactly the same
-    rules. It belongs to one release and stretch of dated entries, and a reload builds new ones, so it never
-    outlives the rules it answered for. Bounded: when full it is emptied, which costs only re-asking. Size 0
-    turns it off (each evaluation then keeps its own memo of exact messages).
+    rules. It belongs to one release and stretch of dated entries, so it never outlives the rules it answered for;
+    a reload that reuses the compiled form empties it (`CompiledStore.acquire`). Bounded: when full it is emptied,
+    which costs only re-asking. Size 0 turns it off (each evaluation then keeps its own memo of exact messages).
     """
 
     def __init__(self, size: int) -> None:
@@ -150,6 +150,12 @@ class StageMemo:
         if len(self._found) >= self.size:
             self._found.clear()  # several threads may clear at once: harmless, each only re-asks
         self._found[key] = found
+
+    def clear(self) -> None:
+        """Forget every answer. Safe while evaluations use the memo: one dict operation, atomic under the GIL; an
+        evaluation still running only asks durable-rules again, and what it puts back is the same compiled form's
+        own answer."""
+        self._found.clear()
 
     def __len__(self) -> int:
         return len(self._found)

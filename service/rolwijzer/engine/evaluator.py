@@ -82,6 +82,9 @@ DEFAULT_ANSWER_MEMO = 1_000
 # Follow-up facts kept per engine (`Engine.follow_ups`): a key of a few dozen fact values and a dozen follow-ups,
 # about 3 KB each, so at most about 12 MB.
 DEFAULT_FOLLOW_UP_MEMO = 4_096
+# Decisions kept per engine (`Engine.decisions`) by situation class: a key of a few dozen fact values and a decision
+# of a few dozen codes and rule ids, about 3 KB each, so at most about 25 MB.
+DEFAULT_DECISION_MEMO = 8_192
 
 
 class Engine:
@@ -96,6 +99,9 @@ class Engine:
         stage_memo_size: how many stage messages each compiled version keeps with what durable-rules answered
             for them, across evaluations (0: each evaluation keeps its own).
         follow_up_memo_size: how many situations' follow-up facts the engine keeps (0: none).
+        decision_memo_size: how many decisions the engine keeps by situation class (see `decisions`); None: the
+            default when stage messages are memoized, and none when they are not (`stage_memo_size` 0 is the
+            engine that asks durable-rules for everything).
         compiled_store: where to take compiled forms from and share them with the other engines built from it
             (see `CompiledStore`); None: this engine compiles its own.
 
@@ -111,6 +117,7 @@ class Engine:
         stage_memo_size: int = DEFAULT_STAGE_MEMO,
         follow_up_memo_size: int = DEFAULT_FOLLOW_UP_MEMO,
         compiled_store: CompiledStore | None = None,
+        decision_memo_size: int | None = None,
     ) -> None:
         self.versions = Versions(rule_sets, stage_memo_size, compiled_store)
         self.max_combinations = max_combinations
@@ -125,6 +132,16 @@ class Engine:
         # their defaults, and which were given), and finding them costs many evaluations: a situation asked again
         # (a form filled in step by step asks for them after every answer) finds them here.
         self.follow_ups: LruCache[Hashable, tuple[FollowUpFact, ...]] = LruCache(follow_up_memo_size)
+        # A decision (without follow-ups) is a pure function of the compiled version, the reference date and the
+        # situation class of `_situation_key`: the facts as given with their defaults, each number reduced to its
+        # side of every number the rules compare it with. Two situations of one class tell every stage the same
+        # message (`Encoder.key`, as the stage memo relies on), so durable-rules matches the same rules for both and
+        # everything after is computed from those rules; no number of a fully known situation appears in a
+        # decision, and a one_of keeps its exact values in the key. Distinct situations of one class (20.5 and 21
+        # hours a week) are decided once. A reload builds a new engine, which starts empty.
+        if decision_memo_size is None:
+            decision_memo_size = DEFAULT_DECISION_MEMO if stage_memo_size > 0 else 0
+        self.decisions: LruCache[Hashable, Decision] = LruCache(decision_memo_size)
 
     @property
     def rule_sets(self) -> tuple[RuleSet, ...]:
@@ -203,8 +220,15 @@ class Engine:
             EvaluationError: the rule set could not decide (a defect, never the caller's fault).
         """
         shortcuts = plan.follow_ups and not plan.exhaustive
-        key = _situation_key(plan) if shortcuts else None
+        memoized = bool(self.decisions.size) and not plan.exhaustive
+        key = _situation_key(plan) if shortcuts or memoized else None
         kept = self.follow_ups.get(key) if shortcuts else None
+        decision_key = (key, plan.selection.ref) if memoized else None
+        known = self.decisions.get(decision_key) if decision_key is not None else None
+        if known is not None and not plan.follow_ups:
+            return known
+        if known is not None and kept is not None:
+            return replace(known, follow_up_facts=kept)
         # The follow-ups, unless kept, start from each combination's trace.
         bases: list[Decided] | None = [] if shortcuts and kept is None else None
         with tracing.span("enumeration", **{"rolwijzer.combinations": plan.combinations}):
@@ -216,6 +240,8 @@ class Engine:
         rule_set = plan.selection.rule_set
         defaulted = tuple(name for name in rule_set.facts if name not in plan.given and is_plain(plan.facts.get(name)))
         decision = replace(decision, defaulted_facts=defaulted)
+        if decision_key is not None:
+            self.decisions.put(decision_key, decision)
         if not plan.follow_ups:
             return decision
         with tracing.span("follow_ups", **{"rolwijzer.follow_ups_kept": int(kept is not None)}):

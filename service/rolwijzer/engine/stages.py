@@ -89,6 +89,13 @@ class CompiledRuleSet:
         self.enumerating_facts = self.stages["H-enumeration"].encoder.values_read
         order = {stage: index for index, stage in enumerate(STAGE_IDS)}
         self.rule_order = {rule.id: (order[rule.stage], i) for i, rule in enumerate(rule_set.rules)}
+        # Looked up for every evaluation: the ★ facts (the only ones a combination must have settled), and the kind
+        # of each code a rule can conclude (a CONFLICT_<FACT> code has the kind of its pattern).
+        self.star_facts = tuple(name for name, fact in rule_set.facts.items() if fact.decides_role)
+        self.code_kinds: dict[str, CodeKind] = {code: rule_set.code(code).kind for code in self._concluded_codes()}
+
+    def _concluded_codes(self) -> set[str]:
+        return {code for stage in self.stages.values() for compiled in stage.rules.values() for code in compiled.codes}
 
     def fireable_rule_ids(self) -> set[str]:
         """The ids of the rules that can fire on this day (a rule whose parameters exclude it cannot)."""
@@ -259,7 +266,7 @@ class StageRunner:
         `changed`, when the caller knows it, names every fact that differs from `like`'s (found otherwise).
         """
         if like is None:
-            self._require_known(facts, self.compiled.rule_set.facts)
+            self._require_known(facts, self.compiled.star_facts)
             changed = set()
         else:
             changed = differing(facts, like.facts) if changed is None else set(changed)
@@ -316,7 +323,6 @@ class StageRunner:
     def _require_known(self, facts: Facts, names: Iterable[str]) -> None:
         catalogue = self.compiled.rule_set.facts
         for name in names:
-            fact = catalogue[name]
             value: FactValue | None = facts.get(name)
-            if fact.decides_role and (value is None or isinstance(value, OneOf) or is_unknown(value)):
+            if catalogue[name].decides_role and (value is None or isinstance(value, OneOf) or is_unknown(value)):
                 raise EvaluationError(f"★ fact {name} is still open in a combination of stage H")

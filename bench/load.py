@@ -405,6 +405,18 @@ def main() -> None:
             (f"engine only: {name}", f"{figure['per_s']:8.0f} evaluations/s  median {figure['median_ms']:.3f} ms")
         )
     engine.close()
+    # What a situation of a class not seen before costs: the decision memo off, the stage memo on as served.
+    first_of_class = Engine(rule_sets, decision_memo_size=0)
+    for name in ("cold", "3 unknown"):
+        figure = _engine_rate(first_of_class, workloads[name])
+        results[f"engine {name}, decision memo off"] = figure
+        table.append(
+            (
+                f"engine only: {name}, decision memo off",
+                f"{figure['per_s']:8.0f} evaluations/s  median {figure['median_ms']:.3f} ms",
+            )
+        )
+    first_of_class.close()
 
     width = max(len(name) for name, _ in table)
     print(f"bench/load.py on {os.cpu_count()} cores, Python {platform.python_version()}, {SECONDS:.0f} s per run")

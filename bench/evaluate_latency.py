@@ -139,15 +139,17 @@ def _follow_ups(engine: Engine, rule_set: RuleSet) -> None:
     """Follow-up facts side by side with the plain evaluation: found anew each time (as for a situation not seen
     before; an engine that keeps none) and kept from the first time (Engine.follow_ups, a situation asked again).
 
-    The three are timed in turn in every round, so that a load that comes and goes weighs on each alike.
+    The three are timed in turn in every round, so that a load that comes and goes weighs on each alike. Plain and
+    anew are decided as the first situation of their class (decision memo off): what a new situation costs.
     """
-    anew = Engine(engine.rule_sets, follow_up_memo_size=0)
+    plain_engine = Engine(engine.rule_sets, decision_memo_size=0)
+    anew = Engine(engine.rule_sets, follow_up_memo_size=0, decision_memo_size=0)
     print("follow-up facts (DECISION_VIEW_FULL), side by side with the plain evaluation (medians, in turn):")
     try:
         for name, facts in WORKLOADS.items():
             inputs = facts_from_proto(request(rule_set, facts).facts)
             calls = (
-                functools.partial(engine.evaluate, inputs),
+                functools.partial(plain_engine.evaluate, inputs),
                 functools.partial(anew.evaluate, inputs, follow_ups=True),
                 functools.partial(engine.evaluate, inputs, follow_ups=True),
             )
@@ -164,6 +166,7 @@ def _follow_ups(engine: Engine, rule_set: RuleSet) -> None:
                 f"  kept {warm:7.2f} ms  x{warm / plain:5.2f}"
             )
     finally:
+        plain_engine.close()
         anew.close()
 
 

@@ -1,10 +1,12 @@
 """The decision log's faster encodings give the very bytes of their definitions, so existing logs keep verifying:
 `seal` (one encoding of the record) against the canonical JSON of the record encoded twice, and the facts' bytes
-made from the request's map (`canonical_request_facts`) against `canonical_facts(facts_json(...))`."""
+made from the request's map (`canonical_request_facts`) against `canonical_facts(facts_json(...))`, and
+`facts_hmac` from a copied keyed state against HMAC-SHA256 keyed afresh."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 from collections.abc import Mapping
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rolwijzer.api.convert import canonical_request_facts, decision_record, facts_json
 from rolwijzer.audit_file import FactsDigest, canonical, canonical_facts, own_hash, parse_line, seal
+from rolwijzer.audit_keys import AuditKey
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from support import examples
 
@@ -139,3 +142,13 @@ def test_request_facts_give_the_bytes_of_proto_json(facts: dict[str, pb.FactValu
     digest = record["facts_hmac"]
     assert isinstance(digest, FactsDigest) and digest.data == canonical_facts(stored)
     assert "facts" not in decision_record(pb.Decision(), request.facts, include_facts=False)
+
+
+@SAME
+@given(secret=st.binary(min_size=32, max_size=64), data=st.binary(max_size=300))
+def test_facts_hmac_is_hmac_sha256_with_the_derived_facts_key(secret: bytes, data: bytes) -> None:
+    """The keyed state copied per record gives the HMAC keyed afresh, as logs written before were hashed."""
+    key = AuditKey(secret, anchored=True)
+    facts_key = hmac.new(secret, b"rolwijzer audit facts v1", hashlib.sha256).digest()
+    assert key.facts_hmac(data) == hmac.new(facts_key, data, hashlib.sha256).hexdigest()
+    assert key.facts_hmac(data) == key.facts_hmac(data)  # the shared state is left as it was

@@ -277,7 +277,8 @@ def _citations(citations: tuple[Citation, ...]) -> list[pb.Citation]:
 
 def facts_json(facts: Mapping[str, pb.FactValue]) -> dict[str, object]:
     """The request's facts as proto JSON, set and one_of values sorted without repeats (their order means nothing):
-    what the decision log hashes (`facts_hmac`, with its key) and, with --audit-include-facts, stores."""
+    what the decision log stores with --audit-include-facts, and what `facts_hmac` covers in canonical form
+    (`canonical_facts` of it, which `canonical_request_facts` makes without it)."""
     found: dict[str, object] = json_format.MessageToDict(pb.EvaluateRequest(facts=facts)).get("facts", {})
     for value in found.values():
         for kind in ("symbols", "oneOf"):

@@ -230,7 +230,7 @@ class AuditLog:
         """Let more records join those waiting, for at most `group_seconds` (a full batch or close() ends it early).
 
         Not when none waits (a timer round: the checkpoint and path checks are due now), when a batch is full
-        already, or while writing fails (what waits is tried again at once, as before).
+        already, or while writing fails (the retries keep their pace: each wake-up, at least every batch_seconds).
         """
         with self._lock:
             waiting = len(self._pending)

@@ -53,8 +53,8 @@ def seal(record: Mapping[str, Any], prev: str) -> tuple[bytes, str]:
     if "sha256" in record or not all(isinstance(name, str) for name in record):
         return _seal_twice(record, prev)  # not a record the log makes: the plain definition, whatever it gives
     text = _CANONICAL(dict(record, prev_sha256=prev, sha256=_PLACEHOLDER))
-    # The field is never first (prev_sha256 sorts before it), and `,"` occurs in JSON text only between fields
-    # (a quote inside a string is escaped), so the needle is the field unless a nested field has the same value.
+    # Outside strings (inside them a quote is escaped) `,"sha256":` can only begin a field, and the top-level one is
+    # never first (prev_sha256 sorts before it): the needle is that field unless a nested one has the same value.
     at = text.find(_NEEDLE)
     if at < 0 or text.find(_NEEDLE, at + 1) >= 0:
         return _seal_twice(record, prev)

@@ -348,3 +348,60 @@ class TestFollowingThePath:
                 audit.record({"decision_id": "3"})
         finally:
             audit.close()
+
+
+class TestGroupCommit:
+    """Without sync, records that arrive together are written and fsynced together, and none is left behind."""
+
+    @staticmethod
+    def _lines(path: Path, count: int, seconds: float) -> float:
+        """Seconds until `path` holds `count` lines (fails after `seconds`)."""
+        started = time.monotonic()
+        while not path.exists() or path.read_bytes().count(b"\n") < count:
+            assert time.monotonic() - started < seconds, f"{count} lines not written in {seconds} s"
+            time.sleep(0.01)
+        return time.monotonic() - started
+
+    def test_records_that_arrive_together_share_one_fsync(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        fsyncs: list[int] = []
+        real_fsync = os.fsync
+
+        def counted(fd: int) -> None:
+            fsyncs.append(fd)
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", counted)
+        path = tmp_path / "decisions.jsonl"
+        audit = AuditLog(AuditConfig(path, group_seconds=0.5))
+        try:
+            for number in range(20):
+                audit.record({"decision_id": str(number)})
+            self._lines(path, 20, 10)
+        finally:
+            audit.close()
+        assert len(fsyncs) <= 2, "20 records at once went to disk in more than two batches"
+        assert verify_files([path]).problems == []
+
+    def test_a_full_batch_is_written_without_waiting_out_the_window(self, tmp_path: Path) -> None:
+        path = tmp_path / "decisions.jsonl"
+        audit = AuditLog(AuditConfig(path, group_seconds=60, group_records=5))
+        try:
+            for number in range(5):
+                audit.record({"decision_id": str(number)})
+            assert self._lines(path, 5, 30) < 30
+        finally:
+            audit.close()
+
+    def test_close_writes_what_is_being_gathered(self, tmp_path: Path) -> None:
+        path = tmp_path / "decisions.jsonl"
+        audit = AuditLog(AuditConfig(path, group_seconds=60))
+        for number in range(3):
+            audit.record({"decision_id": str(number)})
+        started = time.monotonic()
+        audit.close()
+        assert time.monotonic() - started < 30, "close() waited out the gathering window"
+        records = [json.loads(line) for line in path.read_bytes().splitlines()]
+        assert [r["decision_id"] for r in records] == ["0", "1", "2"]
+        assert verify_files([path]).problems == []

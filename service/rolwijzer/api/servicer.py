@@ -25,7 +25,6 @@ from rolwijzer.api.convert import (
     decision_to_proto,
     describe,
     facts_from_proto,
-    facts_json,
     rule_set_info,
 )
 from rolwijzer.api.errors import (
@@ -195,7 +194,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         answer.case_reference = request.case_reference
         audit_hash = ""
         if self._audit is not None:
-            record = decision_record(answer, facts_json(request.facts), self._audit.config.include_facts)
+            record = decision_record(answer, request.facts, self._audit.config.include_facts)
             try:
                 with tracing.span("decision_log.write"):
                     self._audit.record(record)

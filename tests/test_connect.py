@@ -728,6 +728,10 @@ def test_workers_share_one_http_port_and_both_answer(rule_set: RuleSet, tmp_path
         for _ in range(30):  # a connection of its own each time: SO_REUSEPORT spreads connections
             with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=30) as client:
                 assert _post(client, "Evaluate", request(rule_set, CHEAP_FACTS)).status_code == 200
+        # The workers write `info` lines every 50 ms (rolwijzer.logs): wait for the last ones.
+        deadline = time.monotonic() + 10
+        while {line.get("worker") for line in events("decision_made")} != {1, 2} and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert {line.get("worker") for line in events("decision_made")} == {1, 2}
     finally:
         assert stop_process(process) == 0

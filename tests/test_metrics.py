@@ -357,7 +357,8 @@ def test_two_workers_are_summed_and_only_the_supervisor_serves_metrics(rule_set:
             options = [("grpc.use_local_subchannel_pool", 1)]
             with grpc.insecure_channel(f"127.0.0.1:{grpc_port}", options=options) as channel:
                 pb_grpc.RolwijzerServiceStub(channel).Evaluate(request(rule_set, CHEAP_FACTS), timeout=30)
-        workers = {line.get("worker") for line in server.events("decision_made")}
+        # Every decision's line, written within 50 ms (rolwijzer.logs), tells which worker decided it.
+        workers = {line.get("worker") for line in server.wait_for("decision_made", calls)}
         assert workers == {1, 2}, "both workers must have decided for the sum to mean anything"
 
         samples = _scrape(metrics_port)

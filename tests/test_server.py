@@ -150,6 +150,26 @@ class TestOperation:
         for value in ("neighbour", "occasional_on_request", "household"):
             assert value not in line
 
+    def test_a_stop_right_after_the_last_answer_loses_no_line_and_keeps_their_order(self, rule_set: RuleSet) -> None:
+        """`info` lines wait up to 50 ms for the log's writer thread (rolwijzer.logs): stopped the moment its last
+        answer arrives, the server has still written every decision's line, whole and in the order of the
+        decisions, and `server_stopped` last."""
+        server = _Server()
+        facts = {"relation_to_beneficiary": "neighbour", "regularity": "one_off", "tasks": ["household"]}
+        sent = [f"case-{number}" for number in range(40)]
+        try:
+            started = json.loads(server.next_line())
+            with grpc.insecure_channel(f"127.0.0.1:{started['port']}") as channel:
+                stub = pb_grpc.RolwijzerServiceStub(channel)
+                for reference in sent:
+                    stub.Evaluate(request(rule_set, facts, case_reference=reference), timeout=10)
+        finally:
+            assert server.stop() == 0
+        events = [json.loads(server.next_line(timeout=10))]  # queue.Empty: a line, or server_stopped, was lost
+        while events[-1]["event"] != "server_stopped":
+            events.append(json.loads(server.next_line(timeout=10)))
+        assert [event["case_reference"] for event in events if event["event"] == "decision_made"] == sent
+
     @pytest.mark.parametrize("value", ["-1", "soon", "nan"])
     def test_drain_seconds_that_are_no_duration_are_refused_naming_the_flag(self, value: str) -> None:
         done = subprocess.run(

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rolwijzer.api.convert import canonical_request_facts, decision_record, facts_json
 from rolwijzer.audit_file import FactsDigest, canonical, canonical_facts, own_hash, parse_line, seal
@@ -136,6 +136,8 @@ def fact_values(draw: st.DrawFn) -> pb.FactValue:
 
 @SAME
 @given(facts=st.dictionaries(st.text(max_size=10), fact_values(), max_size=6))
+# Found by CI: a number with a trailing "\x1f", which str.strip removes and float() does not accept.
+@example(facts={"": pb.FactValue(one_of=pb.SymbolList(values=["0\x1f"]))})
 def test_request_facts_give_the_bytes_of_proto_json(facts: dict[str, pb.FactValue]) -> None:
     """canonical_request_facts is canonical_facts(facts_json(...)) for every kind, and so are stored facts."""
     request = pb.EvaluateRequest(facts=facts)

@@ -105,8 +105,11 @@ def canonical_facts(facts: Mapping[str, Any]) -> bytes:
 
 def number_text(value: object) -> object:
     """A one_of value as `canonical_facts` writes it: a decimal number in one notation, anything else as it is."""
-    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
-        return repr(float(value) + 0.0)
+    # The stripped text is converted, not the value: str.strip removes more than float() tolerates (a trailing
+    # "\x1f" made float() fail, and with it the decision's record).
+    text = value.strip() if isinstance(value, str) else ""
+    if text and _DECIMAL.fullmatch(text):
+        return repr(float(text) + 0.0)
     return value
 
 

@@ -67,17 +67,20 @@ class _Lines:
 
     def now(self, line: str) -> None:
         """Write what waits and then `line`, before returning."""
-        with self._io:
-            with self._lock:
-                lines, self._waiting = self._waiting, []
-            lines.append(line)
-            self._write(lines)
+        self._drain(line)
 
     def flush(self) -> None:
         """Write what waits."""
+        self._drain(None)
+
+    def _drain(self, last: str | None) -> None:
+        """Write what waits, then `last` if given. The lines are taken under the stream's lock, so they keep their
+        order however the threads that log and the writer thread meet."""
         with self._io:
             with self._lock:
                 lines, self._waiting = self._waiting, []
+            if last is not None:
+                lines.append(last)
             if lines:
                 self._write(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import pytest
 from google.protobuf import json_format
 from google.rpc import code_pb2, error_details_pb2
 from rolwijzer.api import create_server
+from rolwijzer.cache import LruCache
 from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSet
 from rolwijzer.scenarios import load_scenarios
@@ -158,3 +160,20 @@ def test_a_full_cache_drops_the_least_recently_used_decision(rule_set: RuleSet) 
     finally:
         server.stop(grace=None)
         holder.close()
+
+
+def test_keys_that_hash_alike_are_told_apart() -> None:
+    """A cache keeps each key's hash once computed, but finds an entry only by an equal key, never by its hash."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Colliding:
+        name: str
+
+        def __hash__(self) -> int:
+            return 1
+
+    cache: LruCache[Colliding, str] = LruCache(4)
+    cache.put(Colliding("a"), "A")
+    cache.put(Colliding("b"), "B")
+    assert (cache.get(Colliding("a")), cache.get(Colliding("b")), cache.get(Colliding("c"))) == ("A", "B", None)
+    assert (cache.hits, cache.misses) == (2, 1)

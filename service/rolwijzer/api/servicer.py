@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, NoReturn, cast
+from typing import NoReturn, cast
 
 import grpc
 import structlog
@@ -108,10 +108,12 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         self, request: pb.EvaluateRequest, context: grpc.ServicerContext
     ) -> pb.EvaluateResponse:
         with tracing.span("rolwijzer.v1.RolwijzerService/Evaluate"):
+            response = pb.EvaluateResponse()
             try:
-                return pb.EvaluateResponse(decision=self._decide(request, self._deadline(context)))
+                self._decide(request, self._deadline(context), response.decision)
             except _Refused as refused:
                 _abort(context, as_grpc(refused.status))
+            return response
 
     def EvaluateBatch(  # noqa: N802
         self, requests: Iterator[pb.EvaluateBatchRequest], context: grpc.ServicerContext
@@ -142,14 +144,21 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             return pb.EvaluateBatchResponse(status=invalid_argument([violation]))
         if item.items:
             return self._many(item, context)
-        return pb.EvaluateBatchResponse(item_id=item.item_id, **self._result(item.request, context))
+        response = pb.EvaluateBatchResponse(item_id=item.item_id)
+        self._result(item.request, context, response)
+        return response
 
-    def _result(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> dict[str, Any]:
-        """One batch situation's answer: {"decision": ...}, or {"status": ...} when it is refused."""
+    def _result(
+        self,
+        request: pb.EvaluateRequest,
+        context: grpc.ServicerContext,
+        into: pb.EvaluateBatchResponse | pb.BatchResult,
+    ) -> None:
+        """One batch situation's answer put in `into`: its decision, or its status when it is refused."""
         try:
-            return {"decision": self._decide(request, self._deadline(context))}
+            self._decide(request, self._deadline(context), into.decision)
         except _Refused as refused:
-            return {"status": refused.status}
+            into.status.CopyFrom(refused.status)  # `result` is a oneof: the status replaces any decision begun
 
     def _many(self, message: pb.EvaluateBatchRequest, context: grpc.ServicerContext) -> pb.EvaluateBatchResponse:
         """A message of many situations: one result per item, in their order, or one status for a bad message."""
@@ -161,11 +170,14 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             violations.append(Violation("items", f"{len(message.items)} items; at most {limit} in one message"))
         if violations:
             return pb.EvaluateBatchResponse(status=invalid_argument(violations))
-        results = [pb.BatchResult(item_id=i.item_id, **self._result(i.request, context)) for i in message.items]
-        return pb.EvaluateBatchResponse(results=results)
+        response = pb.EvaluateBatchResponse()
+        for item in message.items:
+            self._result(item.request, context, response.results.add(item_id=item.item_id))
+        return response
 
-    def _decide(self, request: pb.EvaluateRequest, deadline: float) -> pb.Decision:
-        """Check, decide (or take the decision from the cache), record and log one request.
+    def _decide(self, request: pb.EvaluateRequest, deadline: float, answer: pb.Decision) -> None:
+        """Check, decide (or take the decision from the cache), record and log one request, into `answer` (the
+        Decision of the message that answers it: filled in place, which spares parsing and copying it twice).
 
         Raises:
             _Refused: with the status to answer instead of a decision.
@@ -173,11 +185,10 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
         decision_id = str(uuid.uuid4())
         try:
             with tracing.span("decide") as current:
-                answer = self._decide_as(decision_id, request, deadline)
+                self._decide_as(decision_id, request, deadline, answer)
                 current.set_attribute("rolwijzer.release", answer.rule_set.version)
                 current.set_attribute("rolwijzer.role", answer.role)
                 current.set_attribute("rolwijzer.combinations", answer.combinations_evaluated)
-                return answer
         except _Refused as refused:
             log.info("decision_rejected", decision_id=decision_id, code=refused.status.code)
             raise
@@ -187,9 +198,10 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
             log.exception("decision_failed", decision_id=decision_id)
             raise _Refused(_internal(decision_id)) from None
 
-    def _decide_as(self, decision_id: str, request: pb.EvaluateRequest, deadline: float) -> pb.Decision:
+    def _decide_as(self, decision_id: str, request: pb.EvaluateRequest, deadline: float, answer: pb.Decision) -> None:
         started = time.perf_counter()
-        answer, combinations = self._answer(request, decision_id, deadline)
+        encoded, combinations = self._answer(request, decision_id, deadline)
+        answer.MergeFromString(encoded)
         answer.decision_id = decision_id
         answer.case_reference = request.case_reference
         audit_hash = ""
@@ -218,10 +230,9 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 audit_sha256=audit_hash,
             )
-        return answer
 
-    def _answer(self, request: pb.EvaluateRequest, decision_id: str, deadline: float) -> tuple[pb.Decision, int]:
-        """The decision without id and case reference, and the number of combinations evaluated."""
+    def _answer(self, request: pb.EvaluateRequest, decision_id: str, deadline: float) -> tuple[bytes, int]:
+        """The encoded Decision without id and case reference, and the number of combinations evaluated."""
         language = request.language or "nl"
         # Checked before the cache: a cached decision must not let an unchecked case reference into the logs.
         violations = _request_violations(request, language) + _size_violations(request, self._limits)
@@ -233,8 +244,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 metrics.cache_lookup(cached is not None)  # hits are not visible on the wire
             if cached is not None:
                 # Kept as its bytes: a parsed message holds about 30 KB of memory, its bytes 10-15 KB (measured),
-                # and parsing them back costs about what copying a message did.
-                return pb.Decision.FromString(cast(bytes, cached[0])), cached[1]
+                # and the answer is parsed from them once, into the message that carries it.
+                return cast(tuple[bytes, int], cached)
             inputs = facts_from_proto(request.facts)
             try:
                 if violations:
@@ -264,10 +275,9 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 raise _Refused(_internal(decision_id)) from None
             if violations:
                 raise _Refused(invalid_argument(violations))
-            answer = pb.Decision.FromString(encoded)
             metrics.evaluated(decision.fired_rules, decision.combinations)  # not on cache hits
             engine.cache.put(key, (encoded, decision.combinations))
-            return answer, decision.combinations
+            return encoded, decision.combinations
 
     def _run_admitted(self, engine: Engine, plan: Plan, deadline: float) -> Decision:
         """Evaluate `plan`; an expensive one only within its budget, else refuse at once.
@@ -389,9 +399,11 @@ def _abort(context: grpc.ServicerContext, status: grpc.Status) -> NoReturn:
 
 def _cache_key(request: pb.EvaluateRequest, selection: Selection) -> tuple[int, str, bytes]:
     """What a decision depends on: the compiled version and date, and the request without its case reference."""
-    stripped = pb.EvaluateRequest()
-    stripped.CopyFrom(request)
-    stripped.ClearField("case_reference")
+    stripped = request
+    if request.case_reference:  # most machine callers send none: the request is then encoded without a copy
+        stripped = pb.EvaluateRequest()
+        stripped.CopyFrom(request)
+        stripped.ClearField("case_reference")
     return (
         selection.compiled.serial,
         selection.ref.reference_date.isoformat(),
@@ -445,13 +457,13 @@ def _size_violations(request: pb.EvaluateRequest, limits: Limits) -> list[Violat
     found = []
     if len(request.facts) > limits.max_facts:
         found.append(Violation("facts", f"at most {limits.max_facts} facts, got {len(request.facts)}"))
+    longest = limits.max_text
     for name, value in request.facts.items():
         kind = value.WhichOneof("kind")
-        values = list(value.symbols.values if kind == "symbols" else value.one_of.values if kind == "one_of" else [])
-        texts = [name, value.symbol, *values]
+        values = value.symbols.values if kind == "symbols" else value.one_of.values if kind == "one_of" else ()
         if len(values) > limits.max_values:
             found.append(Violation(f"facts.{name[: limits.max_text]}", f"at most {limits.max_values} values"))
-        elif any(len(t) > limits.max_text for t in texts):
+        elif len(name) > longest or len(value.symbol) > longest or any(len(t) > longest for t in values):
             found.append(
                 Violation(
                     f"facts.{name[: limits.max_text]}", f"names and symbols: at most {limits.max_text} characters"

@@ -1,10 +1,13 @@
 """How long `rolwijzer impact` takes over a population of IMPACT_COUNT (default 100,000) situations, as a user runs it.
 
 bench/population.py writes the population as JSON lines into a temporary folder; a server with bench/load.py's
-flags (1 worker, the default cache, logging at `warning`) runs on 127.0.0.1; the installed `rolwijzer` console
+flags (2 workers, the default cache, logging at `warning`) runs on 127.0.0.1; the installed `rolwijzer` console
 script compares the day before and the day of the 2027 change in the law (every situation decided twice, so twice
-IMPACT_COUNT decisions through one EvaluateBatch stream, 100 situations a message, codes only). Timed: the CLI's
-whole run, from start to exit, reading the file included; writing the file is not.
+IMPACT_COUNT decisions over IMPACT_STREAMS (default 2) EvaluateBatch streams, each on its own connection, 100
+situations a message, codes only). Connections spread over the workers by the kernel's hash (SO_REUSEPORT), so
+two streams reach both workers in about half the runs: the figure printed says how the run's workers shared the
+work (their CPU time). Timed: the CLI's whole run, from start to exit, reading the file included; writing the file
+is not.
 
 Bounded by IMPACT_SECONDS (default 60, twice the goal): a run that would take minutes on the 2-core machine would
 not leave `make bench` its 10 minutes. The CLI draws its progress bar (rich treats standard error as a terminal
@@ -27,9 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.load import REPO, Server
+from bench.load import REPO, Server, children, cpu_seconds
 
 COUNT = int(os.environ.get("IMPACT_COUNT", "100000"))
+STREAMS = int(os.environ.get("IMPACT_STREAMS", "2"))
+WORKERS = 2
 SECONDS = float(os.environ.get("IMPACT_SECONDS", "60"))
 SIDES = ("2026-12-31", "2027-01-01")
 RESULTS = REPO / "bench" / "results" / "impact.json"
@@ -110,21 +115,23 @@ def main() -> None:
             script = REPO / "bench" / "population.py"
             subprocess.run([sys.executable, str(script), "--count", str(COUNT)], stdout=out, check=True, timeout=300)
         generated = time.perf_counter() - generating
-        server = Server()
+        server = Server(workers=WORKERS)
         try:
+            workers = children(server.process.pid)
+            started = [cpu_seconds(pid) for pid in workers]
             cli = str(Path(sys.executable).parent / "rolwijzer")
-            found = _run(
-                [cli, "--server", server.address, "impact", str(people), "--before", SIDES[0], "--after", SIDES[1]],
-                folder,
-            )
+            sides = ["--before", SIDES[0], "--after", SIDES[1], "--streams", str(STREAMS)]
+            found = _run([cli, "--server", server.address, "impact", str(people), *sides], folder)
+            shares = [cpu_seconds(pid) - before for pid, before in zip(workers, started, strict=True)]
         finally:
             server.stop()
     seconds, compared = found.seconds, found.compared
     projected = found.projected_seconds()
     print(
-        f"bench/impact.py: rolwijzer impact over {COUNT:,} situations ({2 * COUNT:,} decisions), 1 worker "
-        f"(population written in {generated:.0f} s, not counted)"
+        f"bench/impact.py: rolwijzer impact over {COUNT:,} situations ({2 * COUNT:,} decisions), {WORKERS} workers, "
+        f"{STREAMS} streams (population written in {generated:.0f} s, not counted)"
     )
+    print(f"  the workers' CPU during the run: {' / '.join(f'{cpu:.1f} s' for cpu in shares)}")
     if found.finished:
         print(f"  {seconds:.1f} s, {2 * COUNT / seconds:,.0f} decisions/s: {found.summary}")
     else:
@@ -137,6 +144,9 @@ def main() -> None:
         "written": written,
         "situations": COUNT,
         "limit_seconds": SECONDS,
+        "workers": WORKERS,
+        "streams": STREAMS,
+        "worker_cpu_seconds": shares,
         **dataclasses.asdict(found),
         "projected_seconds": projected,
     }

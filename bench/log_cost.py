@@ -24,18 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rolwijzer.engine import Engine
 from rolwijzer.rules import load_rule_sets
 
-from bench.load import REPO, SECONDS, Server, _load, _requests
+from bench.load import REPO, SECONDS, Server, _load, _requests, cpu_seconds
 
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
-TICKS = os.sysconf("SC_CLK_TCK")
 CONCURRENCY = 8
 WARM_UP_SECONDS = 0.5
 RESULTS = REPO / "bench" / "results" / "log_cost.json"
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 def main() -> None:
@@ -61,9 +55,9 @@ def main() -> None:
         for round_number in range(ROUNDS):
             start = (round_number * stride) % (len(cold) - 2_000)
             for mode, server in servers.items():
-                before = _cpu_seconds(server.process.pid)
+                before = cpu_seconds(server.process.pid)
                 figure = _load(server.address, cold, CONCURRENCY, start=start)
-                used = _cpu_seconds(server.process.pid) - before
+                used = cpu_seconds(server.process.pid) - before
                 rates[mode].append(figure["rps"])
                 costs[mode].append(used / (figure["rps"] * SECONDS) * 1e6)  # the load runs SECONDS: close enough
                 print(

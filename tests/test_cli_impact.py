@@ -6,7 +6,11 @@ import csv
 import json
 from pathlib import Path
 
-from support import CURRENT_RELEASE, SCENARIOS
+from rolwijzer.api import create_server
+from rolwijzer.api.config import Limits
+from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
+from rolwijzer.reload import EngineHolder
+from support import CURRENT_RELEASE, RULES_ROOT, SCENARIOS
 from test_cli import _run
 
 # Exactly 8 hours a week for exactly 3 months: the CBS boundary moves on 2027-01-01, so the role does too.
@@ -106,3 +110,77 @@ class TestImpact:
         done = _run(server_address, "impact", population, "--before", "9.9.9", "--after", CURRENT_RELEASE)
         assert done.returncode == 0, done.stderr
         assert "3 refused" in done.stdout and "9.9.9" in done.stdout
+
+
+class TestStreams:
+    """`--streams N`: the population is shared out over N streams, each on a connection of its own."""
+
+    def test_streams_the_server_refuses_leave_their_situations_to_the_others(self, tmp_path: Path) -> None:
+        """A server that takes one stream at a time: of 8 streams, those refused (and any situations they had
+        taken) are made up by the one accepted, and the rows equal those of a single stream."""
+        people = tmp_path / "people.jsonl"
+        people.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "id": f"{relation}-{hours}",
+                        "facts": {
+                            **AT_THE_BOUNDARY,
+                            "relation_to_beneficiary": relation,
+                            "hours_per_week": hours,
+                            "duration_months": 3,
+                        },
+                    }
+                )
+                + "\n"
+                for relation in ("child", "partner", "neighbour")
+                for hours in range(1, 41)
+            ),
+            encoding="utf-8",
+        )
+        holder = EngineHolder(RULES_ROOT, DEFAULT_MAX_COMBINATIONS)
+        server, port = create_server("127.0.0.1:0", holder, limits=Limits(max_streams=1))
+        server.start()
+        try:
+            rows = {}
+            for streams in (8, 1):
+                out = tmp_path / f"rows-{streams}.json"
+                done = _run(
+                    f"127.0.0.1:{port}",
+                    "impact",
+                    str(people),
+                    "--before",
+                    "2026-12-31",
+                    "--after",
+                    "2027-01-01",
+                    "--streams",
+                    str(streams),
+                    "--out",
+                    str(out),
+                )
+                assert done.returncode == 0, done.stderr
+                assert (
+                    done.stdout.startswith("2026-12-31 -> 2027-01-01: ") and " of 120 situations change" in done.stdout
+                )
+                rows[streams] = json.loads(out.read_text(encoding="utf-8"))
+        finally:
+            server.stop(grace=None)
+            holder.close()
+        assert rows[8] == rows[1]
+        assert len(rows[1]) == 120 and not any(row.get("refused") for row in rows[1])
+
+    def test_a_stream_count_out_of_range_is_named(self, server_address: str, tmp_path: Path) -> None:
+        population = str(_population(tmp_path / "p.jsonl"))
+        for count in ("0", "9", "two"):
+            done = _run(
+                server_address,
+                "impact",
+                population,
+                "--before",
+                "2026-12-31",
+                "--after",
+                "2027-01-01",
+                "--streams",
+                count,
+            )
+            assert done.returncode == 2 and "--streams" in done.stderr, (count, done)

@@ -83,18 +83,22 @@ class ClientTls:
 
 
 def connect(
-    server: str, tls: ClientTls | None = None, language: str = "nl"
+    server: str, tls: ClientTls | None = None, language: str = "nl", *, own_connection: bool = False
 ) -> tuple[grpc.Channel, pb_grpc.RolwijzerServiceStub]:
     """A ready channel to `server` (TLS when `tls` is enabled) and its client.
+
+    Channels to one server share one connection unless `own_connection` (each such channel opens its own, so that
+    a server's workers, which share the port by connection, can each take some).
 
     Raises:
         CliError: the server cannot be reached, or refuses the TLS handshake, within a few seconds (exit code 3).
     """
     secure = tls is not None and tls.enabled
+    options = [("grpc.use_local_subchannel_pool", 1)] if own_connection else []
     channel = (
-        grpc.secure_channel(server, tls.credentials(language))
+        grpc.secure_channel(server, tls.credentials(language), options)
         if tls is not None and secure
-        else (grpc.insecure_channel(server))
+        else grpc.insecure_channel(server, options)
     )
     # A health check that waits for the connection, bounded by gRPC's own deadline: Python's timed waits (as in
     # channel_ready_future) never time out under a faked clock (see rolwijzer.waiting).

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +33,8 @@ from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 
 __all__ = [
+    "DEFAULT_STREAMS",
+    "MAX_STREAMS",
     "Side",
     "Situation",
     "compare",
@@ -46,6 +50,10 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The fields compared, in the order they are reported.
 FIELDS = ("role", "volunteer_deployer", "liabilities", "obligations", "flags")
 EXAMPLES = 3
+# Streams at once: two keep both workers of a `--workers 2` server (or two pods) busy when their connections
+# spread over them; more than a few only wait for a server's stream slots (--max-streams, 2 a worker).
+DEFAULT_STREAMS = 2
+MAX_STREAMS = 8
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,7 @@ def _scalar(text: str) -> bool | float | str:
 
 
 def compare(
-    stub: pb_grpc.RolwijzerServiceStub,
+    stubs: Sequence[pb_grpc.RolwijzerServiceStub],
     server: str,
     situations: Sequence[Situation],
     sides: tuple[Side, Side],
@@ -159,41 +167,103 @@ def compare(
     language: str,
     progress: Progress | None = None,
 ) -> list[Change]:
-    """Decide every situation on both sides through one EvaluateBatch stream; the answers come in order.
+    """Decide every situation on both sides, over one EvaluateBatch stream per stub at once.
+
+    Give each stub its own connection: a server's workers share a port by connection (SO_REUSEPORT), so streams
+    on one connection all reach one worker. The streams take chunks of CHUNK situations from one queue, so a fast
+    stream does more. A stream the server refuses (it allows a few streams per worker) or that breaks ends; the
+    situations left unanswered are then decided on one stream, again while each round answers some.
 
     Raises:
-        CliError: the server refused the stream (a side's release or date, the connection).
+        CliError: every stream of a round failed and none answered (a side's release or date, the connection).
     """
     task = progress.add_task("impact", total=len(situations)) if progress else None
     changes = [Change(s.id) for s in situations]
+    answered = [0] * len(situations)  # per situation, a bit per side that has its answer
 
-    def requests() -> Iterator[tuple[str, pb.EvaluateRequest]]:
-        for index, situation in enumerate(situations):
-            for which, side in enumerate(sides):
-                request = situation_request(situation.facts, set_facts, side.day)
-                request.language, request.rule_set_version = language, side.version
-                request.view = pb.DECISION_VIEW_CODES  # only codes are compared: no texts to build or send
-                yield f"{index}:{which}", request
+    def requests(chunks: _Chunks) -> Iterator[tuple[str, pb.EvaluateRequest]]:
+        while (chunk := chunks.take()) is not None:
+            for index in chunk:
+                for which, side in enumerate(sides):
+                    request = situation_request(situations[index].facts, set_facts, side.day)
+                    request.language, request.rule_set_version = language, side.version
+                    request.view = pb.DECISION_VIEW_CODES  # only codes are compared: no texts to build or send
+                    yield f"{index}:{which}", request
 
-    try:
-        for item_id, answer in evaluate_many(stub, requests()):
-            index, which = (int(part) for part in item_id.split(":"))
-            change = changes[index]
-            if isinstance(answer, status_pb2.Status):
-                change.refused = _reason(answer)
-            else:
-                sets = _sets(answer)
-                if which == 0:
-                    change.before = sets
+    def stream(stub: pb_grpc.RolwijzerServiceStub, chunks: _Chunks) -> Exception | None:
+        try:
+            for item_id, answer in evaluate_many(stub, requests(chunks)):
+                index, which = (int(part) for part in item_id.split(":"))
+                change = changes[index]
+                if isinstance(answer, status_pb2.Status):
+                    change.refused = _reason(answer)
+                elif which == 0:
+                    change.before = _sets(answer)
                 else:
-                    change.after = sets
-                    if progress is not None and task is not None:
-                        progress.advance(task)
-    except grpc.RpcError as err:
-        raise explain(cast(grpc.Call, err), server, language) from None
-    except BatchRefused as err:
-        raise CliError(EXIT_BAD_INPUT, f"the server refused a batch: {err}") from None
+                    change.after = _sets(answer)
+                done = answered[index] == _BOTH
+                answered[index] |= 1 << which
+                if progress is not None and task is not None and not done and answered[index] == _BOTH:
+                    progress.advance(task)
+        except (grpc.RpcError, BatchRefused) as err:
+            return err
+        return None
+
+    left, streams = list(range(len(situations))), stubs
+    while left:
+        failures = [f for f in _each(functools.partial(stream, chunks=_Chunks(left)), streams) if f is not None]
+        still = [index for index in left if answered[index] != _BOTH]
+        if still and len(still) == len(left) and len(failures) == len(streams):
+            failure = failures[0]  # every stream failed and none answered: the server's last word
+            if isinstance(failure, BatchRefused):
+                raise CliError(EXIT_BAD_INPUT, f"the server refused a batch: {failure}") from None
+            raise explain(cast(grpc.Call, failure), server, language) from None
+        # A refused stream may have taken situations along (gRPC reads the first message before the server's
+        # answer): the rest goes over one stream, from which no other can take any.
+        left, streams = still, stubs[:1]
     return changes
+
+
+def _each(
+    work: Callable[[pb_grpc.RolwijzerServiceStub], Exception | None], stubs: Sequence[pb_grpc.RolwijzerServiceStub]
+) -> list[Exception | None]:
+    """`work` on every stub at once, a thread each (one stub: in this thread), and what each returned.
+
+    The threads are daemons and joined without a timeout, which Ctrl-C interrupts: the CLI then stops at once
+    (closing its channels ends the streams), where a thread pool would first wait for every stream to end.
+    """
+    if len(stubs) == 1:
+        return [work(stubs[0])]
+    found: list[Exception | None] = [None] * len(stubs)
+
+    def run(index: int) -> None:
+        found[index] = work(stubs[index])
+
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"impact-stream-{i}", daemon=True) for i in range(len(stubs))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return found
+
+
+_BOTH = 0b11
+# Situations a stream takes at once: one message of DEFAULT_PER_MESSAGE items holds 50 of them, on two sides.
+CHUNK = 50
+
+
+class _Chunks:
+    """The situations still to decide, handed out CHUNK at a time to the streams that ask (thread-safe)."""
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self._waiting = deque(indices[at : at + CHUNK] for at in range(0, len(indices), CHUNK))
+        self._lock = threading.Lock()
+
+    def take(self) -> Sequence[int] | None:
+        with self._lock:
+            return self._waiting.popleft() if self._waiting else None
 
 
 def _reason(status: status_pb2.Status) -> str:

@@ -103,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     impact_command.add_argument(
         "--out", type=Path, help="also write one row per situation here (CSV when it ends in .csv, else JSON)"
     )
+    impact_command.add_argument(
+        "--streams",
+        type=_streams,
+        default=impact.DEFAULT_STREAMS,
+        metavar="N",
+        help=f"batch streams at once, each on a connection of its own (1-{impact.MAX_STREAMS}, default "
+        f"{impact.DEFAULT_STREAMS}): a server's workers, or a cluster's pods, share them out",
+    )
 
     # Which release `rules`, `explain` and `facts` describe: the one in force on --date, or the pinned --release.
     which = argparse.ArgumentParser(add_help=False)
@@ -310,8 +318,15 @@ def _impact(
     sides = (impact.parse_side(args.before, day, "--before"), impact.parse_side(args.after, day, "--after"))
     situations = impact.read_population(args.population)
     sets = {name for name, f in catalogue.items() if f.kind == pb.FACT_KIND_SET}
-    with impact.make_progress(make_console(stderr=True)) as progress:
-        changes = impact.compare(stub, args.server, situations, sides, sets, args.lang, progress)
+    tls = ClientTls(args.ca, args.cert, args.key)
+    more = [connect(args.server, tls, args.lang, own_connection=True) for _ in range(args.streams - 1)]
+    try:
+        with impact.make_progress(make_console(stderr=True)) as progress:
+            stubs = [stub, *(other for _, other in more)]
+            changes = impact.compare(stubs, args.server, situations, sides, sets, args.lang, progress)
+    finally:
+        for channel, _ in more:
+            channel.close()
     impact.print_summary(console, changes, sides)
     if args.out:
         impact.write_rows(args.out, changes)
@@ -353,6 +368,17 @@ def _decision_request(args: argparse.Namespace) -> pb.EvaluateRequest:
             day.day,
         )
     return request
+
+
+def _streams(text: str) -> int:
+    """`--streams`: a whole number from 1 to impact.MAX_STREAMS."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= impact.MAX_STREAMS:
+        raise argparse.ArgumentTypeError(f"{count}: give 1 to {impact.MAX_STREAMS} streams")
+    return count
 
 
 def _date(text: str, language: str) -> dt.date:

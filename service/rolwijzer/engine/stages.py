@@ -26,7 +26,7 @@ from rolwijzer.engine.compile import (
 )
 from rolwijzer.engine.relevance import readers_by_fact
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
-from rolwijzer.rules.model import STAGE_IDS, CodeKind, RuleSet
+from rolwijzer.rules.model import STAGE_IDS, Aggregate, CodeKind, RuleSet
 from rolwijzer.rules.texts import RenderedTexts
 
 NORMALISE_INPUT = ("A1", "A")
@@ -93,6 +93,13 @@ class CompiledRuleSet:
         # of each code a rule can conclude (a CONFLICT_<FACT> code has the kind of its pattern).
         self.star_facts = tuple(name for name, fact in rule_set.facts.items() if fact.decides_role)
         self.code_kinds: dict[str, CodeKind] = {code: rule_set.code(code).kind for code in self._concluded_codes()}
+        # The codes a rule can conclude whose catalogue entry (not a pattern's) says `aggregate: any`: stage H
+        # reports them when any one combination concludes them.
+        self.any_codes = frozenset(
+            code
+            for code in self.code_kinds
+            if code in rule_set.codes and rule_set.codes[code].aggregate == Aggregate.ANY
+        )
 
     def _concluded_codes(self) -> set[str]:
         return {code for stage in self.stages.values() for compiled in stage.rules.values() for code in compiled.codes}

@@ -35,7 +35,7 @@ from rolwijzer.engine.stages import (
 )
 from rolwijzer.engine.values import Facts, FactValue, is_plain
 from rolwijzer.engine.versions import CompiledStore, Selection, Versions
-from rolwijzer.rules.model import FactType, RuleSet
+from rolwijzer.rules.model import RuleSet
 
 
 class DeadlineExceeded(TimeoutError):
@@ -201,7 +201,7 @@ class Engine:
         selection = selection or self.select()
         checked = check_facts(selection.rule_set, inputs)
         given = frozenset(checked)
-        facts = _with_defaults(selection.rule_set, checked)
+        facts = _with_defaults(selection.compiled, checked)
         before_normalising = dict(facts)
         runner = StageRunner(selection.compiled)
         normalised = Outcome()
@@ -510,10 +510,9 @@ def _situation_key(plan: Plan) -> Hashable:
     return (compiled.serial, plan.given, tuple(values))
 
 
-def _with_defaults(rule_set: RuleSet, facts: Facts) -> Facts:
-    for name, fact in rule_set.facts.items():
-        if name not in facts and fact.default is not None:
-            facts[name] = fact.default
-        elif name not in facts and fact.type == FactType.SET:
-            facts[name] = frozenset()
+def _with_defaults(compiled: CompiledRuleSet, facts: Facts) -> Facts:
+    """`facts`, completed in place with the default of every fact not given (`CompiledRuleSet.defaults`)."""
+    for name, default in compiled.defaults.items():
+        if name not in facts:
+            facts[name] = default
     return facts

@@ -211,5 +211,4 @@ def _missing_facts(
 
 def _fired(runner: StageRunner, normalised: Outcome, outcomes: Sequence[Outcome], verdict: Outcome) -> tuple[str, ...]:
     seen = {rule_id for o in [normalised, *outcomes, verdict] for rule_id in o.fired}
-    order = runner.compiled.rule_order
-    return tuple(sorted(seen, key=lambda rule_id: order[rule_id]))
+    return tuple(sorted(seen, key=runner.compiled.rule_order.__getitem__))

@@ -89,16 +89,15 @@ def check_facts(rule_set: RuleSet, inputs: Mapping[str, FactInput]) -> dict[str,
     violations: list[Violation] = []
     for name in sorted(inputs):
         fact = rule_set.facts.get(name)
-        field = f"facts.{name}"
         if fact is None:
             close = difflib.get_close_matches(name, list(rule_set.facts), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            violations.append(Violation(field, f"unknown fact {name!r}{hint}"))
+            violations.append(Violation(f"facts.{name}", f"unknown fact {name!r}{hint}"))
             continue
         try:
             values[name] = _check(fact, inputs[name])
         except _Bad as bad:
-            violations.append(Violation(field, str(bad)))
+            violations.append(Violation(f"facts.{name}", str(bad)))
     if violations:
         raise InvalidFacts(violations)
     return values

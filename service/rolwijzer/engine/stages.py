@@ -342,5 +342,6 @@ class StageRunner:
         catalogue = self.compiled.rule_set.facts
         for name in names:
             value: FactValue | None = facts.get(name)
-            if catalogue[name].decides_role and (value is None or isinstance(value, OneOf) or is_unknown(value)):
+            # The value first: it is known for nearly every fact, and the catalogue's entry is only read when not.
+            if (value is None or isinstance(value, OneOf) or is_unknown(value)) and catalogue[name].decides_role:
                 raise EvaluationError(f"★ fact {name} is still open in a combination of stage H")

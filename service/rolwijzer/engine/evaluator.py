@@ -503,8 +503,8 @@ def _situation_key(plan: Plan) -> Hashable:
     they have the same follow-ups: no number appears in them.
 
     Sets (the facts given, a set fact's symbols) are written as sorted tuples, which hold only strings: the garbage
-    collector stops tracking such a key, and the memos keep thousands (measured: its full passes over the memos
-    took a fifth of a decision's time).
+    collector stops tracking such a key, and the memos keep thousands (measured: 6.0 -> 2.2 objects it tracks per
+    decision kept; its full passes over what the memos keep had taken a fifth of a decision's time).
     """
     compiled, before = plan.selection.compiled, plan.before_normalising
     values: list[object] = []

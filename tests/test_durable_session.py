@@ -42,6 +42,21 @@ class TestMatching:
             assert all_matches.matching_rules({"a": "n", "b": "n", "n": 1}) == []
         assert all_matches.matching_rules({"a": "x", "b": "n", "n": 1}) == ["low", "high"]
 
+    @pytest.mark.parametrize("symbol", ["x", "café", "ĳs", "€"])
+    def test_a_symbol_matches_itself_whatever_its_characters(self, symbol: str) -> None:
+        """Messages and rules write a string alike, so a symbol outside ASCII matches the rule that names it."""
+        ruleset = DurableRuleset("test-text", {"same": {"all": [{"m": {"a": symbol}}], "pri": 1}}, first_match=False)
+        try:
+            assert ruleset.matching_rules({"a": symbol}) == ["same"]
+            assert ruleset.matching_rules({"a": symbol + "s"}) == []
+        finally:
+            ruleset.close()
+
+    @pytest.mark.parametrize("number", [0.0, 1e-5, 0.0001, 0.5, 7.99, 8.0, 8.01, 1e15, 9999999999999998.0, 1e16, 2e20])
+    def test_numbers_of_every_size_are_compared_as_numbers(self, all_matches: DurableRuleset, number: float) -> None:
+        """Also those Python writes with an exponent, which durable-rules' parser does not read."""
+        assert ("number" in all_matches.matching_rules({"a": "n", "b": "n", "n": number})) == (number > 8)
+
 
 class TestSessions:
     """Sessions are per evaluation and never accumulate."""

@@ -121,6 +121,22 @@ class TestStageMemo:
 
         check()
 
+    def test_situations_that_differ_only_in_a_set_facts_symbols_are_decided_each_on_its_own(
+        self, engines: tuple[Engine, Engine]
+    ) -> None:
+        """The decision memo tells the symbols of a set fact apart (and their absence from an empty set)."""
+        fresh, memoized = engines
+        selection = memoized.select(DAYS[1])
+        rule_set = selection.rule_set
+        situation = {"relation_to_beneficiary": "child", "regularity": "structural", "hours_per_week": 12}
+        decided = []
+        for tasks in (["household"], ["reserved_act"], ["household", "reserved_act"], []):
+            inputs = facts_from_proto(request(rule_set, {**situation, "tasks": tasks}).facts)
+            decision = memoized.evaluate(inputs, selection)
+            assert decision == fresh.evaluate(inputs, fresh.select(DAYS[1])), tasks
+            decided.append(decision)
+        assert len({repr(d.codes()) for d in decided}) > 1, "test setup: the tasks change the decision"
+
     def test_numbers_on_the_same_side_of_every_threshold_share_an_entry(self) -> None:
         """9 and 30 hours a week fall on the same side of every threshold: the second asks durable-rules nothing new."""
         memoized = Engine(load_rule_sets(RULES_ROOT))
@@ -134,3 +150,36 @@ class TestStageMemo:
         assert memoized.evaluate(second, selection).role == memoized.evaluate(first, selection).role
         assert len(selection.compiled.memo) == held
         memoized.close()
+
+
+class TestSharedFindings:
+    """Decisions share their findings (one tuple per list of codes and rules, aggregate.py): each decision still
+    names, for every code, exactly the rules of its own that concluded it."""
+
+    def test_every_finding_names_the_rules_that_fired_and_concluded_its_code(self) -> None:
+        engine = Engine(load_rule_sets(RULES_ROOT))
+
+        @given(day=st.sampled_from(DAYS), data=st.data())
+        @AGREEMENT
+        def check(day: dt.date, data: st.DataObject) -> None:
+            selection = engine.select(day)
+            facts = data.draw(_situations(selection.rule_set), label="facts")
+            try:
+                decision = engine.evaluate(facts_from_proto(request(selection.rule_set, facts).facts), selection)
+            except TooManyCombinations:
+                assume(False)
+            # The codes each rule concludes in its compiled forms (a rule on every fact has one form per fact).
+            forms: dict[str, list[frozenset[str]]] = {}
+            for stage in selection.compiled.stages.values():
+                for compiled in stage.rules.values():
+                    forms.setdefault(compiled.rule.id, []).append(frozenset(compiled.codes))
+            fired = set(decision.fired_rules)
+            for finding in (*decision.liabilities, *decision.obligations, *decision.flags):
+                named = set(finding.rule_ids)
+                assert named <= fired, (facts, finding)
+                assert all(any(finding.code in codes for codes in forms[rule_id]) for rule_id in named), finding
+                always = {r for r in fired if all(finding.code in codes for codes in forms.get(r, [frozenset()]))}
+                assert always <= named, (facts, finding)
+
+        check()
+        engine.close()

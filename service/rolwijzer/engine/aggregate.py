@@ -18,7 +18,7 @@ from rolwijzer.engine.decision import Decision, Finding, MissingFact
 from rolwijzer.engine.enumeration import Domain
 from rolwijzer.engine.stages import EvaluationError, Outcome, StageRunner
 from rolwijzer.engine.versions import RuleSetRef
-from rolwijzer.rules.model import Aggregate, CodeKind, RuleSet
+from rolwijzer.rules.model import CodeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,11 @@ class Combination:
 
     assignment: tuple[str | float, ...]
     outcome: Outcome
+
+
+# The codes of one outcome, grouped by their kind (`_by_kind`).
+CodesByKind = Mapping[CodeKind, frozenset[str]]
+_NO_CODES: frozenset[str] = frozenset()
 
 
 def combine(
@@ -39,19 +44,23 @@ def combine(
     """Build the decision from the input's normalisation and the outcome of every combination."""
     if not combinations:
         raise EvaluationError("stage H excluded every combination of the open facts")
-    rs = runner.compiled.rule_set
+    compiled = runner.compiled
+    kind_of = compiled.code_kinds
     outcomes = [c.outcome for c in combinations]
+    # Each outcome's codes are grouped by kind once here, and read by kind below.
+    grouped = [_by_kind(kind_of, o) for o in outcomes]
     roles = {o.role for o in outcomes}
     deployers = {o.volunteer_deployer for o in outcomes}
     all_volunteer = roles == {"VRIJWILLIGER"}
-    verdict = _verdict(runner, outcomes)
+    verdict = _verdict(runner, outcomes, grouped)
     role = next(iter(roles)) if len(roles) == 1 else ("VRIJWILLIGER" if all_volunteer else verdict.role)
     if not role:
         raise EvaluationError("the roles differ between combinations but no stage H rule concluded a role")
-    kind_of = runner.compiled.code_kinds
-    liabilities = _in_all(kind_of, outcomes, CodeKind.LIABILITY) | _codes_of(kind_of, verdict, CodeKind.LIABILITY)
-    obligations, flags = _obligations(kind_of, outcomes), _flags(rs, kind_of, normalised, outcomes, verdict)
-    contributors = [normalised, *outcomes, verdict]
+    verdict_codes = _by_kind(kind_of, verdict)
+    liabilities = _in_all(grouped, CodeKind.LIABILITY) | _of(verdict_codes, CodeKind.LIABILITY)
+    obligations = _obligations(grouped)
+    flags = _flags(compiled.any_codes, _by_kind(kind_of, normalised), outcomes, grouped, verdict_codes)
+    producers = _producers([normalised, *outcomes, verdict])
     deployer = ""
     if role == "VRIJWILLIGER":
         deployer = next(iter(deployers)) if len(deployers) == 1 else verdict.volunteer_deployer
@@ -59,10 +68,10 @@ def combine(
         role=role,
         volunteer_deployer=deployer,
         role_candidates=tuple(sorted(roles)) if len(roles) > 1 and not all_volunteer else (),
-        liabilities=_findings(liabilities, contributors),
-        obligations=_findings(obligations, contributors),
-        flags=_findings(flags, contributors),
-        missing_facts=_missing_facts(kind_of, domains, combinations),
+        liabilities=_findings(liabilities, producers),
+        obligations=_findings(obligations, producers),
+        flags=_findings(flags, producers),
+        missing_facts=_missing_facts(domains, combinations, grouped),
         fired_rules=_fired(runner, normalised, outcomes, verdict),
         combinations=len(combinations),
         rule_set=rule_set_ref,
@@ -71,19 +80,21 @@ def combine(
 
 def supervision(runner: StageRunner, normalised: Outcome, outcomes: Sequence[Outcome]) -> frozenset[str]:
     """The obligations and flags `combine` would give for these outcomes, without the rest of the decision."""
-    rs, kind_of = runner.compiled.rule_set, runner.compiled.code_kinds
-    return _obligations(kind_of, outcomes) | _flags(rs, kind_of, normalised, outcomes, _verdict(runner, outcomes))
+    compiled = runner.compiled
+    kind_of = compiled.code_kinds
+    grouped = [_by_kind(kind_of, o) for o in outcomes]
+    verdict = _by_kind(kind_of, _verdict(runner, outcomes, grouped))
+    return _obligations(grouped) | _flags(compiled.any_codes, _by_kind(kind_of, normalised), outcomes, grouped, verdict)
 
 
-def _verdict(runner: StageRunner, outcomes: Sequence[Outcome]) -> Outcome:
-    """What stage H concludes from what the combinations have in common."""
-    kind_of = runner.compiled.code_kinds
+def _verdict(runner: StageRunner, outcomes: Sequence[Outcome], grouped: Sequence[CodesByKind]) -> Outcome:
+    """What stage H concludes from what the combinations `outcomes` (their codes `grouped`) have in common."""
     roles = {o.role for o in outcomes}
     all_volunteer = roles == {"VRIJWILLIGER"}
     aggregates = {
         "role_determined": len(roles) == 1,
         "deployer_determined": not all_volunteer or len({o.volunteer_deployer for o in outcomes}) == 1,
-        "liability_determined": len({_codes_of(kind_of, o, CodeKind.LIABILITY) for o in outcomes}) == 1,
+        "liability_determined": len({_of(codes, CodeKind.LIABILITY) for codes in grouped}) == 1,
         "all_volunteer": all_volunteer,
     }
     verdict = Outcome()
@@ -95,52 +106,93 @@ def _verdict(runner: StageRunner, outcomes: Sequence[Outcome]) -> Outcome:
     return verdict
 
 
-def _obligations(kind_of: Mapping[str, CodeKind], outcomes: Sequence[Outcome]) -> frozenset[str]:
-    return frozenset().union(*(_codes_of(kind_of, o, CodeKind.OBLIGATION) for o in outcomes))
+def _obligations(grouped: Sequence[CodesByKind]) -> frozenset[str]:
+    return _NO_CODES.union(*(_of(codes, CodeKind.OBLIGATION) for codes in grouped))
 
 
 def _flags(
-    rs: RuleSet, kind_of: Mapping[str, CodeKind], normalised: Outcome, outcomes: Sequence[Outcome], verdict: Outcome
+    any_codes: frozenset[str],
+    normalised: CodesByKind,
+    outcomes: Sequence[Outcome],
+    grouped: Sequence[CodesByKind],
+    verdict: CodesByKind,
 ) -> frozenset[str]:
+    """The flags and context codes: the normalisation's, those of every combination, those of any combination
+    whose catalogue entry says `aggregate: any` (`any_codes`), and stage H's."""
     kinds = (CodeKind.FLAG, CodeKind.CONTEXT)
-    any_flags = {c for o in outcomes for c in o.codes if c in rs.codes and rs.codes[c].aggregate == Aggregate.ANY}
-    return (
-        _codes_of(kind_of, normalised, *kinds)
-        | _in_all(kind_of, outcomes, *kinds)
-        | frozenset(any_flags)
-        | _codes_of(kind_of, verdict, *kinds)
-    )
+    any_flags = _NO_CODES.union(*(any_codes.intersection(o.codes) for o in outcomes))
+    return _of(normalised, *kinds) | _in_all(grouped, *kinds) | any_flags | _of(verdict, *kinds)
 
 
-def _codes_of(kind_of: Mapping[str, CodeKind], outcome: Outcome, *kinds: CodeKind) -> frozenset[str]:
-    """The codes of `outcome` of these kinds; `kind_of` is the compiled rule set's kind of every code it concludes."""
-    return frozenset(code for code in outcome.codes if kind_of[code] in kinds)
+def _by_kind(kind_of: Mapping[str, CodeKind], outcome: Outcome) -> CodesByKind:
+    """The codes of `outcome` by kind; `kind_of` is the compiled rule set's kind of every code it concludes."""
+    found: dict[CodeKind, set[str]] = {}
+    for code in outcome.codes:
+        kind = kind_of[code]
+        if kind in found:
+            found[kind].add(code)
+        else:
+            found[kind] = {code}
+    return {kind: frozenset(codes) for kind, codes in found.items()}
 
 
-def _in_all(kind_of: Mapping[str, CodeKind], outcomes: Sequence[Outcome], *kinds: CodeKind) -> frozenset[str]:
-    return frozenset.intersection(*(_codes_of(kind_of, o, *kinds) for o in outcomes))
+def _of(codes: CodesByKind, *kinds: CodeKind) -> frozenset[str]:
+    """The codes of these kinds."""
+    if len(kinds) == 1:
+        return codes.get(kinds[0], _NO_CODES)
+    return _NO_CODES.union(*(codes.get(kind, _NO_CODES) for kind in kinds))
 
 
-def _findings(selected: frozenset[str], contributors: Sequence[Outcome]) -> tuple[Finding, ...]:
-    """The selected codes, each with every rule that concluded it in any contributing outcome."""
-    producers: dict[str, list[str]] = {code: [] for code in selected}
+def _in_all(grouped: Sequence[CodesByKind], *kinds: CodeKind) -> frozenset[str]:
+    """The codes of these kinds that every outcome (its codes `grouped`) concluded."""
+    return frozenset.intersection(*(_of(codes, *kinds) for codes in grouped))
+
+
+def _producers(contributors: Sequence[Outcome]) -> dict[str, list[str]]:
+    """Every code of the contributing outcomes, with every rule that concluded it in any of them, in order."""
+    producers: dict[str, list[str]] = {}
     for outcome in contributors:
         for code, rule_ids in outcome.codes.items():
-            if code in producers:
-                producers[code].extend(r for r in rule_ids if r not in producers[code])
-    return tuple(Finding(code, tuple(producers[code])) for code in sorted(selected))
+            found = producers.get(code)
+            if found is None:
+                producers[code] = list(rule_ids)  # an outcome names each rule once per code (`Outcome.add`)
+            else:
+                found.extend(r for r in rule_ids if r not in found)
+    return producers
+
+
+def _findings(selected: frozenset[str], producers: Mapping[str, list[str]]) -> tuple[Finding, ...]:
+    """The selected codes, each with every rule that concluded it (`_producers` of the contributing outcomes)."""
+    found = tuple((code, tuple(producers.get(code, ()))) for code in sorted(selected))
+    kept = _findings_kept.get(found)
+    if kept is None:
+        if len(_findings_kept) >= _FINDINGS_KEPT:
+            _findings_kept.clear()  # several threads may clear at once: harmless, each only makes new findings
+        kept = _findings_kept[found] = tuple(Finding(code, rule_ids) for code, rule_ids in found)
+    return kept
+
+
+# Findings are values, and the same few recur in decision after decision: one tuple of them is kept for each list
+# of codes and rules and shared, so the decisions an engine keeps (`Engine.decisions`) hold few objects of their
+# own for the garbage collector's full passes to walk (measured: those passes took a fifth of a decision's time).
+# Bounded: emptied when full, which costs only new objects.
+_FINDINGS_KEPT = 10_000
+_findings_kept: dict[tuple[tuple[str, tuple[str, ...]], ...], tuple[Finding, ...]] = {}
 
 
 def _missing_facts(
-    kind_of: Mapping[str, CodeKind], domains: Sequence[Domain], combinations: Sequence[Combination]
+    domains: Sequence[Domain], combinations: Sequence[Combination], grouped: Sequence[CodesByKind]
 ) -> tuple[MissingFact, ...]:
     """Facts where changing only that fact changes role, deployer or liability, most decisive first.
 
-    A fact's decisiveness is the share of the other facts' combinations in which its value matters.
+    A fact's decisiveness is the share of the other facts' combinations in which its value matters. `grouped`
+    holds the codes of each combination's outcome by kind.
     """
+    if not domains:
+        return ()  # nothing is open: no fact to change
     keys = [
-        (c.outcome.role, c.outcome.volunteer_deployer, _codes_of(kind_of, c.outcome, CodeKind.LIABILITY))
-        for c in combinations
+        (c.outcome.role, c.outcome.volunteer_deployer, _of(codes, CodeKind.LIABILITY))
+        for c, codes in zip(combinations, grouped, strict=True)
     ]
     scored = []
     for index, domain in enumerate(domains):
@@ -159,5 +211,4 @@ def _missing_facts(
 
 def _fired(runner: StageRunner, normalised: Outcome, outcomes: Sequence[Outcome], verdict: Outcome) -> tuple[str, ...]:
     seen = {rule_id for o in [normalised, *outcomes, verdict] for rule_id in o.fired}
-    order = runner.compiled.rule_order
-    return tuple(sorted(seen, key=lambda rule_id: order[rule_id]))
+    return tuple(sorted(seen, key=runner.compiled.rule_order.__getitem__))

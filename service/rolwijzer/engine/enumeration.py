@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rolwijzer.engine.stages import CompiledRuleSet, Outcome, StageRunner
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
-from rolwijzer.rules.model import FactDef, FactType
+from rolwijzer.rules.model import UNKNOWN, FactDef, FactType
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,10 @@ class TooManyCombinations(ValueError):
 
 def open_domains(compiled: CompiledRuleSet, facts: Facts) -> list[Domain]:
     """The domains of the open facts of normalised `facts`, in catalogue order."""
-    # Most situations have no open fact: find that out from the values alone before walking the catalogue.
-    if not any(isinstance(value, OneOf) or is_unknown(value) for value in facts.values()):
+    # Most situations have no open fact: find that out from the values alone before walking the catalogue, with
+    # C-level scans (no fact value other than the string is equal to UNKNOWN; OneOf has no subclasses).
+    values = facts.values()
+    if UNKNOWN not in values and OneOf not in map(type, values):
         return []
     domains = []
     for name, fact in compiled.rule_set.facts.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from rolwijzer.engine.answers import answers_by_fact
@@ -26,7 +26,7 @@ from rolwijzer.engine.compile import (
 )
 from rolwijzer.engine.relevance import readers_by_fact
 from rolwijzer.engine.values import Facts, FactValue, OneOf, is_unknown
-from rolwijzer.rules.model import STAGE_IDS, CodeKind, RuleSet
+from rolwijzer.rules.model import STAGE_IDS, Aggregate, CodeKind, FactType, RuleSet
 from rolwijzer.rules.texts import RenderedTexts
 
 NORMALISE_INPUT = ("A1", "A")
@@ -92,7 +92,21 @@ class CompiledRuleSet:
         # Looked up for every evaluation: the ★ facts (the only ones a combination must have settled), and the kind
         # of each code a rule can conclude (a CONFLICT_<FACT> code has the kind of its pattern).
         self.star_facts = tuple(name for name, fact in rule_set.facts.items() if fact.decides_role)
+        # Each fact's value when it is not given, in catalogue order: its default, or no symbols for a set fact.
+        self.defaults: dict[str, FactValue] = {}
+        for name, fact in rule_set.facts.items():
+            if fact.default is not None:
+                self.defaults[name] = fact.default
+            elif fact.type == FactType.SET:
+                self.defaults[name] = frozenset()
         self.code_kinds: dict[str, CodeKind] = {code: rule_set.code(code).kind for code in self._concluded_codes()}
+        # The codes a rule can conclude whose catalogue entry (not a pattern's) says `aggregate: any`: stage H
+        # reports them when any one combination concludes them.
+        self.any_codes = frozenset(
+            code
+            for code in self.code_kinds
+            if code in rule_set.codes and rule_set.codes[code].aggregate == Aggregate.ANY
+        )
 
     def _concluded_codes(self) -> set[str]:
         return {code for stage in self.stages.values() for compiled in stage.rules.values() for code in compiled.codes}
@@ -149,9 +163,9 @@ class StageMemo:
     def __init__(self, size: int) -> None:
         self.size = size
         self._found: dict[tuple[str, tuple[str | float, ...]], tuple[CompiledRule, ...]] = {}
-
-    def get(self, key: tuple[str, tuple[str | float, ...]]) -> tuple[CompiledRule, ...] | None:
-        return self._found.get(key)
+        # The answer for a key, or None. The dict's own `get`, bound once (the dict is emptied, never replaced): it
+        # is called for every stage of every combination, and a method around it cost 2% of a decision.
+        self.get: Callable[[tuple[str, tuple[str | float, ...]]], tuple[CompiledRule, ...] | None] = self._found.get
 
     def put(self, key: tuple[str, tuple[str | float, ...]], found: tuple[CompiledRule, ...]) -> None:
         if len(self._found) >= self.size:
@@ -216,19 +230,23 @@ class StageRunner:
     def __init__(self, compiled: CompiledRuleSet) -> None:
         self.compiled = compiled
         self._memo = compiled.memo
+        self._shared = compiled.memo.size > 0
         self._own: dict[tuple[str, tuple[str | float, ...]], tuple[CompiledRule, ...]] = {}
 
     def run(self, stage: str, facts: Facts, derived: dict[str, str]) -> tuple[CompiledRule, ...]:
         """Return the rules of `stage` that match, in priority order."""
         compiled = self.compiled.stages[stage]
-        values = compiled.encoder.values(facts, derived)
-        shared = self._memo.size > 0
-        key = (stage, compiled.encoder.key(values) if shared else values)
-        found = self._memo.get(key) if shared else self._own.get(key)
+        encoder = compiled.encoder
+        values = encoder.values(facts, derived)
+        if self._shared:
+            key = (stage, encoder.key(values))
+            found = self._memo.get(key)
+        else:
+            key = (stage, values)
+            found = self._own.get(key)
         if found is None:
-            message = compiled.encoder.message(values)
-            found = tuple(compiled.rules[name] for name in compiled.ruleset.matching_rules(message))
-            if shared:
+            found = tuple(compiled.rules[name] for name in compiled.ruleset.matching_rules(encoder.message(values)))
+            if self._shared:
                 self._memo.put(key, found)
             else:
                 self._own[key] = found
@@ -324,5 +342,6 @@ class StageRunner:
         catalogue = self.compiled.rule_set.facts
         for name in names:
             value: FactValue | None = facts.get(name)
-            if catalogue[name].decides_role and (value is None or isinstance(value, OneOf) or is_unknown(value)):
+            # The value first: it is known for nearly every fact, and the catalogue's entry is only read when not.
+            if (value is None or isinstance(value, OneOf) or is_unknown(value)) and catalogue[name].decides_role:
                 raise EvaluationError(f"★ fact {name} is still open in a combination of stage H")

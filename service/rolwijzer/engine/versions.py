@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rolwijzer.cache import LruCache
 from rolwijzer.engine.stages import CompiledRuleSet
 from rolwijzer.rules.model import RuleSet, version_key
 
@@ -131,6 +132,10 @@ class CompiledStore:
             return len(self._held)
 
 
+# Selections kept per `Versions` by (day, pinned version): requests name few days, but a caller may send any.
+_SELECTIONS_KEPT = 512
+
+
 class Versions:
     """The loaded versions, compiled, and the choice between them by date or by pin.
 
@@ -150,6 +155,9 @@ class Versions:
             reverse=True,
         )
         self._compiled: dict[_Key, CompiledRuleSet] = {}
+        # A selection is a pure function of the day and the pin, since the loaded versions never change: finding
+        # it again (the dated state of every parameter and rule) cost 4% of a decision.
+        self._selections: LruCache[tuple[dt.date, str | None], Selection] = LruCache(_SELECTIONS_KEPT)
         try:
             for rule_set in self.rule_sets:
                 for day in sorted(rule_set.change_dates()):
@@ -170,6 +178,15 @@ class Versions:
             NoRuleSetInForce: nothing (or not the pinned version) is in force on the day.
         """
         day = day or dt.date.today()
+        key = (day, version or None)
+        found = self._selections.get(key)
+        if found is None:
+            found = self._select(day, version)
+            self._selections.put(key, found)
+        return found
+
+    def _select(self, day: dt.date, version: str | None) -> Selection:
+        """What `select` returns, found afresh."""
         if version:
             matches = [r for r in self.rule_sets if r.version == version]
             if not matches:
@@ -198,6 +215,7 @@ class Versions:
     def close(self) -> None:
         """Let go of every compiled form: each is freed unless another `Versions` of the same store holds it."""
         held, self._compiled = list(self._compiled.values()), {}
+        self._selections = LruCache(_SELECTIONS_KEPT)
         for compiled in held:
             self._store.release(compiled)
 

@@ -129,9 +129,12 @@ class FactDef:
     # Number facts: the largest value that makes sense (a week has 168 hours); larger is refused as input.
     maximum: float | None = None
 
-    @property
+    @functools.cached_property
     def symbol_values(self) -> tuple[str, ...]:
-        """The allowed symbols (for booleans "true" and "false", and "unknown" where allowed)."""
+        """The allowed symbols (for booleans "true" and "false", and "unknown" where allowed).
+
+        Kept once found (in the instance's `__dict__`, as `aliases`): every symbol of every request is checked
+        against it."""
         return tuple(s.value for s in self.symbols)
 
     @functools.cached_property

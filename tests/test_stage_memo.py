@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from rolwijzer.api.convert import facts_from_proto
 from rolwijzer.engine import Engine
 from rolwijzer.engine.enumeration import TooManyCombinations
+from rolwijzer.engine.stages import CompiledRuleSet
 from rolwijzer.rules import FactType, RuleSet, load_rule_sets
+from rolwijzer.rules.model import FactDef
 from support import RULES_ROOT, examples, request
 
 DAYS = (dt.date(2026, 6, 1), dt.date(2026, 12, 31), dt.date(2027, 3, 1))
@@ -62,6 +64,35 @@ def _sibling(facts: dict[str, Any], rule_set: RuleSet, thresholds: Mapping[str, 
     return moved
 
 
+def _same_kind(facts: dict[str, Any], rule_set: RuleSet, compiled: CompiledRuleSet) -> dict[str, Any]:
+    """`facts` with each symbol and set replaced by another value that no rule tells apart from it (the first such
+    in catalogue order, when there is one): another situation of the same class, with other symbols."""
+    moved = dict(facts)
+    for name, value in facts.items():
+        fact = rule_set.facts[name]
+        if fact.type in (FactType.NUMBER, FactType.BOOLEAN) or value == "unknown":
+            continue
+        kind = compiled.kind_of(name, _as_held(value))
+        moved[name] = next((o for o in _others(fact, value) if compiled.kind_of(name, _as_held(o)) == kind), value)
+    return moved
+
+
+def _others(fact: FactDef, value: Any) -> Iterator[Any]:
+    """Other values of `fact`: another symbol; for a set, the set with one symbol swapped or one added."""
+    symbols = [s for s in fact.symbol_values if s not in fact.aliases and s != "unknown"]
+    if fact.type != FactType.SET:
+        yield from (s for s in symbols if s != value)
+        return
+    for index in range(len(value)):
+        yield from ([*value[:index], s, *value[index + 1 :]] for s in symbols if s not in value)
+    yield from ([*value, s] for s in symbols if s not in value)
+
+
+def _as_held(value: Any) -> Any:
+    """A symbol or a set as the engine holds it once checked."""
+    return frozenset(value) if isinstance(value, list) else value
+
+
 def _across(facts: dict[str, Any], rule_set: RuleSet, thresholds: Mapping[str, tuple[float, ...]]) -> dict[str, Any]:
     """`facts` with each number that a rule compares moved into another class: onto the first number it is compared
     with, or half past it when it is on it already."""
@@ -102,10 +133,10 @@ class TestStageMemo:
                 except TooManyCombinations:
                     assume(False)
             assert decided[0] == decided[1], facts
-            # The same situation class with other numbers: the memoized engine answers from its decision memo (it
-            # keeps no new entry), and says what the fresh engine says for those numbers.
+            # The same situation class with other numbers and symbols: the memoized engine answers from its decision
+            # memo (it keeps no new entry), and says what the fresh engine says for those numbers and symbols.
             selection = memoized.select(day, version)
-            sibling = _sibling(facts, rule_set, selection.compiled.thresholds)
+            sibling = _same_kind(_sibling(facts, rule_set, selection.compiled.thresholds), rule_set, selection.compiled)
             sibling_inputs = facts_from_proto(request(rule_set, sibling).facts)
             kept = len(memoized.decisions)
             again = memoized.evaluate(sibling_inputs, selection, follow_ups=follow_ups)

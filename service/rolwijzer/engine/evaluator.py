@@ -496,13 +496,18 @@ def _decide_each(
 
 
 def _situation_key(plan: Plan) -> Hashable:
-    """Equal for plans whose follow-up facts are equal: the same compiled version, the same facts given, and the
-    same facts with their defaults, each number reduced to its side of every number the rules compare it with.
+    """Equal for plans whose decisions and follow-up facts are equal: the same compiled version, the same facts given,
+    and the same facts with their defaults, each plain value reduced to its kind: a number to its side of every
+    number the rules compare it with, a symbol, a yes/no or a set to the outcome of every test any rule makes on its
+    fact (`CompiledRuleSet.kind_of`). Values that are not plain (unknown, one_of) are kept as they are: the
+    combinations, the missing facts and their answers are made of them.
 
-    Two such situations tell every stage the same (`Encoder.key`), and their answers are of the same kinds, so
-    they have the same follow-ups: no number appears in them.
+    Every condition of every rule tests facts only through such tests (a test on a fact's absence or conflict reads
+    whether it was given or is one_of, both in the key), so every stage of two such situations matches the same
+    rules, and they come to the same decision; their answers are of the same kinds, so they have the same
+    follow-ups. Measured on 20,000 population situations: 16,615 classes by exact symbols, 3,720 by kind.
 
-    Sets (the facts given, a set fact's symbols) are written as sorted tuples, which hold only strings: the garbage
+    Sets (the facts given, a set's symbols) are written as sorted tuples, which hold only strings: the garbage
     collector stops tracking such a key, and the memos keep thousands (measured: 6.0 -> 2.2 objects it tracks per
     decision kept; its full passes over what the memos keep had taken a fifth of a decision's time).
     """
@@ -512,8 +517,8 @@ def _situation_key(plan: Plan) -> Hashable:
         value = before.get(name)
         if isinstance(value, float):
             values.append(side(compiled.thresholds.get(name, ()), value))
-        elif isinstance(value, frozenset):
-            values.append(tuple(sorted(value)))  # no other fact value is a tuple
+        elif value is not None and is_plain(value):
+            values.append(compiled.kind_of(name, value))
         else:
             values.append(value)
     return (compiled.serial, tuple(sorted(plan.given)), tuple(values))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from rolwijzer.engine.answers import answers_by_fact
@@ -35,6 +35,8 @@ _MAX_NORMALISE_ROUNDS = 8
 
 
 _serials = itertools.count(1)
+# Kinds of values kept per compiled form (CompiledRuleSet.kind_of).
+_KINDS_KEPT = 4096
 
 
 class EvaluationError(RuntimeError):
@@ -55,6 +57,7 @@ class CompiledRuleSet:
         self.stages: dict[str, CompiledStage] = {stage: compile_stage(rule_set, stage, day) for stage in STAGE_IDS}
         rules = [compiled.rule for stage in self.stages.values() for compiled in stage.rules.values()]
         self.answers = answers_by_fact(rule_set, day, rules)
+        self._kinds: dict[tuple[str, FactValue], Hashable] = {}
         normalising = [self.stages[stage] for stage in NORMALISE_INPUT]
         # The facts that stages A1 and A may set, whose values those stages do not read as given.
         self.set_facts = frozenset().union(
@@ -110,6 +113,27 @@ class CompiledRuleSet:
 
     def _concluded_codes(self) -> set[str]:
         return {code for stage in self.stages.values() for compiled in stage.rules.values() for code in compiled.codes}
+
+    def kind_of(self, name: str, value: FactValue) -> Hashable:
+        """What the rules of this compiled form can tell of the plain `value` of fact `name`: the outcome of every
+        test on the fact in any rule (`FactAnswers.kind`), so that two values of one kind match the same rules
+        everywhere; for a fact that no test tells values of apart, the value itself (a set as a sorted tuple).
+
+        Kept per value (bounded, emptied when full: the values are the catalogue's symbols and the sets callers
+        send): a kind reads every test on the fact, some twenty for the tasks.
+        """
+        key = (name, value)
+        found = self._kinds.get(key)
+        if found is None:
+            answers = self.answers.get(name)
+            if answers is not None:
+                found = answers.kind(value)
+            else:
+                found = tuple(sorted(value)) if isinstance(value, frozenset) else value
+            if len(self._kinds) >= _KINDS_KEPT:
+                self._kinds.clear()  # several threads may clear at once: harmless, each only finds kinds again
+            self._kinds[key] = found
+        return found
 
     def fireable_rule_ids(self) -> set[str]:
         """The ids of the rules that can fire on this day (a rule whose parameters exclude it cannot)."""

@@ -3,11 +3,11 @@
 bench/population.py writes the population as JSON lines into a temporary folder; a server with bench/load.py's
 flags (2 workers, the default cache, logging at `warning`) runs on 127.0.0.1; the installed `rolwijzer` console
 script compares the day before and the day of the 2027 change in the law (every situation decided twice, so twice
-IMPACT_COUNT decisions over IMPACT_STREAMS (default 2) EvaluateBatch streams, each on its own connection, 100
-situations a message, codes only). Connections spread over the workers by the kernel's hash (SO_REUSEPORT), so
-two streams reach both workers in about half the runs: the figure printed says how the run's workers shared the
-work (their CPU time). Timed: the CLI's whole run, from start to exit, reading the file included; writing the file
-is not.
+IMPACT_COUNT decisions over IMPACT_STREAMS (default: the CLI's, 4) EvaluateBatch streams, each on its own
+connection, 100 situations a message, codes only). Connections spread over the workers by the kernel's hash
+(SO_REUSEPORT), so four streams reach both workers in 7 runs of 8: the figure printed says how the run's workers
+shared the work (their CPU time). Timed: the CLI's whole run, from start to exit, reading the file included;
+writing the file is not.
 
 Bounded by IMPACT_SECONDS (default 60, twice the goal): a run that would take minutes on the 2-core machine would
 not leave `make bench` its 10 minutes. The CLI draws its progress bar (rich treats standard error as a terminal
@@ -30,10 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rolwijzer.cli.impact import DEFAULT_STREAMS
+
 from bench.load import REPO, Server, children, cpu_seconds
 
 COUNT = int(os.environ.get("IMPACT_COUNT", "100000"))
-STREAMS = int(os.environ.get("IMPACT_STREAMS", "2"))
+STREAMS = int(os.environ.get("IMPACT_STREAMS", str(DEFAULT_STREAMS)))
 WORKERS = 2
 SECONDS = float(os.environ.get("IMPACT_SECONDS", "60"))
 SIDES = ("2026-12-31", "2027-01-01")

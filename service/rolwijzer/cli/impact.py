@@ -50,9 +50,11 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The fields compared, in the order they are reported.
 FIELDS = ("role", "volunteer_deployer", "liabilities", "obligations", "flags")
 EXAMPLES = 3
-# Streams at once: two keep both workers of a `--workers 2` server (or two pods) busy when their connections
-# spread over them; more than a few only wait for a server's stream slots (--max-streams, 2 a worker).
-DEFAULT_STREAMS = 2
+# Streams at once, each on its own connection. The kernel spreads connections over a server's workers by a hash
+# (SO_REUSEPORT), so four reach both workers of a `--workers 2` server in 7 runs of 8, where two did in 1 of 2
+# (measured: one run of `make bench` had both of its two on one worker). A worker takes 2 streams (--max-streams);
+# the ones it refuses leave their situations to the others.
+DEFAULT_STREAMS = 4
 MAX_STREAMS = 8
 
 

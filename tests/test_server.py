@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -169,6 +171,33 @@ class TestOperation:
         while events[-1]["event"] != "server_stopped":
             events.append(json.loads(server.next_line(timeout=10)))
         assert [event["case_reference"] for event in events if event["event"] == "decision_made"] == sent
+
+    def test_a_batch_stream_still_open_after_the_grace_is_cancelled_and_the_server_exits(
+        self, rule_set: RuleSet
+    ) -> None:
+        """SIGTERM with an EvaluateBatch stream open that sends nothing more: after the grace (5 s) the server cancels
+        it and exits 0, long before the stream's idle limit (120 s). On a faked clock too, where gRPC's own cancel
+        after the grace, a timed wait, never comes (CI runs this under faketime)."""
+        server = _Server("--stream-idle-seconds", "120", "--drain-seconds", "0")
+        release = threading.Event()
+
+        def items() -> Iterator[pb.EvaluateBatchRequest]:
+            facts = {"relation_to_beneficiary": "neighbour", "regularity": "one_off"}
+            yield pb.EvaluateBatchRequest(item_id="1", request=request(rule_set, facts))
+            release.wait()  # the stream stays open, silent, until the test ends
+
+        try:
+            port = json.loads(server.next_line())["port"]
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                answers = pb_grpc.RolwijzerServiceStub(channel).EvaluateBatch(items(), timeout=60)
+                assert next(iter(answers)).item_id == "1"  # the stream is open on the server
+                started = time.monotonic()
+                assert server.stop() == 0
+                assert time.monotonic() - started < 20
+        finally:
+            release.set()
+            if server.process.poll() is None:
+                server.process.kill()
 
     @pytest.mark.parametrize("value", ["-1", "soon", "nan"])
     def test_drain_seconds_that_are_no_duration_are_refused_naming_the_flag(self, value: str) -> None:

@@ -13,11 +13,30 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["Closed", "Handoff", "StopSignal", "Wakeup"]
+__all__ = ["Closed", "Handoff", "StopSignal", "Wakeup", "wait_until"]
 
 T = TypeVar("T")
+
+
+# How often `wait_until` looks.
+POLL_SECONDS = 0.05
+
+
+def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
+    """Wait until `condition()` holds, at most about `seconds`; return whether it holds.
+
+    For what another library lets us know only through a threading.Event or a thread's end, whose timed waits never
+    elapse under a faked clock: it looks every POLL_SECONDS with sleeps, which do elapse, and counts them rather
+    than reading a clock.
+    """
+    for _ in range(max(1, round(seconds / POLL_SECONDS))):
+        if condition():
+            return True
+        time.sleep(POLL_SECONDS)
+    return condition()
 
 
 class StopSignal:

@@ -25,6 +25,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from rolwijzer.api.config import Tls
 from rolwijzer.api.connect import SERVICE_NAME
+from rolwijzer.waiting import wait_until
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -205,7 +206,7 @@ class HttpServer:
         self._server.shutdown_timeout = grace
         self._server.stop()
         if self._thread.ident is not None:  # an unstarted server (the command failed after binding) has no thread
-            self._thread.join(grace + 1)
+            wait_until(lambda: not self._thread.is_alive(), grace + 1)  # a timed join never ends under a faked clock
 
 
 def create_http_server(

@@ -45,7 +45,7 @@ from rolwijzer.reload import EngineHolder
 from rolwijzer.rules import RuleSetError
 from rolwijzer.v1 import rolwijzer_pb2 as pb
 from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
-from rolwijzer.waiting import StopSignal
+from rolwijzer.waiting import StopSignal, wait_until
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["RolwijzerService"].full_name
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -784,6 +784,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         stopping = server.stop(GRACE_SECONDS)
         if http is not None:
             http[0].stop(GRACE_SECONDS)  # in the same grace: its calls in flight finish, new connections are refused
+        if not wait_until(stopping.is_set, GRACE_SECONDS):
+            # gRPC cancels the calls still running after the grace with a timed Event.wait, which never elapses
+            # under a faked clock (rolwijzer.waiting): a stream still open would hold the shutdown for ever there.
+            server.stop(None)
         stopping.wait()
         if health_server is not None:
             health_server.stop(None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -158,7 +157,7 @@ class TestTheShortCutChangesNothing:
         inputs = facts_from_proto(request(rule_set, facts, reference_date=DAY).facts)
         selection = engine.select(DAY)
         short = engine.evaluate(inputs, selection, follow_ups=True)
-        afresh = engine.run(replace(engine.plan(inputs, selection, follow_ups=True), exhaustive=True))
+        afresh = engine.run(engine.plan(inputs, selection, follow_ups=True, exhaustive=True))
         assert short.combinations == 1
         assert short.follow_up_facts == afresh.follow_up_facts, facts
 
@@ -246,7 +245,7 @@ class TestFollowUpsAreThoseOfDecidingEveryAnswer:
             assume(False)
         if repeat:  # a second time, from whatever the first one kept
             assert small_engine.run(small_engine.plan(inputs, selection, follow_ups=True)) == fast
-        reference = small_engine.run(replace(small_engine.plan(inputs, selection, follow_ups=True), exhaustive=True))
+        reference = small_engine.run(small_engine.plan(inputs, selection, follow_ups=True, exhaustive=True))
         assert fast == reference, facts
 
     def test_an_answer_that_makes_liability_differ_between_combinations_is_found(self, small_engine: Engine) -> None:
@@ -269,6 +268,6 @@ class TestFollowUpsAreThoseOfDecidingEveryAnswer:
         selection = small_engine.select(DAY)
         inputs = facts_from_proto(request(selection.rule_set, facts).facts)
         fast = small_engine.run(small_engine.plan(inputs, selection, follow_ups=True))
-        reference = small_engine.run(replace(small_engine.plan(inputs, selection, follow_ups=True), exhaustive=True))
+        reference = small_engine.run(small_engine.plan(inputs, selection, follow_ups=True, exhaustive=True))
         assert fast.combinations > 1
         assert fast.follow_up_facts == reference.follow_up_facts

@@ -7,6 +7,7 @@ handler) are checked in process against a probe service that answers each code o
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -415,6 +416,13 @@ def test_every_result_of_a_many_situation_message_is_counted(rule_set: RuleSet, 
         samples = _scrape(_port_of(started["metrics"]))
         assert sum(v for (name, _), v in samples.items() if name == "rolwijzer_decisions_total") == 2
         assert sum(v for (name, _), v in samples.items() if name == "rolwijzer_requests_rejected_total") == 1
+        # Each rule fired by the two evaluations, counted once per firing (the message's firings are added up at its
+        # end, once per rule).
+        fired = collections.Counter(r.rule_id for result in answer.results for r in result.decision.fired_rules)
+        assert len(fired) > 1
+        firings = "rolwijzer_rule_firings_total"
+        counted = {dict(labels)["rule_id"]: v for (name, labels), v in samples.items() if name == firings}
+        assert counted == fired
     finally:
         assert server.stop() == 0
 

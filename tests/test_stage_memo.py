@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rolwijzer.api.convert import facts_from_proto
-from rolwijzer.engine import Engine
+from rolwijzer.engine import Engine, Known
 from rolwijzer.engine.enumeration import TooManyCombinations
 from rolwijzer.engine.stages import CompiledRuleSet
 from rolwijzer.rules import FactType, RuleSet, load_rule_sets
@@ -134,11 +134,14 @@ class TestStageMemo:
                     assume(False)
             assert decided[0] == decided[1], facts
             # The same situation class with other numbers and symbols: the memoized engine answers from its decision
-            # memo (it keeps no new entry), and says what the fresh engine says for those numbers and symbols.
+            # memo (it keeps no new entry, and plans it as `Known`), and says what the fresh engine says for those
+            # numbers and symbols.
             selection = memoized.select(day, version)
             sibling = _same_kind(_sibling(facts, rule_set, selection.compiled.thresholds), rule_set, selection.compiled)
             sibling_inputs = facts_from_proto(request(rule_set, sibling).facts)
             kept = len(memoized.decisions)
+            # Planned as a class decided before: nothing is normalised or evaluated.
+            assert isinstance(memoized.plan(sibling_inputs, selection, follow_ups=follow_ups), Known), sibling
             again = memoized.evaluate(sibling_inputs, selection, follow_ups=follow_ups)
             assert len(memoized.decisions) == kept, (facts, sibling)
             assert again == fresh.evaluate(sibling_inputs, fresh.select(day, version), follow_ups=follow_ups), sibling

@@ -17,11 +17,14 @@ worker's value once the supervisor calls `worker_gone`.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +40,7 @@ __all__ = [
     "MULTIPROC_ENV",
     "REJECTION_REASONS",
     "Exporter",
+    "batched",
     "cache_lookup",
     "decision_given",
     "decision_log_fsync",
@@ -184,9 +188,31 @@ def _child(children: dict[str, Counter], metric: Counter, value: str) -> Counter
     return child
 
 
-def decision_given(role: str) -> None:
-    """Count one answered decision by its role (a value of the rule files, never of the caller: bounded)."""
-    _child(_roles, DECISIONS, role).inc()
+def decision_given(role: str, count: int = 1) -> None:
+    """Count `count` answered decisions of one role (a value of the rule files, never of the caller: bounded)."""
+    _child(_roles, DECISIONS, role).inc(count)
+
+
+# The rule firings counted inside `batched`, by rule id; None outside.
+_tally: ContextVar[collections.Counter[str] | None] = ContextVar("rolwijzer_rule_firings_tally", default=None)
+
+
+@contextlib.contextmanager
+def batched() -> Iterator[None]:
+    """Count the rule firings of the evaluations inside once per rule id, when the block ends (also when it raises).
+
+    A message of 100 situations fires some 1,400 rules of a few dozen ids, and every increment takes a lock: counted
+    one by one, they cost about a tenth of a decision the memo knows (measured). Only the thread (and context)
+    that entered the block counts into it.
+    """
+    tally: collections.Counter[str] = collections.Counter()
+    token = _tally.set(tally)
+    try:
+        yield
+    finally:
+        _tally.reset(token)
+        for rule_id, count in tally.items():
+            _child(_rules, RULE_FIRINGS, rule_id).inc(count)
 
 
 def evaluated(rule_ids: Iterable[str], combinations: int) -> None:
@@ -194,9 +220,14 @@ def evaluated(rule_ids: Iterable[str], combinations: int) -> None:
 
     Called for evaluations only, not for every answer: a warm call served from the cache would otherwise pay a
     locked increment per fired rule (some 20 µs of a 380 µs call, measured), for figures the cache repeats.
+    Inside `batched`, the firings are counted when the block ends.
     """
-    for rule_id in rule_ids:
-        _child(_rules, RULE_FIRINGS, rule_id).inc()
+    tally = _tally.get()
+    if tally is not None:
+        tally.update(rule_ids)
+    else:
+        for rule_id in rule_ids:
+            _child(_rules, RULE_FIRINGS, rule_id).inc()
     COMBINATIONS.observe(combinations)
 
 

@@ -20,6 +20,7 @@ unknown method) are not seen.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Self
@@ -157,11 +158,15 @@ def _observe_answer(answer: object) -> None:
     elif isinstance(answer, pb.EvaluateBatchResponse):
         # A one-situation answer (or a whole message refused) carries its decision or status as a result does.
         results: list[pb.BatchResult | pb.EvaluateBatchResponse] = [*answer.results] or [answer]
+        # Decisions counted once per role: each increment takes a lock, and a message holds 200 results by default.
+        roles: collections.Counter[str] = collections.Counter()
         for result in results:
             if result.HasField("status"):
                 metrics.request_rejected(rejection_reason(result.status))
             else:
-                metrics.decision_given(result.decision.role)
+                roles[result.decision.role] += 1
+        for role, count in roles.items():
+            metrics.decision_given(role, count)
 
 
 Unary = Callable[[Any, grpc.ServicerContext], object]

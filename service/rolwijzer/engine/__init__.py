@@ -2,7 +2,7 @@
 
 from rolwijzer.engine.decision import Decision, Finding, MissingFact
 from rolwijzer.engine.enumeration import TooManyCombinations
-from rolwijzer.engine.evaluator import DEFAULT_MAX_COMBINATIONS, DeadlineExceeded, Engine, Plan
+from rolwijzer.engine.evaluator import DEFAULT_MAX_COMBINATIONS, DeadlineExceeded, Engine, Known, Plan
 from rolwijzer.engine.inputs import (
     BooleanInput,
     FactInput,
@@ -30,6 +30,7 @@ __all__ = [
     "FactInput",
     "Finding",
     "InvalidFacts",
+    "Known",
     "MissingFact",
     "MissingInput",
     "NoRuleSetInForce",

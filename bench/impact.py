@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -61,6 +62,8 @@ class Run:
     # past the start-up (imports, reading the file, the first message), so the time it projects is not inflated.
     first_seconds: float
     first_compared: int
+    # The CLI's own CPU time (user and system): it shares the 2 cores with the server's workers.
+    cpu_seconds: float
 
     def projected_seconds(self) -> float:
         """The whole population's time: measured when finished, else at the rate since the first count."""
@@ -75,6 +78,7 @@ class Run:
 def _run(command: list[str], folder: Path) -> Run:
     """Run the CLI to its end or to SECONDS; what it compared, in how long, and its first line of output."""
     out, err = folder / "stdout", folder / "stderr"
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # the CLI is the only child that ends meanwhile
     with out.open("w") as stdout, err.open("w") as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=dict(os.environ, TTY_COMPATIBLE="1"))
@@ -101,9 +105,11 @@ def _run(command: list[str], folder: Path) -> Run:
                 process.wait(timeout=30)
     if finished and process.returncode != 0:
         raise RuntimeError(f"rolwijzer impact failed ({process.returncode}): {err.read_text()}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - reaped.ru_utime + after.ru_stime - reaped.ru_stime
     lines = ANSI.sub("", out.read_text()).splitlines()
     summary = lines[0] if finished and lines else ""
-    return Run(finished, seconds, compared, summary, first_seconds, first_compared)
+    return Run(finished, seconds, compared, summary, first_seconds, first_compared, cpu)
 
 
 def main() -> None:
@@ -117,7 +123,9 @@ def main() -> None:
             script = REPO / "bench" / "population.py"
             subprocess.run([sys.executable, str(script), "--count", str(COUNT)], stdout=out, check=True, timeout=300)
         generated = time.perf_counter() - generating
-        server = Server(workers=WORKERS)
+        # The server's own limit of 2 streams per worker (bench/load.py's servers take 4): a worker with 2 refuses a
+        # third, and the CLI opens it again on a new connection, which the kernel may hand to the other worker.
+        server = Server("--max-streams", "2", workers=WORKERS)
         try:
             workers = children(server.process.pid)
             started = [cpu_seconds(pid) for pid in workers]
@@ -133,7 +141,10 @@ def main() -> None:
         f"bench/impact.py: rolwijzer impact over {COUNT:,} situations ({2 * COUNT:,} decisions), {WORKERS} workers, "
         f"{STREAMS} streams (population written in {generated:.0f} s, not counted)"
     )
-    print(f"  the workers' CPU during the run: {' / '.join(f'{cpu:.1f} s' for cpu in shares)}")
+    print(
+        f"  CPU during the run: the workers {' / '.join(f'{cpu:.1f} s' for cpu in shares)}, "
+        f"the CLI {found.cpu_seconds:.1f} s"
+    )
     if found.finished:
         print(f"  {seconds:.1f} s, {2 * COUNT / seconds:,.0f} decisions/s: {found.summary}")
     else:

@@ -23,6 +23,9 @@ os.environ.setdefault("ROLWIJZER_HTTP_ADDRESS", "127.0.0.1:0")
 # A stopped server says NOT_SERVING for --drain-seconds (1 s) before it refuses calls, for balancers; no balancer
 # watches the servers of this suite, so they stop at once. The tests of the drain itself ask for it.
 os.environ.setdefault("ROLWIJZER_DRAIN_SECONDS", "0")
+# A process that does not stop in time gets SIGABRT from support.stop_process; with the fault handler on, it says
+# where each of its threads stood (a rare hang at shutdown was seen in a full run, never alone).
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 
 @pytest.fixture(scope="session")

@@ -81,13 +81,33 @@ def health_status(address: str) -> int | None:
 
 
 def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, seconds: float = 30) -> int:
-    """Send `sig` and wait (a sleep loop: faketime-safe) for the exit code; kill it and fail when it does not come."""
+    """Send `sig` and wait (a sleep loop: faketime-safe) for the exit code; when it does not come, fail with where
+    the process stood: SIGABRT makes Python's fault handler (PYTHONFAULTHANDLER, set by conftest.py) write every
+    thread's stack to its standard error, quoted from a pipe the test had not read to the end."""
     if process.poll() is None:
         process.send_signal(sig)
-    deadline = time.monotonic() + seconds
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"{process.args!r} did not stop within {seconds} s of {sig.name}")
+    if _exited(process, seconds):
+        return process.returncode
+    process.send_signal(signal.SIGABRT)
+    if not _exited(process, 10):
+        process.kill()
+    try:
+        out, err = process.communicate(timeout=10)
+    except (subprocess.TimeoutExpired, ValueError, OSError):  # a pipe another thread of the test reads
+        out, err = None, None
+    lines = [
+        line
+        for text in (out, err)
+        if text
+        for line in (text if isinstance(text, str) else text.decode(errors="replace")).splitlines()[-80:]
+    ]
+    tail = "\n".join(lines)
+    pytest.fail(f"{process.args!r} did not stop within {seconds} s of {sig.name}; its last lines:\n{tail}")
+
+
+def _exited(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    for _ in range(round(seconds / 0.05)):  # counted sleeps: a faked clock may not move
+        if process.poll() is not None:
+            return True
         time.sleep(0.05)
-    return process.returncode
+    return process.poll() is not None

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 from rolwijzer.api import create_server
 from rolwijzer.api.config import Limits
+from rolwijzer.cli import impact
+from rolwijzer.cli.client import connect
 from rolwijzer.engine import DEFAULT_MAX_COMBINATIONS
 from rolwijzer.reload import EngineHolder
+from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.v1 import rolwijzer_pb2_grpc as pb_grpc
 from support import CURRENT_RELEASE, RULES_ROOT, SCENARIOS
 from test_cli import _run
 
@@ -168,6 +176,51 @@ class TestStreams:
             holder.close()
         assert rows[8] == rows[1]
         assert len(rows[1]) == 120 and not any(row.get("refused") for row in rows[1])
+
+    def test_a_stream_refused_for_the_stream_limit_is_opened_again_on_a_new_connection(self, tmp_path: Path) -> None:
+        """Two streams to a server whose one slot is taken are both refused and opened again through `redial`; here
+        that reaches a second server with room (as a new connection may reach another worker), once each, and the
+        rows equal those of a single stream."""
+        people = impact.read_population(_population(tmp_path / "p.jsonl"))
+        sides = (impact.parse_side("2026-12-31", None, "--before"), impact.parse_side("2027-01-01", None, "--after"))
+        holder = EngineHolder(RULES_ROOT, DEFAULT_MAX_COMBINATIONS)
+        busy, busy_port = create_server("127.0.0.1:0", holder, limits=Limits(max_streams=1))
+        room, room_port = create_server("127.0.0.1:0", holder, limits=Limits(max_streams=2))
+        busy.start()
+        room.start()
+        opened: list[grpc.Channel] = []
+        redials: list[int] = []
+        release = threading.Event()
+
+        def redial() -> tuple[grpc.Channel, pb_grpc.RolwijzerServiceStub]:
+            redials.append(1)
+            return connect(f"127.0.0.1:{room_port}", own_connection=True)
+
+        def held() -> Iterator[pb.EvaluateBatchRequest]:
+            yield pb.EvaluateBatchRequest(item_id="hold", request=pb.EvaluateRequest())
+            release.wait(30)
+
+        try:
+            for _ in range(3):
+                channel, _stub = connect(f"127.0.0.1:{busy_port}", own_connection=True)
+                opened.append(channel)
+            stubs = [pb_grpc.RolwijzerServiceStub(channel) for channel in opened]
+            holding = stubs[0].EvaluateBatch(held(), timeout=60)
+            next(iter(holding))  # answered: the busy server's one slot is taken until `release`
+            shared = impact.compare(stubs[1:], "busy", people, sides, {"tasks"}, "nl", redial=redial)
+            release.set()
+            list(holding)
+            alone = impact.compare(stubs[:1], "busy", people, sides, {"tasks"}, "nl")
+        finally:
+            release.set()
+            for channel in opened:
+                channel.close()
+            busy.stop(grace=None)
+            room.stop(grace=None)
+            holder.close()
+        assert [dataclasses.asdict(c) for c in shared] == [dataclasses.asdict(c) for c in alone]
+        assert [bool(c.fields) for c in shared] == [True, False, False]
+        assert len(redials) == 2
 
     def test_a_stream_count_out_of_range_is_named(self, server_address: str, tmp_path: Path) -> None:
         population = str(_population(tmp_path / "p.jsonl"))

@@ -398,7 +398,8 @@ def test_two_workers_are_summed_and_only_the_supervisor_serves_metrics(rule_set:
 
 
 def test_every_result_of_a_many_situation_message_is_counted(rule_set: RuleSet, tmp_path: Path) -> None:
-    """One EvaluateBatch message of three situations, one refused: two decisions and one refusal are counted."""
+    """One EvaluateBatch message of four situations, one refused: three decisions and one refusal are counted, and
+    the rules fired by the two the engine evaluated (the third is of a class its memo knows by then)."""
     server = _Server(
         tmp_path / "server.log", "--address", "127.0.0.1:0", "--metrics-address", f"127.0.0.1:{_free_port()}"
     )
@@ -407,22 +408,28 @@ def test_every_result_of_a_many_situation_message_is_counted(rule_set: RuleSet, 
         items = [
             pb.BatchItem(item_id="a", request=request(rule_set, CHEAP_FACTS)),
             pb.BatchItem(item_id="b", request=request(rule_set, CHEAP_FACTS, language="xx")),
+            # 2 hours a week instead of 3: on the same side of every threshold, so the same class as "a".
             pb.BatchItem(item_id="c", request=request(rule_set, {**CHEAP_FACTS, "hours_per_week": 2})),
+            pb.BatchItem(item_id="d", request=request(rule_set, {**CHEAP_FACTS, "hours_per_week": 12})),
         ]
         with grpc.insecure_channel(f"127.0.0.1:{started['port']}") as channel:
             stub = pb_grpc.RolwijzerServiceStub(channel)
             (answer,) = list(stub.EvaluateBatch(iter([pb.EvaluateBatchRequest(items=items)]), timeout=30))
-        assert [r.HasField("decision") for r in answer.results] == [True, False, True]
+        a, b, c, d = answer.results
+        assert [r.HasField("decision") for r in (a, b, c, d)] == [True, False, True, True]
         samples = _scrape(_port_of(started["metrics"]))
-        assert sum(v for (name, _), v in samples.items() if name == "rolwijzer_decisions_total") == 2
+        assert sum(v for (name, _), v in samples.items() if name == "rolwijzer_decisions_total") == 3
         assert sum(v for (name, _), v in samples.items() if name == "rolwijzer_requests_rejected_total") == 1
         # Each rule fired by the two evaluations, counted once per firing (the message's firings are added up at its
-        # end, once per rule).
-        fired = collections.Counter(r.rule_id for result in answer.results for r in result.decision.fired_rules)
-        assert len(fired) > 1
+        # end, once per rule); "c" came from the memo, which fires none.
+        assert c.decision.fired_rules == a.decision.fired_rules and d.decision.fired_rules != a.decision.fired_rules
+        fired = collections.Counter(r.rule_id for result in (a, d) for r in result.decision.fired_rules)
         firings = "rolwijzer_rule_firings_total"
         counted = {dict(labels)["rule_id"]: v for (name, labels), v in samples.items() if name == firings}
         assert counted == fired
+        assert _value(samples, "rolwijzer_evaluation_combinations_count") == 2
+        # Looked up in the cache, counted at the message's end too (the refused one is not looked up).
+        assert _value(samples, "rolwijzer_decision_cache_lookups_total", result="miss") == 3
     finally:
         assert server.stop() == 0
 

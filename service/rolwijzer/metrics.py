@@ -25,7 +25,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
@@ -112,12 +112,12 @@ DECISIONS = Counter(
 )
 RULE_FIRINGS = Counter(
     "rolwijzer_rule_firings",
-    "Rules fired by the engine's evaluations (a decision from the cache fires none), by rule id",
+    "Rules fired by the engine's evaluations (a decision from the cache or the engine's memo fires none), by rule id",
     ["rule_id"],
 )
 COMBINATIONS = Histogram(
     "rolwijzer_evaluation_combinations",
-    "Combinations of open facts the engine evaluated per evaluation (cache hits excluded)",
+    "Combinations of open facts the engine evaluated per evaluation (the cache's and the memo's decisions excluded)",
     buckets=COMBINATION_BUCKETS,
 )
 REJECTED = Counter(
@@ -193,26 +193,36 @@ def decision_given(role: str, count: int = 1) -> None:
     _child(_roles, DECISIONS, role).inc(count)
 
 
-# The rule firings counted inside `batched`, by rule id; None outside.
-_tally: ContextVar[collections.Counter[str] | None] = ContextVar("rolwijzer_rule_firings_tally", default=None)
+@dataclass
+class _Tally:
+    """What the evaluations inside `batched` counted: rule firings by rule id, cache lookups by hit."""
+
+    firings: collections.Counter[str] = field(default_factory=collections.Counter)
+    lookups: collections.Counter[bool] = field(default_factory=collections.Counter)
+
+
+_tally: ContextVar[_Tally | None] = ContextVar("rolwijzer_metrics_tally", default=None)
 
 
 @contextlib.contextmanager
 def batched() -> Iterator[None]:
-    """Count the rule firings of the evaluations inside once per rule id, when the block ends (also when it raises).
+    """Count the rule firings and cache lookups of the evaluations inside once per label, when the block ends (also
+    when it raises).
 
-    A message of 100 situations fires some 1,400 rules of a few dozen ids, and every increment takes a lock: counted
-    one by one, they cost about a tenth of a decision the memo knows (measured). Only the thread (and context)
-    that entered the block counts into it.
+    A message of 100 situations fires some 1,400 rules of a few dozen ids, and every increment takes a lock (with
+    --workers, also a write to a shared file): counted one by one, they cost about a tenth of a decision the memo
+    knows (measured). Only the thread (and context) that entered the block counts into it.
     """
-    tally: collections.Counter[str] = collections.Counter()
+    tally = _Tally()
     token = _tally.set(tally)
     try:
         yield
     finally:
         _tally.reset(token)
-        for rule_id, count in tally.items():
+        for rule_id, count in tally.firings.items():
             _child(_rules, RULE_FIRINGS, rule_id).inc(count)
+        for hit, count in tally.lookups.items():
+            (_HIT if hit else _MISS).inc(count)
 
 
 def evaluated(rule_ids: Iterable[str], combinations: int) -> None:
@@ -224,7 +234,7 @@ def evaluated(rule_ids: Iterable[str], combinations: int) -> None:
     """
     tally = _tally.get()
     if tally is not None:
-        tally.update(rule_ids)
+        tally.firings.update(rule_ids)
     else:
         for rule_id in rule_ids:
             _child(_rules, RULE_FIRINGS, rule_id).inc()
@@ -237,8 +247,12 @@ def request_rejected(reason: str) -> None:
 
 
 def cache_lookup(hit: bool) -> None:
-    """Count one lookup in the decision cache."""
-    (_HIT if hit else _MISS).inc()
+    """Count one lookup in the decision cache (inside `batched`: when the block ends)."""
+    tally = _tally.get()
+    if tally is None:
+        (_HIT if hit else _MISS).inc()
+    else:
+        tally.lookups[hit] += 1
 
 
 def rpc_children(service: str, method: str) -> tuple[Histogram, Gauge]:

@@ -2,13 +2,15 @@
 
 `threading.Event.wait(timeout)` and `queue.Queue.get(timeout)` wait with `sem_clockwait` on the monotonic clock.
 libfaketime, which the suite runs under to check future dates, fakes that clock but does not intercept
-`sem_clockwait`, so such a wait never times out there. `select()` takes a relative timeout and works under a
+`sem_clockwait`, so such a wait never times out there. `poll()` takes a relative timeout and works under a
 faked, jumping or real clock alike; setting a flag or handing over an item writes to a pipe, so a waiter wakes at
-once.
+once. (Not `select()`: it refuses file descriptors from 1024 on, which a server with many connections and files
+open reaches.)
 """
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import threading
@@ -23,6 +25,14 @@ T = TypeVar("T")
 
 # How often `wait_until` looks.
 POLL_SECONDS = 0.05
+
+
+def _readable(fd: int, timeout: float | None) -> bool:
+    """Whether `fd` can be read within `timeout` seconds (None: wait until it can)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    # In whole milliseconds, rounded up: a timeout rounded down to 0 would turn a caller's wait loop into a spin.
+    return bool(poller.poll(None if timeout is None else max(0, math.ceil(timeout * 1000))))
 
 
 def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
@@ -62,7 +72,7 @@ class StopSignal:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the flag is set or `timeout` seconds have passed (forever when None); return the flag."""
         if not self._set:
-            select.select([self._read], [], [], timeout)
+            _readable(self._read, timeout)
         return self._set
 
     def close(self) -> None:
@@ -73,7 +83,7 @@ class StopSignal:
 
 class Wakeup:
     """A flag one thread raises and another waits for, lowered again by the wait (unlike StopSignal, which stays
-    set): for a writer thread woken by each new record, with a timeout that elapses on any clock (select)."""
+    set): for a writer thread woken by each new record, with a timeout that elapses on any clock (poll)."""
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
@@ -92,7 +102,7 @@ class Wakeup:
 
     def wait(self, timeout: float) -> None:
         """Wait until the flag is raised or `timeout` seconds have passed, and lower it."""
-        select.select([self._read], [], [], timeout)
+        _readable(self._read, timeout)
         with self._lock:
             if self._raised:
                 self._raised = False
@@ -135,7 +145,7 @@ class Handoff(Generic[T]):
                 raise Closed
             self._items.append(item)
             os.write(self._ready_write, b"x")
-        select.select([self._taken_read], [], [])
+        _readable(self._taken_read, None)
         with self._lock:
             if self._closed:
                 raise Closed
@@ -153,8 +163,7 @@ class Handoff(Generic[T]):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"nothing was given for {timeout:g} s")
-            readable, _, _ = select.select([self._ready_read], [], [], remaining)
-            if not readable:
+            if not _readable(self._ready_read, remaining):
                 continue
             with self._lock:
                 if self._closed:

@@ -254,6 +254,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 # Kept as its bytes: a parsed message holds about 30 KB of memory, its bytes 10-15 KB (measured),
                 # and the answer is parsed from them once, into the message that carries it.
                 return cast(tuple[bytes, int], cached)
+            evaluated = False
             try:
                 if violations:
                     engine.check(inputs, selection)  # only to name bad facts together with the other fields
@@ -263,6 +264,7 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                         plan = engine.plan(inputs, selection, follow_ups=full)  # checks the facts itself
                     with tracing.span("evaluate", **{"rolwijzer.combinations": plan.combinations}):
                         decision = self._run_admitted(engine, plan, deadline)
+                    evaluated = not isinstance(plan, Known)
                     with tracing.span("report"):
                         encoded = _encoded_answer(engine, selection, decision, language, request.view)
             except _Refused:
@@ -282,7 +284,8 @@ class RolwijzerServicer(pb_grpc.RolwijzerServiceServicer):
                 raise _Refused(_internal(decision_id)) from None
             if violations:
                 raise _Refused(invalid_argument(violations))
-            metrics.evaluated(decision.fired_rules, decision.combinations)  # not on cache hits
+            if evaluated:  # not for the cache, nor for a class the engine's memo knows (nothing was evaluated)
+                metrics.evaluated(decision.fired_rules, decision.combinations)
             engine.cache.put(key, (encoded, decision.combinations))
             return encoded, decision.combinations
 

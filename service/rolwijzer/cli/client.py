@@ -172,6 +172,16 @@ def field_violations(status: status_pb2.Status) -> list[error_details_pb2.BadReq
     return found
 
 
+def error_reason(error: grpc.Call) -> str:
+    """The reason of a refusal's ErrorInfo details ("TOO_MANY_STREAMS", ...), empty when it has none."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
 def _field(name: str) -> str:
     """A refused request field as the person wrote it: the fact's name, or the option that set the field."""
     return OPTIONS.get(name, name.removeprefix("facts."))

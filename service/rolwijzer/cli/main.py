@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import signal
 import sys
@@ -323,7 +324,8 @@ def _impact(
     try:
         with impact.make_progress(make_console(stderr=True)) as progress:
             stubs = [stub, *(other for _, other in more)]
-            changes = impact.compare(stubs, args.server, situations, sides, sets, args.lang, progress)
+            redial = functools.partial(connect, args.server, tls, args.lang, own_connection=True)
+            changes = impact.compare(stubs, args.server, situations, sides, sets, args.lang, progress, redial)
     finally:
         for channel, _ in more:
             channel.close()

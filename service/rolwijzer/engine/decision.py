@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from rolwijzer.engine.versions import RuleSetRef
 
@@ -60,6 +60,20 @@ class Decision:
     follow_up_facts: tuple[FollowUpFact, ...] = ()
     # Facts the caller did not give that took their default (or a default stage A1 derived).
     defaulted_facts: tuple[str, ...] = ()
+
+    def __hash__(self) -> int:
+        # Decisions key the service's memo of encoded answers, and one decision kept by the engine's memo is hashed
+        # there for every situation of its class: a tree of frozen dataclasses costs about 3 µs to hash, so the hash
+        # is worked out once per decision (it is immutable). `hash(fields)` is what the dataclass would compute.
+        found: int | None = self.__dict__.get("_hash")
+        if found is None:
+            found = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            self.__dict__["_hash"] = found
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        # The hash of strings differs between processes: a pickled decision leaves its hash behind.
+        return {name: value for name, value in self.__dict__.items() if name != "_hash"}
 
     def codes(self) -> dict[str, list[str]]:
         """The codes per output field, for comparisons and logs."""

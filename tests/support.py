@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rolwijzer.rules import FactType, RuleSet
 from rolwijzer.scenarios import situation_request
 from rolwijzer.v1 import rolwijzer_pb2 as pb
+from rolwijzer.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_ROOT = REPO / "rules"
@@ -106,8 +106,4 @@ def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals = signal.
 
 
 def _exited(process: subprocess.Popen[bytes], seconds: float) -> bool:
-    for _ in range(round(seconds / 0.05)):  # counted sleeps: a faked clock may not move
-        if process.poll() is not None:
-            return True
-        time.sleep(0.05)
-    return process.poll() is not None
+    return wait_until(lambda: process.poll() is not None, seconds)  # counted sleeps: a faked clock may not move

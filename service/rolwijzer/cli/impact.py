@@ -186,7 +186,7 @@ def compare(
     one stream, again while each round answers some.
 
     Raises:
-        CliError: every stream of a round failed and none answered (a side's release or date, the connection).
+        CliError: a round answered nothing while a stream of it failed (a side's release or date, the connection).
     """
     found = _Answers(situations, progress)
 

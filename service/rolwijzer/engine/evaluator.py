@@ -78,7 +78,6 @@ class Known:
     """A situation of a class the engine has decided before (with its follow-up facts when they are asked for):
     `Engine.run` returns the decision it kept, and nothing is normalised or evaluated."""
 
-    selection: Selection
     decision: Decision
 
     @property
@@ -236,7 +235,7 @@ class Engine:
             key = _situation_key(selection, facts, given)
             known = self._known(key, selection, follow_ups)
             if known is not None:
-                return Known(selection, known)
+                return Known(known)
         before_normalising = dict(facts)
         runner = StageRunner(selection.compiled)
         normalised = Outcome()
@@ -270,14 +269,10 @@ class Engine:
             return plan.decision
         key = plan.key
         shortcuts = key is not None and plan.follow_ups
-        # A plan made before its class was decided may find it decided by now (another call of the same class).
+        # `plan` looked the class up in the decision memo already (what it kept came back as Known); a decision
+        # kept since (by a call of the same class meanwhile) is simply made again.
         decision_key = (key, plan.selection.ref) if key is not None and self.decisions.size else None
-        known = self.decisions.get(decision_key) if decision_key is not None else None
         kept = self.follow_ups.get(key) if shortcuts else None
-        if known is not None and not plan.follow_ups:
-            return known
-        if known is not None and kept is not None:
-            return replace(known, follow_up_facts=kept)
         # The follow-ups, unless kept, start from each combination's trace.
         bases: list[Decided] | None = [] if shortcuts and kept is None else None
         with tracing.span("enumeration", **{"rolwijzer.combinations": plan.combinations}):

@@ -203,6 +203,18 @@ class TestAsk:
         rerun = _run(server_address, "test", str(saved))
         assert rerun.returncode == 0 and "1 goed, 0 fout" in rerun.stdout.splitlines()
 
+    def test_stopping_beside_ticked_tasks_is_refused_in_a_pipe_and_the_tasks_asked_again(
+        self, server_address: str, tmp_path: Path
+    ) -> None:
+        """'7 12' ticks personal care and 'done: stop asking' together: neither is taken, the question is asked again,
+        and '7 11' then records personal care and the reserved procedure."""
+        saved = tmp_path / "piped.yaml"
+        answers = "child\nstructural\n10\n7 12\n7 11\ndone\n"
+        done = _run(server_address, "--lang", "en", "ask", "--date", "2026-06-01", "--save", str(saved), stdin=answers)
+        assert done.returncode == 0, done.stderr
+        assert "'done: stop asking' does not go with other answers: choose it alone, or clear it" in done.stdout
+        assert yaml.safe_load(saved.read_text())["scenarios"][0]["facts"]["tasks"] == ["personal_care", "reserved_act"]
+
     def test_dont_know_is_accepted_and_the_role_stays_open(self, server_address: str, tmp_path: Path) -> None:
         """Answering 'weet niet' to every question ends with ONBEPAALD and the questions still open."""
         saved = tmp_path / "open.yaml"
@@ -260,6 +272,37 @@ class TestAsk:
         supervision = {"TOEZICHT_VBH_INFORMEEL", "BEKWAAMHEID_CHECK", "RISICOGESPREK"}
         assert supervision <= set(scenario["expected"]["obligations"])
         assert "still depends on" in report  # obligations the questions left open can still change
+
+    @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+    def test_a_terminal_ticks_tasks_by_their_keys_and_shows_the_tasks_ticked(
+        self, server_address: str, tmp_path: Path
+    ) -> None:
+        """In the tasks question each answer's key ticks it, as numbers do in a pipe; 'i' no longer turns every answer
+        over; stopping beside ticked tasks is refused rather than dropping them; and the answered question shows
+        the tasks ticked, where questionary wrote "done (2 selections)"."""
+        saved = tmp_path / "keys.yaml"
+        command = f"{shlex.join(cli_command(server_address))} --lang en ask --date 2026-06-01 --save {saved}"
+        with Terminal(f"{command}; sleep 30", width=240) as tmux:
+            tmux.wait_for("What relationship")
+            tmux.keys("2", "Enter")  # child
+            tmux.wait_for("How regularly")
+            tmux.keys("1", "Enter")  # structural
+            tmux.wait_for("How many hours")
+            tmux.keys("10", "Enter")
+            tmux.wait_for("b) done: stop asking")
+            tmux.keys("7", "i", "a", "b", "Enter")  # personal care, reserved procedure, and stop
+            tmux.wait_for("does not go with other answers")
+            tmux.keys("b", "Enter")  # the stop cleared again
+            tmux.wait_for("Is the helper paid")
+            screen = tmux.screen(history=True)
+            tmux.keys("Up", "Enter")  # done: stop asking
+            tmux.wait_for_file(saved)
+        assert yaml.safe_load(saved.read_text())["scenarios"][0]["facts"]["tasks"] == ["personal_care", "reserved_act"]
+        answered = [line for line in screen.splitlines() if line.startswith("? What does the helper do?")]
+        assert answered and answered[-1].endswith(
+            "personal care (washing, dressing, eating), reserved procedure (Wet BIG art. 36)"
+        ), screen
+        assert "selections)" not in screen
 
 
 class TestSuites:

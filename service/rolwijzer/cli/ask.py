@@ -29,7 +29,8 @@ STOP_WORDS = ("stop", "klaar", "done")
 
 # A picker takes (question, [(value, label)]) and returns the chosen value, or None when input ended.
 Picker = Callable[[str, list[tuple[str, str]]], str | None]
-# A picker of several answers returns the chosen values (maybe none), [STOP] to stop, or None when input ended.
+# A picker of several answers returns the chosen values (maybe none), [STOP] to stop, or None when input ended; it
+# refuses STOP beside other answers (`many_problem`).
 ManyPicker = Callable[[str, list[tuple[str, str]]], list[str] | None]
 # A number prompt takes the question and a check (what is wrong with a typed text, or None) and returns the text that
 # passed the check, or None when input ended.
@@ -164,8 +165,17 @@ def _ask_many(fact: pb.FactDescription, language: str, pick_many: ManyPicker, ca
     choices = [(s.value, s.label) for s in fact.symbols if s.value != DONT_KNOW]
     if can_stop:
         choices.append((STOP, words(language)["stop"]))
-    chosen = pick_many(question, choices)
-    return [STOP] if chosen is not None and STOP in chosen else chosen
+    return pick_many(question, choices)
+
+
+def many_problem(chosen: list[str], language: str) -> str | None:
+    """Why these answers to a set fact cannot be taken together, in `language`; None when they can.
+
+    Stopping beside answers is refused rather than read as either: the answers would be lost, or the stop.
+    """
+    if STOP in chosen and len(chosen) > 1:
+        return say(language, "stop_alone", stop=words(language)["stop"])
+    return None
 
 
 def _is_stop(text: str) -> bool:
@@ -230,7 +240,12 @@ def line_picker(console: Console, read: Callable[[], str | None], language: str)
             if numbers == ["0"]:
                 return []
             if numbers and all(n.isdigit() and 1 <= int(n) <= len(choices) for n in numbers):
-                return list(dict.fromkeys(choices[int(n) - 1][0] for n in numbers))
+                chosen = list(dict.fromkeys(choices[int(n) - 1][0] for n in numbers))
+                problem = many_problem(chosen, language)
+                if problem is None:
+                    return chosen
+                show(Text(problem, style="red"))
+                continue
             show(Text(say(language, "choose_many", first=1, last=len(choices)), style="red"))
 
     def ask_number(question: str, check: NumberCheck) -> str | None:

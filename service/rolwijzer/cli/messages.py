@@ -59,7 +59,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_such_answer": "{typed} is geen antwoord: kies {keys} (of met de pijltjestoetsen), dan Enter",
         "choose": "kies {first}-{last}, of typ het antwoord",
         "choose_many": "kies nummers uit {first}-{last}, gescheiden door spaties of komma's; 0 voor geen",
-        "pick_many_hint": "(spatie kiest of schrapt, Enter bevestigt; niets gekozen is: geen)",
+        "pick_many_hint": "(het teken of spatie kiest of schrapt, Enter bevestigt; niets gekozen is: geen)",
+        "pick_many_hint_space": "(spatie kiest of schrapt, Enter bevestigt; niets gekozen is: geen)",
+        "stop_alone": "'{stop}' gaat niet samen met andere antwoorden: kies het alleen, of schrap het",
         "follow_ups_start": "Rol en aansprakelijkheid staan vast. Nu de vragen die het toezicht bepalen (veiligheid "
         "eerst); kies '{stop}' om te stoppen.",
         "pick_hint": "(kies met het cijfer of de pijltjestoetsen, dan Enter)",
@@ -121,7 +123,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_such_answer": "{typed} is not an answer: choose {keys} (or use the arrow keys), then Enter",
         "choose": "choose {first}-{last}, or type the answer",
         "choose_many": "choose numbers from {first}-{last}, separated by spaces or commas; 0 for none",
-        "pick_many_hint": "(space selects or clears, Enter confirms; nothing selected means: none)",
+        "pick_many_hint": "(its key or space selects or clears, Enter confirms; nothing selected means: none)",
+        "pick_many_hint_space": "(space selects or clears, Enter confirms; nothing selected means: none)",
+        "stop_alone": "'{stop}' does not go with other answers: choose it alone, or clear it",
         "follow_ups_start": "Role and liability are settled. Now the questions that decide the supervision (safety "
         "first); choose '{stop}' to stop.",
         "pick_hint": "(use the number or the arrow keys, then Enter)",

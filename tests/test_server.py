@@ -237,6 +237,45 @@ class TestOperation:
             assert console.stop() == 0
         assert "server_started" in line and not line.lstrip().startswith("{")
 
+    def test_a_stop_while_the_server_starts_ends_it_without_a_traceback(self) -> None:
+        """Ctrl-C while Python loads the server ends it quietly with 130; a SIGINT or SIGTERM once it reads its
+        rules is kept, and acted on as soon as it has started: the usual drain, `server_stopped`, exit 0. Sent at
+        shares of this machine's own start-up time, measured first (before, both printed a KeyboardInterrupt
+        traceback from whatever was loading)."""
+        server_command = [str(BIN / "rolwijzer-server"), "--address", "127.0.0.1:0", "--http-address", "127.0.0.1:0"]
+        # As a terminal's Ctrl-C finds it, SIGINT not ignored (a suite run in the background passes it on ignored):
+        # set to its default, which an exec keeps, by a small launcher (preexec_fn is unsafe beside threads).
+        restore = (
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+        )
+        command = [sys.executable, "-c", restore, *server_command]
+        began = time.monotonic()
+        server = _Server("--http-address", "127.0.0.1:0")
+        try:
+            assert json.loads(server.next_line())["event"] == "server_started"
+            startup = time.monotonic() - began
+        finally:
+            assert server.stop() == 0
+        for sig, share in ((signal.SIGINT, 0.15), (signal.SIGINT, 0.8), (signal.SIGTERM, 0.8)):
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            time.sleep(startup * share)
+            process.send_signal(sig)
+            try:
+                output, _ = process.communicate(timeout=30)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+            assert "Traceback" not in output, output
+            if "server_started" in output:
+                assert process.returncode == 0 and "server_stopped" in output, output
+            else:  # still loading Python: SIGTERM's default ends it, as it does every process
+                assert process.returncode == (130 if sig == signal.SIGINT else -signal.SIGTERM), output
+
     def test_the_console_format_is_readable_text(self) -> None:
         """--log-format console prints the start as a plain line, not JSON."""
         server = _Server("--log-format", "console")

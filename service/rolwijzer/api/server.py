@@ -658,7 +658,7 @@ def _export(target: tuple[str, int], explicit: bool, registry: CollectorRegistry
         return None
 
 
-def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
+def _supervise(args: argparse.Namespace, argv: list[str], early: list[int]) -> int:
     """`--workers N`: run the workers; with metrics on, serve the sum of their metric files here, and only here.
 
     The workers write to a private folder made for this run (PROMETHEUS_MULTIPROC_DIR in their environment) and
@@ -670,7 +670,7 @@ def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"rolwijzer-server: {err}", file=sys.stderr)
         return 2
     if target is None:
-        return run_workers(argv, args.workers)
+        return run_workers(argv, args.workers, early=early)
     folder = metrics.new_multiprocess_dir()
     try:
         try:
@@ -682,7 +682,7 @@ def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
             log.info("metrics_serving", address=exporter.address, workers=args.workers)
         env = dict(os.environ, **{metrics.MULTIPROC_ENV: str(folder)})
         try:
-            return run_workers(argv, args.workers, env, lambda pid: metrics.worker_gone(pid, folder))
+            return run_workers(argv, args.workers, env, lambda pid: metrics.worker_gone(pid, folder), early)
         finally:
             if exporter is not None:
                 exporter.stop()
@@ -692,6 +692,7 @@ def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server's life, flags to exit, in one read)
     """Run the server until SIGTERM or SIGINT; exit 2 when the rules or the address are bad."""
+    early = _keep_early_stops()
     args = _arguments(argv)
     level = getattr(logging, args.log_level.upper())
     configure_logging(args.log_format, level)
@@ -704,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         except (OSError, ValueError) as err:
             print(f"rolwijzer-server: {err}", file=sys.stderr)
             return 2
-        return _supervise(args, given)
+        return _supervise(args, given, early)
     if args.worker_index:
         _as_worker(args, level)
     if tracing.configure():  # OTEL_EXPORTER_OTLP_ENDPOINT set: each process (each worker) exports its own spans
@@ -819,6 +820,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         versions=versions,
         metrics=exporter.address if exporter is not None else None,
     )
+    if early:
+        stop(early[0], None)  # asked to stop while starting: now it can, as for any stop
     if args.watch_interval > 0:
         holder.watch(args.watch_interval, stopped)
     if args.worker_index:
@@ -826,6 +829,24 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
     stopped.wait()
     _release(exporter, audit, holder)
     return 0
+
+
+def _keep_early_stops() -> list[int]:
+    """Take SIGTERM and SIGINT from now on, keeping each in the list returned, for the caller to act on once it
+    can stop cleanly.
+
+    Python's own handling stopped a server that was still starting half way: Ctrl-C while the rules loaded printed
+    a KeyboardInterrupt traceback, and one in the moments after the HTTP port bound would have left its request
+    threads, which start when it binds and are not daemons, keeping the process alive.
+    """
+    requested: list[int] = []
+
+    def keep(signum: int, _frame: FrameType | None) -> None:
+        requested.append(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, keep)
+    return requested
 
 
 def _release(exporter: metrics.Exporter | None, audit: AuditLog | None, holder: EngineHolder) -> None:

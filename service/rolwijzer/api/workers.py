@@ -48,15 +48,17 @@ def run_workers(
     count: int,
     env: Mapping[str, str] | None = None,
     on_exit: Callable[[int], None] = lambda pid: None,
+    early: Sequence[int] = (),
 ) -> int:
     """Start `count` workers with the server's own arguments; keep them running until SIGTERM or SIGINT.
 
     `env` is the workers' environment (this process's when None); `on_exit(pid)` is called once for each worker
-    found dead before it is restarted (the metrics drop its gauges).
+    found dead before it is restarted (the metrics drop its gauges). `early` holds the signals that came before
+    this took them over (the server's `_keep_early_stops`, still filled until then): they are passed on at once.
     """
 
     def start(index: int) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "rolwijzer.api.server", *argv, "--worker-index", str(index)]
+        command = [sys.executable, "-m", "rolwijzer.serve", *argv, "--worker-index", str(index)]
         return subprocess.Popen(command, env=env)
 
     workers = [_Worker(index, start(index)) for index in range(1, count + 1)]
@@ -72,6 +74,8 @@ def run_workers(
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, forward)
+    for kept in early:
+        forward(kept, None)
     while not stopping.is_set():
         for worker in workers:
             _restart_if_dead(worker, start, stopping, on_exit)

@@ -43,7 +43,10 @@ def terminal_picker(language: str) -> Prompts:
             options = [questionary.Choice(label, value=value) for value, label in choices]
             shortcuts = len(options) <= 36
             hint = say(language, "pick_hint" if shortcuts else "pick_hint_arrows")
-            prompt = questionary.select(question, choices=options, use_shortcuts=shortcuts, instruction=hint)
+            # j and k would move the highlight, and are the shortcuts of the 20th and 21st answers.
+            prompt = questionary.select(
+                question, choices=options, use_shortcuts=shortcuts, use_jk_keys=False, instruction=hint
+            )
             keys = [str(o.shortcut_key) for o in options if o.shortcut_key] if shortcuts else []
             _refuse_enter_after_other_digits(prompt, keys)
             answer = prompt.unsafe_ask()

@@ -20,10 +20,10 @@ from rolwijzer.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_ROOT = REPO / "rules"
-CURRENT_RELEASE = "2.3.0"  # the newest release: it decides every date from 2015 on unless a request pins another
+CURRENT_RELEASE = "2.4.0"  # the newest release: it decides every date from 2015 on unless a request pins another
 RULES = RULES_ROOT / "informele-zorg" / CURRENT_RELEASE
 # Every shipped release, oldest first; all but the current one are superseded.
-RELEASES = ("1.0.0", "1.1.0", "2.0.0", "2.1.0", "2.2.0", CURRENT_RELEASE)
+RELEASES = ("1.0.0", "1.1.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", CURRENT_RELEASE)
 SUPERSEDED = RELEASES[:-1]
 SCENARIOS = REPO / "tests" / "scenarios"
 

@@ -143,13 +143,24 @@ class TestRulesDiff:
         assert lines[marked + 1 : marked + 3] == ["      veiligheid: was: (geen)", "                  nu: ja"]
 
     def test_2_2_0_to_2_3_0_changes_only_the_dutch_explanation_of_a6(self, server_address: str) -> None:
-        """The current correction release words rule A6 in Dutch ("fase H", not "stage H") and changes nothing else."""
+        """The correction release 2.3.0 words rule A6 in Dutch ("fase H", not "stage H") and changes nothing else."""
         done = _run(server_address, "rules", "diff", "2.2.0", "2.3.0")
         assert done.returncode == 0, done.stderr
         lines = done.stdout.splitlines()
         changed = [line for line in lines if line.startswith(("  ~ ", "  + ", "  - "))]
         assert changed == ["  ~ A6 (gewijzigd):"], lines
         assert any("stage H rekent" in line for line in lines) and any("fase H rekent" in line for line in lines)
+
+    def test_2_3_0_to_2_4_0_changes_only_the_label_of_the_reserved_procedure(self, server_address: str) -> None:
+        """The current correction release names injections, catheterisation and punctures in the answer 'reserved
+        procedure' of the tasks question, so that an intake of a relative who gives insulin finds it; nothing else
+        changes."""
+        done = _run(server_address, "--lang", "en", "rules", "diff", "2.3.0", "2.4.0")
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        changed = [line for line in lines if line.startswith(("  ~ ", "  + ", "  - "))]
+        assert changed == ["  ~ tasks (changed):"], lines
+        assert any("reserved procedure (Wet BIG art. 36: e.g. injections, catheterisation" in line for line in lines)
 
     def test_1_1_0_to_2_0_0_shows_many_changes(self, server_address: str) -> None:
         done = _run(server_address, "--lang", "en", "rules", "diff", "1.1.0", "2.0.0")

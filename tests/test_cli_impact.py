@@ -65,8 +65,8 @@ class TestImpact:
     def test_the_current_correction_release_changes_no_decision_of_the_shared_examples(
         self, server_address: str
     ) -> None:
-        """2.1.0 marks codes about safety and rewords a text, 2.2.0 mends cut texts, 2.3.0 words A6 in Dutch: no code
-        moves."""
+        """2.1.0 marks codes about safety and rewords a text, 2.2.0 mends cut texts, 2.3.0 words A6 in Dutch, 2.4.0
+        names injections among the reserved procedures: no code moves."""
         done = _run(
             server_address,
             "impact",

@@ -59,7 +59,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_such_answer": "{typed} is geen antwoord: kies {keys} (of met de pijltjestoetsen), dan Enter",
         "choose": "kies {first}-{last}, of typ het antwoord",
         "choose_many": "kies nummers uit {first}-{last}, gescheiden door spaties of komma's; 0 voor geen",
-        "pick_many_hint": "(het teken of spatie kiest of schrapt, Enter bevestigt; niets gekozen is: geen)",
+        "pick_many_hint": "(de toets vóór een antwoord, of spatie, kiest of schrapt het; Enter bevestigt; niets "
+        "gekozen is: geen)",
         "pick_many_hint_space": "(spatie kiest of schrapt, Enter bevestigt; niets gekozen is: geen)",
         "stop_alone": "'{stop}' gaat niet samen met andere antwoorden: kies het alleen, of schrap het",
         "follow_ups_start": "Rol en aansprakelijkheid staan vast. Nu de vragen die het toezicht bepalen (veiligheid "
@@ -123,7 +124,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_such_answer": "{typed} is not an answer: choose {keys} (or use the arrow keys), then Enter",
         "choose": "choose {first}-{last}, or type the answer",
         "choose_many": "choose numbers from {first}-{last}, separated by spaces or commas; 0 for none",
-        "pick_many_hint": "(its key or space selects or clears, Enter confirms; nothing selected means: none)",
+        "pick_many_hint": "(an answer's key, or space, selects or clears it; Enter confirms; nothing selected "
+        "means: none)",
         "pick_many_hint_space": "(space selects or clears, Enter confirms; nothing selected means: none)",
         "stop_alone": "'{stop}' does not go with other answers: choose it alone, or clear it",
         "follow_ups_start": "Role and liability are settled. Now the questions that decide the supervision (safety "

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -275,6 +276,27 @@ class TestOperation:
                 assert process.returncode == 0 and "server_stopped" in output, output
             else:  # still loading Python: SIGTERM's default ends it, as it does every process
                 assert process.returncode == (130 if sig == signal.SIGINT else -signal.SIGTERM), output
+
+    @pytest.mark.parametrize("flag", ["--address", "--http-address", "--health-address"])
+    def test_an_address_in_use_is_refused_naming_the_flag_and_why(self, flag: str) -> None:
+        """Something else listens there (another program on 8080, `make run` twice): exit 2 with a line naming the
+        flag, the address and the reason, where gRPC said only "Failed to bind to address" and cheroot "No socket
+        could be created"."""
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            address = f"127.0.0.1:{taken.getsockname()[1]}"
+            flags = {"--address": "127.0.0.1:0", "--http-address": "0", "--metrics-address": "0", flag: address}
+            done = subprocess.run(
+                [str(BIN / "rolwijzer-server"), *(part for item in flags.items() for part in item)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        assert done.returncode == 2, done.stderr
+        expected = f"rolwijzer-server: {flag} {address}: cannot listen there (address already in use); give another"
+        assert expected in done.stderr
 
     def test_the_console_format_is_readable_text(self) -> None:
         """--log-format console prints the start as a plain line, not JSON."""

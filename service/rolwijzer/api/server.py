@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import configargparse
 import grpc
@@ -727,32 +727,40 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
         # number of evaluations at once, whichever transport a call came in on.
         servicer = BaselineServicer(holder) if args.baseline else RolwijzerServicer(holder, limits, audit)
         active = active_gate(args.threads, limits)
-        server, port = create_server(
+        server, port = _listening(
+            "--address",
             args.address,
-            holder,
-            args.threads,
-            limits=limits,
-            tls=tls,
-            checker=checker,
-            audit=audit,
-            share_port=args.worker_index > 0,
-            servicer=servicer,
-            interceptors=(MetricsInterceptor(),) if target is not None else (),
-            active=active,
+            lambda: create_server(
+                args.address,
+                holder,
+                args.threads,
+                limits=limits,
+                tls=tls,
+                checker=checker,
+                audit=audit,
+                share_port=args.worker_index > 0,
+                servicer=servicer,
+                interceptors=(MetricsInterceptor(),) if target is not None else (),
+                active=active,
+            ),
         )
         http_address = _http_address(args)
         if http_address is not None:
             connect = connect_application(
                 servicer, active, max_request_bytes=limits.max_request_bytes, measure=target is not None
             )
-            http = create_http_server(
+            application = http_application(connect, cors_origins=args.cors_origin)
+            http = _listening(
+                "--http-address",
                 http_address,
-                http_application(connect, cors_origins=args.cors_origin),
-                tls,
-                share_port=args.worker_index > 0,
+                lambda: create_http_server(http_address, application, tls, share_port=args.worker_index > 0),
             )
         health_server = (
-            create_health_server(args.health_address, checker, share_port=args.worker_index > 0)[0]
+            _listening(
+                "--health-address",
+                args.health_address,
+                lambda: create_health_server(args.health_address, checker, share_port=args.worker_index > 0),
+            )[0]
             if args.health_address
             else None
         )
@@ -829,6 +837,37 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0915 (the server
     stopped.wait()
     _release(exporter, audit, holder)
     return 0
+
+
+_Bound = TypeVar("_Bound")
+
+
+def _listening(flag: str, address: str, create: Callable[[], _Bound]) -> _Bound:
+    """`create()`, which binds `address`; when it cannot, an OSError naming `flag`, the address and why.
+
+    gRPC says only "Failed to bind to address", cheroot "No socket could be created": the reason is found by
+    binding a plain socket there, which fails the same way (in use, not on this machine, no permission).
+    """
+    try:
+        return create()
+    except (OSError, RuntimeError) as err:
+        problem = _bind_problem(address)
+        raise OSError(f"{flag} {address}: cannot listen there ({problem}); give another host:port") from err
+
+
+def _bind_problem(address: str) -> str:
+    """Why a plain socket cannot be bound to `address` (host:port), in the system's words."""
+    host, _, port = address.rpartition(":")
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(where)
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return reason[:1].lower() + reason[1:]
+    return "it is free now: another process held it, or gRPC could not use it"
 
 
 def _keep_early_stops() -> list[int]:

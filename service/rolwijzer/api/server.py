@@ -584,10 +584,26 @@ def _fixed_http_port(args: argparse.Namespace, argv: list[str]) -> list[str]:
     if address is None or not address.endswith(":0"):
         return argv
     host = address.rpartition(":")[0]
-    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as probe:
-        probe.bind((host.strip("[]"), 0))
+    with _probe(host, 0) as probe:
         port = probe.getsockname()[1]
     return [*argv, "--http-address", f"{host}:{port}"]
+
+
+def _probe(host: str, port: int) -> socket.socket:
+    """A plain TCP socket bound to `host` (a name, an IPv4 or a bracketed IPv6 literal) and `port`, for the caller
+    to close.
+
+    Raises:
+        OSError: binding there fails (in use, not an address of this machine, no permission).
+    """
+    plain = host.strip("[]")
+    probe = socket.socket(socket.AF_INET6 if ":" in plain else socket.AF_INET)
+    try:
+        probe.bind((plain, port))
+    except OSError:
+        probe.close()
+        raise
+    return probe
 
 
 def _check_key_pair(certificate: Path, private_key: Path) -> None:
@@ -859,11 +875,7 @@ def _bind_problem(address: str) -> str:
     """Why a plain socket cannot be bound to `address` (host:port), in the system's words."""
     host, _, port = address.rpartition(":")
     try:
-        family, kind, proto, _, where = socket.getaddrinfo(
-            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.bind(where)
+        _probe(host, int(port)).close()
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         return reason[:1].lower() + reason[1:]
